@@ -1,0 +1,45 @@
+# The few commands people run. `make run` and `make test` are the README's two set-up commands.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VENDOR := app/static/vendor
+
+.PHONY: run test setup vendor lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(VENDOR)/htmx.min.js $(VENDOR)/ws.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/htmx-ext-ws/dist/ws.js $(VENDOR)/ws.js
+
+vendor: $(VENDOR)/htmx.min.js $(VENDOR)/ws.js
+
+setup: $(STAMP) vendor
+
+## Run the demo clinic on embedded SQLite (migrates, seeds, serves, prints the logins).
+run: setup
+	$(BIN)/holdspace demo
+
+## Run the whole test suite (browser tests need Debian's chromium: `apt-get install chromium`).
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check app tests
+	$(BIN)/ruff format --check app tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache

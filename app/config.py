@@ -1,0 +1,67 @@
+"""Configuration from the environment (API.md), and the clinic policy file."""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.domain import DEFAULT_POLICY, Policy, PolicyError, policy_from_mapping
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; start-up stops with this message."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOLDSPACE_", extra="ignore")
+
+    database_url: str = "sqlite:///./holdspace.db"
+    secret_key: str = ""
+    policy: str | None = None
+    allowed_origins: str = ""
+    # Set by `holdspace demo` only: allows a generated secret key.
+    demo: bool = False
+    # Send the session cookie over HTTPS only (on by default outside demo and tests).
+    secure_cookies: bool = Field(default=False)
+
+    def checked_secret(self) -> str:
+        if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 16:
+            if self.demo:
+                return secrets.token_urlsafe(32)
+            raise ConfigError(
+                "HOLDSPACE_SECRET_KEY must be set to a random value of at least 16 characters "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+            )
+        return self.secret_key
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    @cached_property
+    def clinic_policy(self) -> Policy:
+        return load_policy(self.policy)
+
+
+def load_policy(path: str | None) -> Policy:
+    """Read a clinic policy file (TOML); keys left out keep their defaults."""
+    if not path:
+        return DEFAULT_POLICY
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"policy file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"policy file {path} is not valid TOML: {err}") from None
+    try:
+        return policy_from_mapping(data)
+    except PolicyError as err:
+        raise ConfigError(f"policy file {path}: {err}") from None

@@ -1,0 +1,226 @@
+"""Commands: what someone asks the session to do. Small frozen values; `decide` judges them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from .model import SupportRef
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base of every command. `participant_id` is None for session-wide commands."""
+
+    @property
+    def name(self) -> str:
+        out = []
+        for ch in type(self).__name__:
+            if ch.isupper() and out:
+                out.append("_")
+            out.append(ch.lower())
+        return "".join(out)
+
+    @property
+    def target(self) -> str | None:
+        return getattr(self, "participant_id", None)
+
+    def summary(self) -> dict[str, Any]:
+        """The command's fields, for the record of a refused attempt."""
+        out: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if isinstance(value, SupportRef):
+                value = value.as_dict()
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, (tuple, frozenset)):
+                value = list(value)
+            out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class OpenSession(Command):
+    room_id: str
+    kind: str
+    facilitators: tuple[str, ...]
+    lead: str
+
+
+@dataclass(frozen=True)
+class CloseSession(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class CheckIn(Command):
+    username: str
+    role: str
+
+
+@dataclass(frozen=True)
+class CheckOut(Command):
+    username: str
+
+
+@dataclass(frozen=True)
+class AddParticipant(Command):
+    participant_id: str
+    display_name: str
+    chart_id: str
+
+
+@dataclass(frozen=True)
+class RecordScreening(Command):
+    participant_id: str
+    contraindications: Mapping[str, bool]
+    sbp: int
+    dbp: int
+    concomitant_sedatives: tuple[str, ...] = ()
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ClearScreening(Command):
+    participant_id: str
+    note: str
+
+
+@dataclass(frozen=True)
+class RecordConsent(Command):
+    participant_id: str
+    touch: tuple[str, ...]
+    pause_signal: str
+    stop_signal: str
+    music: bool
+    eyeshades: bool
+    emergency_contact: str
+    transport_plan: str
+    signed_by_participant: bool
+    if_stop_requested: str = ""
+
+
+@dataclass(frozen=True)
+class WithdrawConsent(Command):
+    participant_id: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AssignSupport(Command):
+    participant_id: str
+    support: SupportRef
+
+
+@dataclass(frozen=True)
+class RemoveSupport(Command):
+    participant_id: str
+    support_id: str
+
+
+@dataclass(frozen=True)
+class HandOverSupport(Command):
+    participant_id: str
+    replacement: SupportRef
+    reason: str
+    replaces: str | None = None
+
+
+@dataclass(frozen=True)
+class AdministerDose(Command):
+    participant_id: str
+    route: str
+    dose_mg: float
+    administered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ChangePhase(Command):
+    participant_id: str
+    to: str
+
+
+@dataclass(frozen=True)
+class Pause(Command):
+    participant_id: str
+    requested_by: str
+    reason: str = ""
+    participant_response: str | None = None
+
+
+@dataclass(frozen=True)
+class Resume(Command):
+    participant_id: str
+    participant_wishes_to_continue: bool
+    requested_by: str = "participant"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Stop(Command):
+    participant_id: str
+    requested_by: str
+    reason: str = ""
+    participant_response: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerCheckin(Command):
+    participant_id: str
+    ok: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RecordVitals(Command):
+    participant_id: str
+    vitals: Mapping[str, float]
+    observed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordObservation(Command):
+    participant_id: str
+    distress: int | None = None
+    moaa_s: int | None = None
+    rass: int | None = None
+    suds: int | None = None
+    signs: tuple[str, ...] = ()
+    note: str = ""
+    parts: tuple[str, ...] = ()
+    observed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TickChecklistItem(Command):
+    participant_id: str
+    item: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Discharge(Command):
+    participant_id: str
+
+
+@dataclass(frozen=True)
+class Transfer(Command):
+    participant_id: str
+    reason: str
+    destination: str
+
+
+@dataclass(frozen=True)
+class Amend(Command):
+    participant_id: str
+    event_seq: int
+    correction: str
+    reason: str
+    # The participant the amended entry belongs to, as the log says (None if no such entry).
+    target_participant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Tick(Command):
+    """The clock: whatever has come due by `now` follows from it."""

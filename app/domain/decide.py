@@ -1,0 +1,709 @@
+"""The rules: from the current state, a command, the time and the clinic policy, decide which
+events follow, or refuse with a RuleViolation. Every invariant of PRODUCT.md lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from . import commands as c
+from .checklist import evaluate_checklist
+from .errors import InvalidInput, RuleViolation
+from .model import (
+    COVERING_ROLES,
+    SESSION_KINDS,
+    TRANSITIONS,
+    Actor,
+    Event,
+    ParticipantState,
+    Phase,
+    SessionState,
+    SupportRef,
+)
+from .policy import AUTO_CHECKLIST_KEYS, ROUTES, Policy
+
+TOUCH_AREAS = ("hand", "shoulder", "feet", "hug")
+WITHDRAWABLE = ("touch", "music", "eyeshades") + tuple(f"touch:{a}" for a in TOUCH_AREAS)
+REQUESTERS = ("participant", "staff")
+PARTICIPANT_RESPONSES = ("agrees", "declines", "cannot_answer")
+PROTECTIVE_PARTS = ("critic", "perfectionist", "isolator", "numbing", "other")
+VITAL_RANGES = {"sbp": (40, 300), "dbp": (20, 200), "hr": (20, 250), "spo2": (50, 100), "rr": (2, 60)}
+SCALE_RANGES = {"distress": (0, 4), "moaa_s": (0, 5), "rass": (-5, 4), "suds": (0, 10)}
+# A clock on a tablet may run a little ahead; beyond this an observation "from the future" is refused.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, from which device, and when (the time is an input: the domain reads no clock)."""
+
+    actor: Actor
+    now: datetime
+    policy: Policy
+    device: str | None = None
+
+
+class _Events:
+    """Collects the events a decision yields, numbering them after the state's last one."""
+
+    def __init__(self, state: SessionState, ctx: Context) -> None:
+        self.state = state
+        self.ctx = ctx
+        self.items: list[Event] = []
+
+    def add(self, kind: str, data: dict[str, Any], participant_id: str | None = None, actor: str | None = None) -> None:
+        self.items.append(
+            Event(
+                session_id=self.state.session_id,
+                seq=self.state.seq + len(self.items) + 1,
+                kind=kind,
+                at=self.ctx.now,
+                actor=actor if actor is not None else self.ctx.actor.username,
+                data=data,
+                participant_id=participant_id,
+                device=self.ctx.device,
+            )
+        )
+
+
+def _refuse(code: str, message: str, **details: Any) -> RuleViolation:
+    return RuleViolation(code, message, details)
+
+
+def _require_text(value: str, field: str, limit: int = 2000) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"{field} is required.", {"field": field})
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters.", {"field": field})
+    return value
+
+
+def _participant(state: SessionState, participant_id: str) -> ParticipantState:
+    participant = state.participant(participant_id)
+    if participant is None:
+        raise _refuse("not_found", "There is no such participant in this session.", participant_id=participant_id)
+    return participant
+
+
+def _active(state: SessionState, participant_id: str) -> ParticipantState:
+    participant = _participant(state, participant_id)
+    if participant.phase.final:
+        raise _refuse(
+            "participant_inactive",
+            f"{participant.display_name} has already left the session ({participant.phase.label.lower()}).",
+            phase=participant.phase.value,
+        )
+    return participant
+
+
+def _move(participant: ParticipantState, to: Phase) -> None:
+    if to not in TRANSITIONS[participant.phase]:
+        raise _refuse(
+            "invalid_transition",
+            f"{participant.display_name} cannot go from {participant.phase.label} to {to.label}.",
+            current=participant.phase.value,
+            to=to.value,
+            allowed=sorted(p.value for p in TRANSITIONS[participant.phase]),
+        )
+
+
+def _time(value: datetime | None, ctx: Context, field: str) -> datetime:
+    if value is None:
+        return ctx.now
+    if value.tzinfo is None:
+        raise InvalidInput(f"{field} needs a time zone offset.", {"field": field})
+    if value > ctx.now + CLOCK_SKEW:
+        raise InvalidInput(f"{field} is in the future.", {"field": field})
+    return value
+
+
+def _support_label(state: SessionState, ref: SupportRef) -> str:
+    if ref.kind == "participant":
+        partner = state.participant(ref.id)
+        return partner.display_name if partner else ref.id
+    return ref.id
+
+
+def _check_support_candidate(state: SessionState, participant: ParticipantState, ref: SupportRef) -> None:
+    if ref.kind not in ("staff", "participant"):
+        raise InvalidInput("A support person is either staff or a participant.", {"field": "kind"})
+    if any(s.id == ref.id for s in participant.support):
+        raise _refuse("already_assigned", f"{_support_label(state, ref)} already supports {participant.display_name}.")
+    if ref.kind == "staff":
+        if ref.id not in state.staff:
+            raise _refuse(
+                "not_found",
+                f"{ref.id} is not on this session's staff. Check them in to the room first.",
+                support_id=ref.id,
+            )
+        return
+    partner = state.participant(ref.id)
+    if partner is None:
+        raise _refuse("not_found", "The partner is not a participant of this session.", support_id=ref.id)
+    if partner.id == participant.id:
+        raise _refuse("support_unavailable", "A participant cannot be their own support person.")
+    if partner.altered or partner.phase.final:
+        raise _refuse(
+            "support_unavailable",
+            f"{partner.display_name} cannot support anyone while {partner.phase.label.lower()}.",
+            support_id=ref.id,
+            phase=partner.phase.value,
+        )
+
+
+def _locked_dependants(state: SessionState, support_id: str) -> tuple[ParticipantState, ...]:
+    """Altered participants for whom `support_id` is the only support person."""
+    return tuple(
+        p
+        for p in state.supported_by(support_id)
+        if p.altered and not any(s.id != support_id for s in p.support)
+    )
+
+
+def _dyad_locked(state: SessionState, support_id: str, leaving: str) -> RuleViolation:
+    names = ", ".join(p.display_name for p in _locked_dependants(state, support_id))
+    return _refuse(
+        "dyad_locked",
+        f"{leaving} is the only support person of {names}, who is in an altered phase and must not be left "
+        "alone. Only a lead's emergency handover that names a replacement can change this.",
+        support_id=support_id,
+        participants=[p.id for p in _locked_dependants(state, support_id)],
+    )
+
+
+# ---------------------------------------------------------------- session-wide commands
+
+
+def _open_session(state: SessionState, cmd: c.OpenSession, ev: _Events) -> None:
+    if state.opened:
+        raise _refuse("invalid_transition", "This session is already open.")
+    if cmd.kind not in SESSION_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(SESSION_KINDS)}.", {"field": "kind"})
+    if not cmd.lead:
+        raise InvalidInput("A session needs a lead.", {"field": "lead"})
+    ev.add(
+        "session_opened",
+        {"room_id": cmd.room_id, "kind": cmd.kind, "facilitators": list(dict.fromkeys(cmd.facilitators)), "lead": cmd.lead},
+    )
+
+
+def _close_session(state: SessionState, cmd: c.CloseSession, ev: _Events) -> None:
+    active = state.active_participants
+    if active:
+        raise _refuse(
+            "participants_active",
+            "The session can close only when every participant has been discharged or transferred.",
+            participants=[p.id for p in active],
+        )
+    ev.add("session_closed", {})
+
+
+def _check_in(state: SessionState, cmd: c.CheckIn, ev: _Events) -> None:
+    if cmd.username in state.present:
+        raise _refuse("already_checked_in", f"{cmd.username} is already checked in.")
+    ev.add("facilitator_checked_in", {"username": cmd.username, "role": cmd.role})
+
+
+def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
+    if cmd.username not in state.present:
+        raise _refuse("not_checked_in", f"{cmd.username} is not checked in to this room.")
+    if _locked_dependants(state, cmd.username):
+        raise _dyad_locked(state, cmd.username, cmd.username)
+    covering_left = [u for u in state.covering_present if u != cmd.username]
+    if state.anyone_altered and not covering_left:
+        raise _refuse(
+            "room_uncovered",
+            f"{cmd.username} is the last facilitator in a room where someone is in an altered phase. "
+            "Another facilitator must check in first.",
+            username=cmd.username,
+        )
+    ev.add("facilitator_checked_out", {"username": cmd.username})
+
+
+def _add_participant(state: SessionState, cmd: c.AddParticipant, ev: _Events) -> None:
+    name = _require_text(cmd.display_name, "display_name", 80)
+    chart_id = _require_text(cmd.chart_id, "chart_id", 64)
+    if cmd.participant_id in state.participants:
+        raise _refuse("already_exists", "That participant is already in this session.")
+    if any(p.chart_id == chart_id for p in state.participants.values()):
+        raise _refuse("already_exists", f"Chart {chart_id} is already in this session.", chart_id=chart_id)
+    ev.add("participant_added", {"id": cmd.participant_id, "display_name": name, "chart_id": chart_id}, cmd.participant_id)
+
+
+# ---------------------------------------------------------------- screening, consent, dose
+
+
+def _record_screening(state: SessionState, cmd: c.RecordScreening, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    _move(p, Phase.SCREENED)
+    for field, value in (("sbp", cmd.sbp), ("dbp", cmd.dbp)):
+        low, high = VITAL_RANGES[field]
+        if not low <= value <= high:
+            raise InvalidInput(f"bp.{field} must be between {low} and {high}.", {"field": f"bp.{field}"})
+    clearance = ev.ctx.policy.vitals.predose_clearance
+    flags = [f"contraindication:{key}" for key, present in sorted(cmd.contraindications.items()) if present]
+    if cmd.sbp > clearance.sbp or cmd.dbp > clearance.dbp:
+        flags.append(f"bp_above_{clearance.sbp}/{clearance.dbp}")
+    ev.add(
+        "screening_recorded",
+        {
+            "contraindications": dict(cmd.contraindications),
+            "bp": {"sbp": cmd.sbp, "dbp": cmd.dbp},
+            "concomitant_sedatives": list(cmd.concomitant_sedatives),
+            "notes": cmd.notes,
+            "flags": flags,
+        },
+        p.id,
+    )
+
+
+def _clear_screening(state: SessionState, cmd: c.ClearScreening, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    note = _require_text(cmd.note, "note")
+    if ev.ctx.actor.role != "prescriber":
+        raise _refuse("forbidden", "Only a prescriber can clear a flagged screening.")
+    if p.screening is None or p.phase is not Phase.SCREENED:
+        raise _refuse("invalid_transition", f"{p.display_name} has no screening waiting to be cleared.")
+    if not p.screening_flags:
+        raise _refuse("invalid_transition", "This screening has nothing flagged; it needs no clearance.")
+    ev.add("screening_cleared", {"note": note, "flags": list(p.screening_flags)}, p.id)
+
+
+def _agreement(cmd: c.RecordConsent) -> dict[str, Any]:
+    unknown = [t for t in cmd.touch if t not in TOUCH_AREAS]
+    if unknown:
+        raise InvalidInput(f"touch areas are {', '.join(TOUCH_AREAS)}.", {"field": "touch", "unknown": unknown})
+    return {
+        "touch": sorted(set(cmd.touch)),
+        "pause_signal": cmd.pause_signal.strip(),
+        "stop_signal": cmd.stop_signal.strip(),
+        "music": cmd.music,
+        "eyeshades": cmd.eyeshades,
+        "if_stop_requested": cmd.if_stop_requested.strip(),
+        "emergency_contact": cmd.emergency_contact.strip(),
+        "transport_plan": cmd.transport_plan.strip(),
+        "signed_by_participant": cmd.signed_by_participant,
+    }
+
+
+CONSENT_REQUIRED = ("pause_signal", "stop_signal", "emergency_contact", "transport_plan")
+
+
+def consent_missing(agreement: dict[str, Any] | None) -> list[str]:
+    """Which parts of the pre-session agreement are still missing (empty when complete)."""
+    if agreement is None:
+        return ["agreement"]
+    missing = [key for key in CONSENT_REQUIRED if not agreement.get(key)]
+    if not agreement.get("signed_by_participant"):
+        missing.append("signed_by_participant")
+    return missing
+
+
+def _widens(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    widened = [f"touch:{area}" for area in after["touch"] if area not in before.get("touch", [])]
+    widened += [item for item in ("music", "eyeshades") if after[item] and not before.get(item)]
+    widened += [
+        key
+        for key in ("pause_signal", "stop_signal", "if_stop_requested", "emergency_contact", "transport_plan")
+        if after[key] != before.get(key)
+    ]
+    return widened
+
+
+def _record_consent(state: SessionState, cmd: c.RecordConsent, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    agreement = _agreement(cmd)
+    if p.altered:
+        before = dict(p.active_consent or {})
+        widened = _widens(before, agreement) if before else ["agreement"]
+        if widened or not before:
+            raise _refuse(
+                "consent_not_valid_in_altered_state",
+                f"{p.display_name} is in an altered phase: consent given now cannot widen or change what was "
+                "agreed beforehand. Withdrawing an item is always possible.",
+                widened=widened,
+            )
+        narrowed = [f"touch:{a}" for a in before.get("touch", []) if a not in agreement["touch"]]
+        narrowed += [i for i in ("music", "eyeshades") if before.get(i) and not agreement[i]]
+        if narrowed:
+            ev.add("consent_withdrawn", {"items": narrowed}, p.id)
+        return
+    if not cmd.signed_by_participant:
+        raise InvalidInput("The participant must sign the agreement.", {"field": "signed_by_participant"})
+    missing = [key for key in CONSENT_REQUIRED if not agreement[key]]
+    if missing:
+        raise InvalidInput(f"The agreement is missing: {', '.join(missing)}.", {"missing": missing})
+    ev.add("consent_recorded", {"agreement": agreement, "attested_by": ev.ctx.actor.username}, p.id)
+
+
+def _withdraw_consent(state: SessionState, cmd: c.WithdrawConsent, ev: _Events) -> None:
+    p = _participant(state, cmd.participant_id)
+    unknown = [i for i in cmd.items if i not in WITHDRAWABLE]
+    if not cmd.items or unknown:
+        raise InvalidInput(
+            f"items to withdraw are some of: {', '.join(WITHDRAWABLE)}.", {"field": "items", "unknown": unknown}
+        )
+    # Always accepted, even before an agreement exists or after the session: narrowing is never refused.
+    ev.add("consent_withdrawn", {"items": sorted(set(cmd.items))}, p.id)
+
+
+def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    if cmd.route not in ROUTES:
+        raise InvalidInput(f"route must be one of {', '.join(ROUTES)}.", {"field": "route"})
+    if not 0 < cmd.dose_mg <= 1000:
+        raise InvalidInput("dose_mg must be more than 0 and at most 1000.", {"field": "dose_mg"})
+    administered_at = _time(cmd.administered_at, ev.ctx, "administered_at")
+    if ev.ctx.actor.role != "prescriber":
+        raise _refuse("forbidden", "Only a prescriber can record a dose.")
+    _move(p, Phase.DOSED)
+    if not p.screening_cleared:
+        raise _refuse(
+            "screening_not_cleared",
+            f"{p.display_name}'s screening is flagged ({', '.join(p.screening_flags)}); a prescriber must clear "
+            "it with a note before dosing.",
+            flags=list(p.screening_flags),
+        )
+    missing = consent_missing(dict(p.consent) if p.consent is not None else None)
+    if missing:
+        raise _refuse(
+            "consent_incomplete",
+            f"{p.display_name}'s pre-session agreement is not complete.",
+            missing=missing,
+        )
+    if not p.support:
+        raise _refuse("no_support_assigned", f"{p.display_name} has no support person assigned.")
+    if not state.covering_present:
+        raise _refuse("room_uncovered", "No facilitator is checked in to the room.")
+    due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
+    ev.add(
+        "dose_administered",
+        {
+            "route": cmd.route,
+            "dose_mg": cmd.dose_mg,
+            "administered_at": administered_at.isoformat(),
+            "prescriber": ev.ctx.actor.username,
+            "checkin_due_at": due.isoformat(),
+        },
+        p.id,
+    )
+
+
+# ---------------------------------------------------------------- support persons
+
+
+def _assign_support(state: SessionState, cmd: c.AssignSupport, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    _check_support_candidate(state, p, cmd.support)
+    ev.add("support_assigned", {"support": cmd.support.as_dict()}, p.id)
+
+
+def _remove_support(state: SessionState, cmd: c.RemoveSupport, ev: _Events) -> None:
+    p = _participant(state, cmd.participant_id)
+    if not any(s.id == cmd.support_id for s in p.support):
+        raise _refuse("not_found", "That person is not assigned as support.", support_id=cmd.support_id)
+    if p.altered:
+        raise _refuse(
+            "dyad_locked",
+            f"{p.display_name} is in an altered phase ({p.phase.label.lower()}): their support person stays "
+            "until discharge. Their agreement cannot be asked for now. Only a lead's emergency handover "
+            "that names a replacement can change this.",
+            support_id=cmd.support_id,
+            phase=p.phase.value,
+        )
+    ev.add("support_removed", {"support_id": cmd.support_id}, p.id)
+
+
+def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    reason = _require_text(cmd.reason, "reason")
+    if ev.ctx.actor.role != "lead":
+        raise _refuse("forbidden", "Only a lead can make an emergency handover of a support person.")
+    if cmd.replaces is not None and not any(s.id == cmd.replaces for s in p.support):
+        raise _refuse("not_found", "That person is not assigned as support.", support_id=cmd.replaces)
+    _check_support_candidate(state, p, cmd.replacement)
+    released = [cmd.replaces] if cmd.replaces is not None else [s.id for s in p.support]
+    ev.add(
+        "support_handed_over",
+        {"replacement": cmd.replacement.as_dict(), "released": released, "reason": reason},
+        p.id,
+    )
+
+
+# ---------------------------------------------------------------- phases, pause, stop
+
+
+def _change_phase(state: SessionState, cmd: c.ChangePhase, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    allowed = ("journeying", "re_entry", "grounding")
+    if cmd.to not in allowed:
+        raise InvalidInput(
+            f"to must be one of {', '.join(allowed)}; other moves have their own commands.", {"field": "to"}
+        )
+    _move(p, Phase(cmd.to))
+    ev.add("phase_changed", {"from": p.phase.value, "to": cmd.to}, p.id)
+
+
+def _requester(value: str, response: str | None) -> None:
+    if value not in REQUESTERS:
+        raise InvalidInput("requested_by is participant or staff.", {"field": "requested_by"})
+    if value == "staff" and response not in PARTICIPANT_RESPONSES:
+        raise InvalidInput(
+            "A pause or stop that staff propose needs the participant's answer: "
+            f"participant_response is one of {', '.join(PARTICIPANT_RESPONSES)}.",
+            {"field": "participant_response"},
+        )
+
+
+def _pause(state: SessionState, cmd: c.Pause, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    _requester(cmd.requested_by, cmd.participant_response)
+    _move(p, Phase.PAUSED)
+    data = {"from": p.phase.value, "requested_by": cmd.requested_by, "reason": cmd.reason.strip()}
+    if cmd.requested_by == "staff":
+        data["participant_response"] = cmd.participant_response
+        if cmd.participant_response == "declines":
+            ev.add("pause_or_stop_declined", {**data, "proposal": "pause"}, p.id)
+            return
+    ev.add("paused", data, p.id)
+
+
+def _resume(state: SessionState, cmd: c.Resume, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    if p.phase is not Phase.PAUSED or p.paused_from is None:
+        raise _refuse("invalid_transition", f"{p.display_name} is not paused.", current=p.phase.value)
+    if not cmd.participant_wishes_to_continue:
+        raise _refuse(
+            "wish_to_continue_required",
+            f"Resuming needs {p.display_name}'s own recorded wish to continue. If they do not wish to continue, "
+            "record a stop instead.",
+        )
+    ev.add(
+        "resumed",
+        {"to": p.paused_from.value, "participant_wishes_to_continue": True, "reason": cmd.reason.strip()},
+        p.id,
+    )
+
+
+def _stop(state: SessionState, cmd: c.Stop, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    _requester(cmd.requested_by, cmd.participant_response)
+    _move(p, Phase.STOPPED)
+    data = {"from": p.phase.value, "requested_by": cmd.requested_by, "reason": cmd.reason.strip()}
+    if cmd.requested_by == "staff":
+        data["participant_response"] = cmd.participant_response
+        if cmd.participant_response == "declines":
+            ev.add("pause_or_stop_declined", {**data, "proposal": "stop"}, p.id)
+            return
+    ev.add("stopped", data, p.id)
+
+
+def _answer_checkin(state: SessionState, cmd: c.AnswerCheckin, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    if not p.altered:
+        raise _refuse("invalid_transition", "Consent check-ins happen from the dose until discharge.")
+    due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
+    ev.add(
+        "consent_checkin_answered",
+        {"ok": cmd.ok, "note": cmd.note.strip(), "due_at": _iso(p.checkin_due_at), "next_due_at": due.isoformat()},
+        p.id,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+# ---------------------------------------------------------------- vitals, observations
+
+
+def _record_vitals(state: SessionState, cmd: c.RecordVitals, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    if not cmd.vitals:
+        raise InvalidInput("Record at least one vital sign.", {"field": "vitals"})
+    for name, value in cmd.vitals.items():
+        if name not in VITAL_RANGES:
+            raise InvalidInput(f"Unknown vital sign {name!r}.", {"field": name})
+        low, high = VITAL_RANGES[name]
+        if not low <= value <= high:
+            raise InvalidInput(f"{name} must be between {low} and {high}.", {"field": name})
+    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    ev.add(
+        "vitals_recorded",
+        {"vitals": dict(cmd.vitals), "observed_at": observed.isoformat(), "late": observed < ev.ctx.now - CLOCK_SKEW},
+        p.id,
+    )
+
+
+def _record_observation(state: SessionState, cmd: c.RecordObservation, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    scales = {"distress": cmd.distress, "moaa_s": cmd.moaa_s, "rass": cmd.rass, "suds": cmd.suds}
+    for name, value in scales.items():
+        if value is None:
+            continue
+        low, high = SCALE_RANGES[name]
+        if not low <= value <= high:
+            raise InvalidInput(f"{name} must be between {low} and {high}.", {"field": name})
+    unknown_parts = [x for x in cmd.parts if x not in PROTECTIVE_PARTS]
+    if unknown_parts:
+        raise InvalidInput(f"parts are some of {', '.join(PROTECTIVE_PARTS)}.", {"field": "parts"})
+    if all(v is None for v in scales.values()) and not cmd.note.strip() and not cmd.signs and not cmd.parts:
+        raise InvalidInput("An observation needs a scale, a sign, a part or a note.", {"field": "note"})
+    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    data: dict[str, Any] = {k: v for k, v in scales.items() if v is not None}
+    data.update(
+        signs=list(cmd.signs),
+        note=cmd.note.strip(),
+        parts=list(cmd.parts),
+        observed_at=observed.isoformat(),
+        late=observed < ev.ctx.now - CLOCK_SKEW,
+    )
+    ev.add("observation_recorded", data, p.id)
+
+
+# ---------------------------------------------------------------- checklist, discharge, transfer
+
+
+def _tick_checklist(state: SessionState, cmd: c.TickChecklistItem, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    items = {item.key: item for item in ev.ctx.policy.checklist}
+    if cmd.item not in items:
+        raise _refuse("not_found", f"There is no checklist item {cmd.item!r}.", item=cmd.item)
+    if cmd.item in AUTO_CHECKLIST_KEYS:
+        raise InvalidInput(f"'{items[cmd.item].label}' is decided by the record, not ticked.", {"field": "item"})
+    if not p.altered:
+        raise _refuse("invalid_transition", "The grounding checklist applies after the dose.")
+    ev.add("checklist_item_ticked", {"item": cmd.item, "note": cmd.note.strip()}, p.id)
+
+
+def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    _move(p, Phase.DISCHARGED)
+    if _locked_dependants(state, p.id):
+        raise _dyad_locked(state, p.id, p.display_name)
+    data: dict[str, Any] = {"from": p.phase.value}
+    if p.dosed_at is not None:
+        results = evaluate_checklist(p, ev.ctx.policy, ev.ctx.now)
+        missing = [r.key for r in results if r.required and not r.done]
+        if missing:
+            labels = [r.label for r in results if r.key in missing]
+            raise _refuse(
+                "checklist_incomplete",
+                f"{p.display_name} cannot leave yet. Still missing: " + "; ".join(labels) + ".",
+                missing=missing,
+            )
+        data["checklist"] = [r.as_dict() for r in results]
+    ev.add("discharged", data, p.id)
+
+
+def _transfer(state: SessionState, cmd: c.Transfer, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    reason = _require_text(cmd.reason, "reason")
+    destination = _require_text(cmd.destination, "destination")
+    _move(p, Phase.TRANSFERRED)
+    if _locked_dependants(state, p.id):
+        raise _dyad_locked(state, p.id, p.display_name)
+    ev.add("transferred", {"from": p.phase.value, "reason": reason, "destination": destination}, p.id)
+
+
+def _amend(state: SessionState, cmd: c.Amend, ev: _Events) -> None:
+    p = _participant(state, cmd.participant_id)
+    correction = _require_text(cmd.correction, "correction")
+    reason = _require_text(cmd.reason, "reason")
+    if not 0 < cmd.event_seq <= state.seq or cmd.target_participant_id != p.id:
+        raise _refuse(
+            "not_found",
+            f"Entry {cmd.event_seq} is not on {p.display_name}'s record in this session.",
+            event_seq=cmd.event_seq,
+        )
+    ev.add("amended", {"event_seq": cmd.event_seq, "correction": correction, "reason": reason}, p.id)
+
+
+# ---------------------------------------------------------------- the clock
+
+
+def _tick(state: SessionState, cmd: c.Tick, ev: _Events) -> None:
+    policy = ev.ctx.policy
+    grace = timedelta(minutes=policy.checkin_grace_minutes)
+    interval = timedelta(minutes=policy.checkin_interval_minutes)
+    for p in state.participants.values():
+        due = p.checkin_due_at
+        if not p.altered or due is None:
+            continue
+        missed = 0
+        while due + grace <= ev.ctx.now and missed < 50:
+            next_due = due + interval
+            ev.add("consent_checkin_missed", {"due_at": due.isoformat(), "next_due_at": next_due.isoformat()}, p.id, actor="system")
+            due = next_due
+            missed += 1
+
+
+def next_deadline(state: SessionState, policy: Policy) -> datetime | None:
+    """The earliest moment at which a Tick would yield something, or None."""
+    grace = timedelta(minutes=policy.checkin_grace_minutes)
+    deadlines = [p.checkin_due_at + grace for p in state.participants.values() if p.altered and p.checkin_due_at]
+    return min(deadlines) if deadlines else None
+
+
+_HANDLERS: dict[type, Callable[[SessionState, Any, _Events], None]] = {
+    c.OpenSession: _open_session,
+    c.CloseSession: _close_session,
+    c.CheckIn: _check_in,
+    c.CheckOut: _check_out,
+    c.AddParticipant: _add_participant,
+    c.RecordScreening: _record_screening,
+    c.ClearScreening: _clear_screening,
+    c.RecordConsent: _record_consent,
+    c.WithdrawConsent: _withdraw_consent,
+    c.AssignSupport: _assign_support,
+    c.RemoveSupport: _remove_support,
+    c.HandOverSupport: _hand_over,
+    c.AdministerDose: _administer_dose,
+    c.ChangePhase: _change_phase,
+    c.Pause: _pause,
+    c.Resume: _resume,
+    c.Stop: _stop,
+    c.AnswerCheckin: _answer_checkin,
+    c.RecordVitals: _record_vitals,
+    c.RecordObservation: _record_observation,
+    c.TickChecklistItem: _tick_checklist,
+    c.Discharge: _discharge,
+    c.Transfer: _transfer,
+    c.Amend: _amend,
+    c.Tick: _tick,
+}
+
+# Commands the session accepts once it is closed (withdrawing consent is always accepted).
+_AFTER_CLOSE = (c.WithdrawConsent, c.Tick, c.Amend)
+
+
+def decide(state: SessionState, command: c.Command, ctx: Context) -> list[Event]:
+    """The events that follow from `command`, or a RuleViolation / InvalidInput saying why not."""
+    if not isinstance(command, c.OpenSession):
+        if not state.opened:
+            raise _refuse("not_found", "There is no such session.")
+        if state.closed_at is not None and not isinstance(command, _AFTER_CLOSE):
+            raise _refuse("session_closed", "This session is closed; its record can no longer change.")
+    if ctx.actor.role == "admin" and not isinstance(command, (c.Tick, c.OpenSession)):
+        raise _refuse("forbidden", "Admins manage users and rooms, not clinical records.")
+    ev = _Events(state, ctx)
+    _HANDLERS[type(command)](state, command, ev)
+    return ev.items
+
+
+def refusal(state: SessionState, command: c.Command, violation: RuleViolation, ctx: Context) -> Event:
+    """The record of a refused attempt: who tried what, and which rule said no."""
+    ev = _Events(state, ctx)
+    participant_id = command.target if command.target in state.participants else None
+    ev.add(
+        "command_refused",
+        {"command": command.name, "code": violation.code, "message": violation.message, "attempt": command.summary()},
+        participant_id,
+    )
+    return ev.items[0]
+
+
+# Which covering roles may be checked in; kept here so the service and the domain agree.
+CHECK_IN_ROLES = COVERING_ROLES | {"prescriber"}

@@ -1,0 +1,1 @@
+"""Live updates: pub/sub, fragment rendering for websockets, and the clock."""

@@ -1,0 +1,74 @@
+"""create_app and its lifespan: the clock that sends Tick, and a clean shutdown of live screens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from app.config import Settings
+from app.live.broker import MemoryBroker
+from app.live.clock import run_clock
+from app.services import Services, utcnow
+from app.store.db import make_engine
+from app.web import api, errors, pages, ws
+
+log = logging.getLogger("holdspace")
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "holdspace_session"
+
+
+def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow, run_clock_task: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    policy = settings.clinic_policy
+    secret = settings.checked_secret()
+    broker = MemoryBroker()
+    services = Services(
+        engine=make_engine(settings.database_url),
+        write_engine=make_engine(settings.database_url, for_writes=True),
+        policy=policy,
+        broker=broker,
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        broker.bind(asyncio.get_running_loop())
+        task = asyncio.create_task(run_clock(services)) if run_clock_task else None
+        try:
+            yield
+        finally:
+            app.state.shutting_down.set()
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+
+    app = FastAPI(title="Holdspace", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.services = services
+    app.state.broker = broker
+    app.state.shutting_down = asyncio.Event()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie=SESSION_COOKIE,
+        max_age=12 * 3600,
+        same_site="strict",
+        https_only=settings.secure_cookies,
+    )
+    errors.install(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.include_router(ws.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

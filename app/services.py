@@ -1,0 +1,314 @@
+"""Use cases: load a session's state, let the domain decide, append in one unit of work, publish.
+
+Every write goes through `Services.execute`, so idempotency, optimistic concurrency, the record
+of refused attempts and the live wake-up are handled once, here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from app.domain import (
+    Actor,
+    Context,
+    Event,
+    InvalidInput,
+    Policy,
+    RuleViolation,
+    SessionState,
+    commands as c,
+    decide,
+    evolve,
+    next_deadline,
+    refusal,
+)
+from app.live.broker import ALL_ROOMS, MemoryBroker, room_channel
+from app.store import events as event_store
+from app.store.db import unit_of_work
+from app.store.events import canonical_json
+from app.store.tables import CareSession, IdempotencyRecord, Room
+
+log = logging.getLogger("holdspace.services")
+
+SYSTEM = Actor("system", "system")
+MAX_ATTEMPTS = 8
+
+STATUS_FOR_CODE = {"not_found": 404, "forbidden": 403, "validation_error": 422, "idempotency_key_reused": 422}
+
+
+def status_for(code: str) -> int:
+    return STATUS_FOR_CODE.get(code, 409)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    username: str
+    key: str
+    fingerprint: str
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+
+class ServiceError(Exception):
+    """A request that cannot be carried out, in the API's error terms (not a domain refusal)."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+Answer = Callable[[SessionState, list[Event]], tuple[int, dict[str, Any]]]
+
+
+def _default_answer(state: SessionState, events: list[Event]) -> tuple[int, dict[str, Any]]:
+    return 200, {"seq": state.seq, "events": [e.seq for e in events]}
+
+
+class Services:
+    def __init__(
+        self,
+        engine: Engine,
+        write_engine: Engine,
+        policy: Policy,
+        broker: MemoryBroker,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.write_engine = write_engine
+        self.policy = policy
+        self.broker = broker
+        self.clock = clock
+        self._cache: dict[str, SessionState] = {}
+        self._cache_lock = threading.Lock()
+
+    # ------------------------------------------------------------ reading
+
+    def _load(self, db: Session, session_id: str) -> SessionState:
+        with self._cache_lock:
+            state = self._cache.get(session_id) or SessionState(session_id=session_id)
+        for event in event_store.read_events(db, session_id, after=state.seq):
+            state = evolve(state, event)
+        self._remember(state)
+        return state
+
+    def _remember(self, state: SessionState) -> None:
+        with self._cache_lock:
+            cached = self._cache.get(state.session_id)
+            if cached is None or cached.seq < state.seq:
+                self._cache[state.session_id] = state
+
+    def state(self, session_id: str) -> SessionState:
+        """The session's state as of its last committed event (cached, completed from the log)."""
+        with unit_of_work(self.engine) as db:
+            return self._load(db, session_id)
+
+    def events(self, session_id: str, after: int = 0, limit: int | None = None) -> list[Event]:
+        with unit_of_work(self.engine) as db:
+            return event_store.read_events(db, session_id, after=after, limit=limit)
+
+    def care_session(self, session_id: str) -> CareSession | None:
+        with unit_of_work(self.engine) as db:
+            return db.get(CareSession, session_id)
+
+    def live_sessions(self) -> list[CareSession]:
+        with unit_of_work(self.engine) as db:
+            return list(db.exec(select(CareSession).where(CareSession.live_room_id.is_not(None))))  # type: ignore[union-attr]
+
+    def forget(self, session_id: str | None = None) -> None:
+        """Drop cached state (all of it with no argument): the next read rebuilds it from the log."""
+        with self._cache_lock:
+            if session_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(session_id, None)
+
+    # ------------------------------------------------------------ writing
+
+    def open_session(
+        self,
+        actor: Actor,
+        room: Room,
+        kind: str,
+        facilitators: list[str],
+        lead: str,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        device: str | None = None,
+    ) -> Outcome:
+        session_id = secrets.token_hex(8)
+        command = c.OpenSession(room_id=room.id, kind=kind, facilitators=tuple(facilitators), lead=lead)
+        return self.execute(
+            session_id, command, actor, device=device, idempotency=idempotency, answer=answer, new_room=room
+        )
+
+    def execute(
+        self,
+        session_id: str,
+        command: c.Command,
+        actor: Actor,
+        *,
+        device: str | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        new_room: Room | None = None,
+    ) -> Outcome:
+        """Decide and append in one transaction; retry when another writer took the next number.
+
+        A rule's refusal is appended as `command_refused` and answered with its code. Malformed input
+        raises InvalidInput and leaves no trace. With an idempotency key, a repeat gets the first
+        answer and appends nothing.
+        """
+        answer = answer or _default_answer
+        for _attempt in range(MAX_ATTEMPTS):
+            with unit_of_work(self.write_engine) as db:
+                if idempotency is not None:
+                    replay = self._replay(db, idempotency)
+                    if replay is not None:
+                        return replay
+                state = self._load(db, session_id)
+                ctx = Context(actor=actor, now=self.clock(), policy=self.policy, device=device)
+                try:
+                    events = decide(state, command, ctx)
+                    violation = None
+                except RuleViolation as refused:
+                    violation = refused
+                    if not state.opened:
+                        raise ServiceError(404, refused.code, refused.message, refused.details) from None
+                    events = [refusal(state, command, refused, ctx)]
+                new_state = state
+                for event in events:
+                    new_state = evolve(new_state, event)
+                if violation is None:
+                    status, body = answer(new_state, events)
+                else:
+                    status = status_for(violation.code)
+                    body = error_body(violation.code, violation.message, violation.details)
+                try:
+                    if new_room is not None and violation is None:
+                        db.add(
+                            CareSession(
+                                id=session_id,
+                                room_id=new_room.id,
+                                live_room_id=new_room.id,
+                                kind=new_state.kind,
+                                lead=new_state.lead,
+                                opened_at=ctx.now,
+                            )
+                        )
+                        db.flush()
+                    if any(e.kind == "session_closed" for e in events):
+                        row = db.get(CareSession, session_id)
+                        if row is not None:
+                            row.live_room_id = None
+                            row.closed_at = ctx.now
+                            db.add(row)
+                    if events:
+                        event_store.append(db, events)
+                    if idempotency is not None:
+                        db.add(
+                            IdempotencyRecord(
+                                username=idempotency.username,
+                                key=idempotency.key,
+                                fingerprint=idempotency.fingerprint,
+                                status_code=status,
+                                body=canonical_json(body),
+                            )
+                        )
+                    db.commit()
+                except IntegrityError:
+                    db.rollback()
+                    if new_room is not None and self._room_busy(new_room.id):
+                        raise ServiceError(
+                            409, "room_busy", "This room already has a live session.", {"room_id": new_room.id}
+                        ) from None
+                    continue
+            self._remember(new_state)
+            if events:
+                self._publish(new_state, events)
+            if violation is not None:
+                log.info("refused %s: %s (session %s)", command.name, violation.code, session_id)
+            return Outcome(status, body, events)
+        raise ServiceError(409, "conflict", "The session changed too often while saving; please try again.")
+
+    def _room_busy(self, room_id: str) -> bool:
+        with unit_of_work(self.engine) as db:
+            return db.exec(select(CareSession).where(CareSession.live_room_id == room_id)).first() is not None
+
+    def _replay(self, db: Session, idempotency: Idempotency) -> Outcome | None:
+        record = db.get(IdempotencyRecord, (idempotency.username, idempotency.key))
+        if record is None:
+            return None
+        if record.fingerprint != idempotency.fingerprint:
+            raise ServiceError(
+                422,
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used for a different request.",
+            )
+        return Outcome(record.status_code, json.loads(record.body), replayed=True)
+
+    def _publish(self, state: SessionState, events: list[Event]) -> None:
+        message = {"type": "session", "session_id": state.session_id, "room_id": state.room_id, "seq": state.seq}
+        self.broker.publish([room_channel(state.room_id), ALL_ROOMS], message)
+
+    # ------------------------------------------------------------ the clock
+
+    def tick_due(self) -> list[str]:
+        """Send Tick to every live session whose next deadline has come. Returns their ids."""
+        fired = []
+        now = self.clock()
+        for row in self.live_sessions():
+            state = self.state(row.id)
+            deadline = next_deadline(state, self.policy)
+            if deadline is not None and deadline <= now:
+                outcome = self.execute(row.id, c.Tick(), SYSTEM)
+                if outcome.events:
+                    fired.append(row.id)
+        return fired
+
+    def next_deadline(self) -> datetime | None:
+        deadlines = [next_deadline(self.state(row.id), self.policy) for row in self.live_sessions()]
+        present = [d for d in deadlines if d is not None]
+        return min(present) if present else None
+
+
+__all__ = [
+    "Idempotency",
+    "InvalidInput",
+    "Outcome",
+    "ServiceError",
+    "Services",
+    "SYSTEM",
+    "error_body",
+    "status_for",
+]

@@ -1,0 +1,184 @@
+/* Holdspace page behaviour: JSON requests for htmx, idempotency keys, and an honest live link. */
+(function () {
+  "use strict";
+
+  function meta(name) {
+    var el = document.querySelector('meta[name="' + name + '"]');
+    return el ? el.content : "";
+  }
+
+  // crypto.randomUUID needs a secure context; clinic tablets may reach the app over plain http.
+  function randomId() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function deviceId() {
+    var id = localStorage.getItem("holdspace-device");
+    if (!id) {
+      id = "tablet-" + randomId().slice(0, 8);
+      localStorage.setItem("holdspace-device", id);
+    }
+    return id;
+  }
+
+  function clockText(date) {
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  }
+
+  // Form names carry their type and shape: "bp.sbp:int" -> {"bp": {"sbp": 120}}, "touch[]" -> a list.
+  function formToObject(formData) {
+    var out = {};
+    formData.forEach(function (raw, rawName) {
+      if (raw === "") return;
+      var parts = rawName.split(":");
+      var name = parts[0];
+      var type = parts[1];
+      var value = raw;
+      if (type === "int") value = parseInt(raw, 10);
+      else if (type === "float") value = parseFloat(raw);
+      else if (type === "bool") value = raw === "true" || raw === "on";
+      var isList = name.slice(-2) === "[]";
+      if (isList) name = name.slice(0, -2);
+      var path = name.split(".");
+      var target = out;
+      for (var i = 0; i < path.length - 1; i++) {
+        target = target[path[i]] = target[path[i]] || {};
+      }
+      var last = path[path.length - 1];
+      if (isList) (target[last] = target[last] || []).push(value);
+      else target[last] = value;
+    });
+    return out;
+  }
+
+  var api;
+  htmx.defineExtension("hs-json", {
+    init: function (apiRef) { api = apiRef; },
+    onEvent: function (name, evt) {
+      if (name === "htmx:configRequest") evt.detail.headers["Content-Type"] = "application/json";
+      return true;
+    },
+    encodeParameters: function (xhr, parameters, elt) {
+      xhr.overrideMimeType("text/json");
+      var body = formToObject(parameters);
+      // hx-vals keep their JSON types (numbers, booleans).
+      var vals = api.getExpressionVars(elt);
+      Object.keys(vals).forEach(function (k) { body[k] = vals[k]; });
+      return JSON.stringify(body);
+    }
+  });
+
+  // Short reconnect delays: an alarm screen must not wait for the extension's 64 s back-off.
+  htmx.config.wsReconnectDelay = function (retry) { return Math.min(500 + retry * 750, 3000); };
+  // Error answers are shown as a notice, never swapped into the page.
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "[45]..", swap: false, error: true }
+  ];
+
+  document.addEventListener("htmx:configRequest", function (e) {
+    var d = e.detail;
+    d.headers["X-CSRF-Token"] = meta("csrf-token");
+    d.headers["X-Holdspace-Device"] = deviceId();
+    if (d.verb !== "get") {
+      // One key per intent: a retry after a lost answer reuses it; a new tap after an answer gets a new one.
+      if (!d.elt._holdspaceKey) d.elt._holdspaceKey = randomId();
+      d.headers["Idempotency-Key"] = d.elt._holdspaceKey;
+    }
+  });
+
+  var notice = null;
+  var noticeTimer = null;
+  function showNotice(text, kind) {
+    notice = notice || document.getElementById("notice");
+    if (!notice) return;
+    notice.textContent = text;
+    notice.className = "notice " + (kind || "");
+    notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(function () { notice.hidden = true; }, kind === "error" ? 15000 : 3000);
+  }
+
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var d = e.detail;
+    var xhr = d.xhr;
+    if (!xhr || d.requestConfig && d.requestConfig.verb === "get") return;
+    if (xhr.status === 0) {
+      showNotice("Not sent: the server cannot be reached. Nothing was recorded; try again.", "error");
+      return;  // keep the idempotency key so a retry cannot record twice
+    }
+    delete d.elt._holdspaceKey;
+    if (xhr.status >= 400) {
+      var message = "That was not recorded.";
+      try {
+        var body = JSON.parse(xhr.responseText);
+        if (body && body.error) message = body.error.message;
+      } catch (err) { /* keep the plain message */ }
+      showNotice(message, "error");
+      return;
+    }
+    var form = d.elt.closest ? d.elt.closest("form") : null;
+    if (form && form.hasAttribute("data-reset")) form.reset();
+    if (!linkIsLive) refreshLive();
+    showNotice("Recorded.", "ok");
+  });
+
+  // ---- the live link: never pretend to be live -------------------------------------------
+  var linkIsLive = false;
+  var lastMessageAt = null;
+  var socket = null;
+  var STALE_AFTER_MS = 25000;  // the server sends at least every 10 s
+
+  function setLive(live) {
+    linkIsLive = live;
+    document.body.classList.toggle("offline", !live);
+    var banner = document.getElementById("link-banner");
+    if (banner) {
+      banner.hidden = live;
+      var last = document.getElementById("last-update");
+      if (last) last.textContent = lastMessageAt ? clockText(lastMessageAt) : "not yet received";
+    }
+    if (!live) {
+      var status = document.getElementById("live-status");
+      if (status) { status.dataset.live = "false"; status.textContent = "Offline"; }
+    }
+  }
+
+  function refreshLive() {
+    var main = document.getElementById("room-socket");
+    if (!main || !main.dataset.room) return;
+    htmx.ajax("GET", "/rooms/" + main.dataset.room + "/live", { target: "#room-live", swap: "outerHTML" });
+  }
+
+  document.addEventListener("htmx:wsOpen", function (e) { socket = e.detail.socketWrapper; });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    lastMessageAt = new Date();
+    setLive(true);
+  });
+  document.addEventListener("htmx:wsClose", function (e) {
+    setLive(false);
+    var code = e.detail.event ? e.detail.event.code : 1006;
+    if (code === 4401) { window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname); return; }
+    if (code === 4404) { showNotice("This room is no longer available to you.", "error"); return; }
+    // The extension itself retries only after 1006, 1011, 1012 and 1013.
+    if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && e.detail.socketWrapper) {
+      var wrapper = e.detail.socketWrapper;
+      setTimeout(function () { wrapper.reconnect(); }, 1000);
+    }
+  });
+  document.addEventListener("htmx:wsError", function () { setLive(false); });
+
+  // A link can die without a close (a tablet leaving the Wi-Fi): silence past the heartbeat means offline.
+  setInterval(function () {
+    if (!document.getElementById("room-socket")) return;
+    if (linkIsLive && lastMessageAt && Date.now() - lastMessageAt.getTime() > STALE_AFTER_MS) {
+      setLive(false);
+      if (socket) socket.reconnect();
+    }
+  }, 2000);
+
+  window.holdspace = { isLive: function () { return linkIsLive; } };
+})();

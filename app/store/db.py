@@ -1,0 +1,48 @@
+"""Engine and unit of work. SQLite runs in WAL mode with synchronous=FULL and a busy timeout."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+
+def make_engine(url: str, *, for_writes: bool = False) -> Engine:
+    """An engine for `url`. On SQLite, `for_writes` makes every transaction BEGIN IMMEDIATE so two
+    writers queue on the busy timeout instead of failing when a read lock is upgraded."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # Let SQLAlchemy issue BEGIN itself so a transaction really is one transaction.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if for_writes else "BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """A transaction that rolls back unless the block commits explicitly."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        # Detach what was read first, so objects loaded here stay readable after the rollback.
+        session.expunge_all()
+        session.rollback()
+        session.close()

@@ -1,0 +1,128 @@
+"""The append-only event store: a per-session sequence, optimistic append, and a hash chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from app.domain import Event
+
+from .tables import EventRecord
+
+GENESIS = "0" * 64
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time in Holdspace is UTC-aware."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, event: Event) -> str:
+    body = canonical_json(
+        {
+            "session_id": event.session_id,
+            "seq": event.seq,
+            "kind": event.kind,
+            "at": as_utc(event.at).isoformat(timespec="microseconds"),
+            "actor": event.actor,
+            "device": event.device,
+            "participant_id": event.participant_id,
+            "data": event.data,
+        }
+    )
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+def to_event(record: EventRecord) -> Event:
+    return Event(
+        session_id=record.session_id,
+        seq=record.seq,
+        kind=record.kind,
+        at=as_utc(record.at),
+        actor=record.actor,
+        data=json.loads(record.data),
+        participant_id=record.participant_id,
+        device=record.device,
+    )
+
+
+def read_events(db: Session, session_id: str, after: int = 0, limit: int | None = None) -> list[Event]:
+    query = (
+        select(EventRecord)
+        .where(EventRecord.session_id == session_id, EventRecord.seq > after)
+        .order_by(EventRecord.seq)  # type: ignore[arg-type]
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [to_event(r) for r in db.exec(query)]
+
+
+def read_records(db: Session, session_id: str) -> Sequence[EventRecord]:
+    return db.exec(select(EventRecord).where(EventRecord.session_id == session_id).order_by(EventRecord.seq)).all()  # type: ignore[arg-type]
+
+
+def last_hash(db: Session, session_id: str, before_seq: int) -> str:
+    if before_seq <= 1:
+        return GENESIS
+    row = db.exec(
+        select(EventRecord.hash).where(EventRecord.session_id == session_id, EventRecord.seq == before_seq - 1)
+    ).first()
+    return row or GENESIS
+
+
+def append(db: Session, events: Iterable[Event]) -> list[EventRecord]:
+    """Add events after the session's last one. The caller commits; a clash on (session_id, seq)
+    raises IntegrityError at flush and means another writer got there first."""
+    records = []
+    prev: str | None = None
+    for event in events:
+        if prev is None:
+            prev = last_hash(db, event.session_id, event.seq)
+        digest = event_hash(prev, event)
+        record = EventRecord(
+            session_id=event.session_id,
+            seq=event.seq,
+            kind=event.kind,
+            at=as_utc(event.at),
+            actor=event.actor,
+            device=event.device,
+            participant_id=event.participant_id,
+            data=canonical_json(event.data),
+            prev_hash=prev,
+            hash=digest,
+        )
+        db.add(record)
+        records.append(record)
+        prev = digest
+    db.flush()
+    return records
+
+
+def last_seq(db: Session, session_id: str) -> int:
+    value = db.exec(select(sa.func.max(EventRecord.seq)).where(EventRecord.session_id == session_id)).one()
+    return int(value or 0)
+
+
+def verify_chain(records: Sequence[EventRecord]) -> tuple[int, str] | None:
+    """The first broken link as (seq, why), or None when the chain is whole."""
+    prev = GENESIS
+    expected_seq = 1
+    for record in records:
+        if record.seq != expected_seq:
+            return record.seq, f"expected event {expected_seq} here, found {record.seq} (removed or reordered)"
+        if record.prev_hash != prev:
+            return record.seq, "does not follow the event before it (removed, reordered or edited)"
+        if event_hash(prev, to_event(record)) != record.hash:
+            return record.seq, "its content does not match its hash (edited)"
+        prev = record.hash
+        expected_seq += 1
+    return None

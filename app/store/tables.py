@@ -1,0 +1,85 @@
+"""SQLModel tables. Nothing here is SQLite-only: the same schema runs on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, sa_column_kwargs={"unique": True}, index=True)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=255)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Room(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=80, sa_column_kwargs={"unique": True})
+    lead: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class RoomAssignment(SQLModel, table=True):
+    __tablename__ = "room_assignment"
+
+    room_id: str = Field(primary_key=True, foreign_key="room.id", max_length=40)
+    username: str = Field(primary_key=True, max_length=64)
+
+
+class CareSession(SQLModel, table=True):
+    """A session's place in the clinic. Its contents are its event log."""
+
+    __tablename__ = "care_session"
+
+    id: str = Field(primary_key=True, max_length=40)
+    room_id: str = Field(foreign_key="room.id", max_length=40, index=True)
+    # Equal to room_id while the session is live, NULL once closed: the unique constraint keeps
+    # at most one live session per room on every database (NULLs never collide).
+    live_room_id: str | None = Field(default=None, max_length=40, sa_column_kwargs={"unique": True})
+    kind: str = Field(max_length=20)
+    lead: str = Field(max_length=64)
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class EventRecord(SQLModel, table=True):
+    """One immutable fact. (session_id, seq) is unique: two writers never get the same number."""
+
+    __tablename__ = "event"
+    __table_args__ = (sa.UniqueConstraint("session_id", "seq", name="uq_event_session_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="care_session.id", max_length=40, index=True)
+    seq: int
+    kind: str = Field(max_length=40)
+    at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    actor: str = Field(max_length=64)
+    device: str | None = Field(default=None, max_length=80)
+    participant_id: str | None = Field(default=None, max_length=40)
+    data: str = Field(sa_type=sa.Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a POST with an Idempotency-Key, replayed for every repeat."""
+
+    __tablename__ = "idempotency_key"
+
+    username: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=128)
+    fingerprint: str = Field(max_length=64)
+    status_code: int
+    body: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

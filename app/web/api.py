@@ -1,0 +1,560 @@
+"""The JSON API of API.md. Handlers only translate: body -> command, outcome -> response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.domain import SessionState, SupportRef, commands as c
+from app.domain.model import SESSION_KINDS
+from app.services import Outcome, Services
+from app.store import people
+from app.store.db import unit_of_work
+from app.store.tables import User
+from app.web.deps import (
+    CurrentUser,
+    IdempotencyDep,
+    ServicesDep,
+    actor_of,
+    check_csrf,
+    device_of,
+    room_for,
+    visible_session,
+)
+from app.web.errors import ApiError
+from app.web.views import event_view, participant_view, session_view
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginBody(Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class SessionBody(Body):
+    room_id: str = Field(min_length=1, max_length=40)
+    kind: Literal["individual", "group", "dyad_training"]
+    facilitators: list[str] = Field(default_factory=list, max_length=20)
+    lead: str = Field(min_length=1, max_length=64)
+
+
+class ParticipantBody(Body):
+    display_name: str = Field(min_length=1, max_length=80)
+    chart_id: str = Field(min_length=1, max_length=64)
+
+
+class BloodPressure(Body):
+    sbp: int = Field(ge=40, le=300)
+    dbp: int = Field(ge=20, le=200)
+
+
+class ScreeningBody(Body):
+    contraindications: dict[str, bool] = Field(default_factory=dict, max_length=50)
+    bp: BloodPressure
+    concomitant_sedatives: list[str] = Field(default_factory=list, max_length=20)
+    notes: str = Field(default="", max_length=4000)
+
+
+class NoteBody(Body):
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class ConsentBody(Body):
+    touch: list[Literal["hand", "shoulder", "feet", "hug"]] = Field(default_factory=list)
+    pause_signal: str = Field(default="", max_length=200)
+    stop_signal: str = Field(default="", max_length=200)
+    music: bool = False
+    eyeshades: bool = False
+    if_stop_requested: str = Field(default="", max_length=1000)
+    emergency_contact: str = Field(default="", max_length=200)
+    transport_plan: str = Field(default="", max_length=400)
+    signed_by_participant: bool = False
+
+
+class WithdrawBody(Body):
+    items: list[str] = Field(min_length=1, max_length=10)
+
+
+class SupportBody(Body):
+    kind: Literal["staff", "participant"]
+    id: str = Field(min_length=1, max_length=64)
+
+
+class HandoverBody(Body):
+    replacement: SupportBody
+    reason: str = Field(min_length=1, max_length=2000)
+    replaces: str | None = Field(default=None, max_length=64)
+
+
+class DoseBody(Body):
+    route: Literal["sublingual", "intramuscular", "intravenous", "intranasal"]
+    dose_mg: float = Field(gt=0, le=1000)
+    administered_at: datetime | None = None
+
+
+class PhaseBody(Body):
+    to: Literal["journeying", "re_entry", "grounding"]
+
+
+class PauseStopBody(Body):
+    requested_by: Literal["participant", "staff"]
+    reason: str = Field(default="", max_length=2000)
+    participant_response: Literal["agrees", "declines", "cannot_answer"] | None = None
+    participant_wishes_to_continue: bool | None = None
+
+
+class CheckinBody(Body):
+    ok: bool
+    note: str = Field(default="", max_length=2000)
+
+
+class VitalsBody(Body):
+    sbp: int | None = Field(default=None, ge=40, le=300)
+    dbp: int | None = Field(default=None, ge=20, le=200)
+    hr: int | None = Field(default=None, ge=20, le=250)
+    spo2: int | None = Field(default=None, ge=50, le=100)
+    rr: int | None = Field(default=None, ge=2, le=60)
+    observed_at: datetime | None = None
+
+
+class ObservationBody(Body):
+    distress: int | None = Field(default=None, ge=0, le=4)
+    moaa_s: int | None = Field(default=None, ge=0, le=5)
+    rass: int | None = Field(default=None, ge=-5, le=4)
+    suds: int | None = Field(default=None, ge=0, le=10)
+    signs: list[str] = Field(default_factory=list, max_length=20)
+    note: str = Field(default="", max_length=4000)
+    parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
+    observed_at: datetime | None = None
+
+
+class ChecklistBody(Body):
+    done: Literal[True] = True
+    note: str = Field(default="", max_length=2000)
+
+
+class TransferBody(Body):
+    reason: str = Field(min_length=1, max_length=2000)
+    destination: str = Field(min_length=1, max_length=200)
+
+
+class AmendBody(Body):
+    event_seq: int = Field(ge=1)
+    correction: str = Field(min_length=1, max_length=4000)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _respond(outcome: Outcome) -> JSONResponse:
+    headers = {"Idempotent-Replay": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+
+
+def _participant_answer(services: Services, participant_id: str, status: int = 200):  # type: ignore[no-untyped-def]
+    def answer(state: SessionState, _events: list[Any]) -> tuple[int, dict[str, Any]]:
+        participant = state.participants[participant_id]
+        return status, participant_view(state, participant, services.policy, services.clock())
+
+    return answer
+
+
+def _session_answer(services: Services, status: int = 200):  # type: ignore[no-untyped-def]
+    def answer(state: SessionState, _events: list[Any]) -> tuple[int, dict[str, Any]]:
+        return status, session_view(state, services.policy, services.clock())
+
+    return answer
+
+
+def run(
+    request: Request,
+    services: Services,
+    user: User,
+    session_id: str,
+    command: c.Command,
+    idem: Any,
+    answer: Any = None,
+) -> JSONResponse:
+    visible_session(services, user, session_id)
+    outcome = services.execute(
+        session_id,
+        command,
+        actor_of(user),
+        device=device_of(request),
+        idempotency=idem,
+        answer=answer or _session_answer(services),
+    )
+    return _respond(outcome)
+
+
+def run_for_participant(
+    request: Request, services: Services, user: User, session_id: str, participant_id: str, command: c.Command, idem: Any
+) -> JSONResponse:
+    return run(request, services, user, session_id, command, idem, _participant_answer(services, participant_id))
+
+
+# ------------------------------------------------------------------ auth
+
+
+@router.post("/auth/login")
+def login(body: LoginBody, request: Request, services: ServicesDep) -> dict[str, str]:
+    with unit_of_work(services.write_engine) as db:
+        user = people.authenticate(db, body.username, body.password)
+        db.commit()
+    if user is None:
+        raise ApiError(401, "unauthorized", "That username and password do not match.")
+    request.session.clear()
+    request.session["username"] = user.username
+    return {"username": user.username, "role": user.role}
+
+
+@router.post("/auth/logout")
+def logout(request: Request) -> dict[str, bool]:
+    request.session.clear()
+    return {"signed_out": True}
+
+
+@router.get("/me")
+def me(user: CurrentUser) -> dict[str, str]:
+    return {"username": user.username, "role": user.role}
+
+
+# ------------------------------------------------------------------ rooms and sessions
+
+
+@router.get("/rooms")
+def rooms(user: CurrentUser, services: ServicesDep) -> list[dict[str, Any]]:
+    with unit_of_work(services.engine) as db:
+        visible = people.rooms_for(db, user)
+        return [
+            {
+                "id": room.id,
+                "name": room.name,
+                "lead": room.lead,
+                "live_session_id": (live.id if (live := people.live_session(db, room.id)) else None),
+            }
+            for room in visible
+        ]
+
+
+@router.post("/sessions", status_code=201)
+def create_session(
+    body: SessionBody, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
+) -> JSONResponse:
+    with unit_of_work(services.engine) as db:
+        room = room_for(db, user, body.room_id)
+        lead = people.get_user(db, body.lead)
+        if lead is None or lead.role != "lead":
+            raise ApiError(422, "validation_error", f"{body.lead} is not a lead.", {"field": "lead"})
+        staff = {u.username for u in people.room_staff(db, room)}
+        unknown = [f for f in body.facilitators if f not in staff]
+        if unknown:
+            raise ApiError(
+                422,
+                "validation_error",
+                f"Not assigned to this room: {', '.join(unknown)}.",
+                {"field": "facilitators", "unknown": unknown},
+            )
+    if body.kind not in SESSION_KINDS:  # pragma: no cover - pydantic already refuses
+        raise ApiError(422, "validation_error", "Unknown session kind.")
+    outcome = services.open_session(
+        actor_of(user),
+        room,
+        body.kind,
+        [f.lower() for f in body.facilitators],
+        lead.username,
+        idempotency=idem,
+        answer=_session_answer(services, 201),
+        device=device_of(request),
+    )
+    return _respond(outcome)
+
+
+@router.get("/sessions/{session_id}")
+def get_session(session_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    visible_session(services, user, session_id)
+    return session_view(services.state(session_id), services.policy, services.clock())
+
+
+@router.get("/sessions/{session_id}/events")
+def get_events(
+    session_id: str,
+    user: CurrentUser,
+    services: ServicesDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> list[dict[str, Any]]:
+    visible_session(services, user, session_id)
+    return [event_view(e) for e in services.events(session_id, after=after, limit=limit)]
+
+
+@router.post("/sessions/{session_id}/close")
+def close_session(
+    session_id: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
+) -> JSONResponse:
+    return run(request, services, user, session_id, c.CloseSession(), idem)
+
+
+@router.post("/sessions/{session_id}/facilitators/{username}/check-in")
+def check_in(
+    session_id: str, username: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
+) -> JSONResponse:
+    _, room = visible_session(services, user, session_id)
+    with unit_of_work(services.engine) as db:
+        staff = people.get_user(db, username)
+        if staff is None or not people.works_in(db, room, staff):
+            raise ApiError(404, "not_found", f"{username} does not work in this room.")
+    return run(request, services, user, session_id, c.CheckIn(staff.username, staff.role), idem)
+
+
+@router.post("/sessions/{session_id}/facilitators/{username}/check-out")
+def check_out(
+    session_id: str, username: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
+) -> JSONResponse:
+    return run(request, services, user, session_id, c.CheckOut(username.lower()), idem)
+
+
+# ------------------------------------------------------------------ participants
+
+P = "/sessions/{session_id}/participants/{participant_id}"
+
+
+@router.post("/sessions/{session_id}/participants", status_code=201)
+def add_participant(
+    session_id: str,
+    body: ParticipantBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    import secrets
+
+    participant_id = secrets.token_hex(6)
+    command = c.AddParticipant(participant_id, body.display_name, body.chart_id)
+    visible_session(services, user, session_id)
+    outcome = services.execute(
+        session_id,
+        command,
+        actor_of(user),
+        device=device_of(request),
+        idempotency=idem,
+        answer=_participant_answer(services, participant_id, 201),
+    )
+    return _respond(outcome)
+
+
+@router.get(P)
+def get_participant(session_id: str, participant_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    visible_session(services, user, session_id)
+    state = services.state(session_id)
+    participant = state.participant(participant_id)
+    if participant is None:
+        raise ApiError(404, "not_found", "There is no such participant in this session.")
+    return participant_view(state, participant, services.policy, services.clock())
+
+
+@router.put(P + "/screening")
+def record_screening(
+    session_id: str, participant_id: str, body: ScreeningBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.RecordScreening(
+        participant_id, body.contraindications, body.bp.sbp, body.bp.dbp, tuple(body.concomitant_sedatives), body.notes
+    )
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/screening/clear")
+def clear_screening(
+    session_id: str, participant_id: str, body: NoteBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.ClearScreening(participant_id, body.note)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.put(P + "/consent")
+def record_consent(
+    session_id: str, participant_id: str, body: ConsentBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.RecordConsent(
+        participant_id,
+        tuple(body.touch),
+        body.pause_signal,
+        body.stop_signal,
+        body.music,
+        body.eyeshades,
+        body.emergency_contact,
+        body.transport_plan,
+        body.signed_by_participant,
+        body.if_stop_requested,
+    )
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/consent/withdraw")
+def withdraw_consent(
+    session_id: str, participant_id: str, body: WithdrawBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.WithdrawConsent(participant_id, tuple(body.items))
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/consent/checkin")
+def consent_checkin(
+    session_id: str, participant_id: str, body: CheckinBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.AnswerCheckin(participant_id, body.ok, body.note)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/support")
+def assign_support(
+    session_id: str, participant_id: str, body: SupportBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    ref = SupportRef(body.kind, body.id.lower() if body.kind == "staff" else body.id)
+    command = c.AssignSupport(participant_id, ref)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.delete(P + "/support/{support_id}")
+def remove_support(
+    session_id: str, participant_id: str, support_id: str, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.RemoveSupport(participant_id, support_id)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/support/handover")
+def hand_over(
+    session_id: str, participant_id: str, body: HandoverBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    replacement = SupportRef(body.replacement.kind, body.replacement.id)
+    command = c.HandOverSupport(participant_id, replacement, body.reason, body.replaces)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/dose")
+def dose(
+    session_id: str, participant_id: str, body: DoseBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.AdministerDose(participant_id, body.route, body.dose_mg, body.administered_at)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/phase")
+def change_phase(
+    session_id: str, participant_id: str, body: PhaseBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.ChangePhase(participant_id, body.to)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/pause")
+def pause(
+    session_id: str, participant_id: str, body: PauseStopBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.Pause(participant_id, body.requested_by, body.reason, body.participant_response)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/resume")
+def resume(
+    session_id: str, participant_id: str, body: PauseStopBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.Resume(participant_id, bool(body.participant_wishes_to_continue), body.requested_by, body.reason)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/stop")
+def stop(
+    session_id: str, participant_id: str, body: PauseStopBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.Stop(participant_id, body.requested_by, body.reason, body.participant_response)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/vitals")
+def vitals(
+    session_id: str, participant_id: str, body: VitalsBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    values = {k: v for k, v in body.model_dump(exclude={"observed_at"}).items() if v is not None}
+    command = c.RecordVitals(participant_id, values, body.observed_at)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/observations")
+def observations(
+    session_id: str, participant_id: str, body: ObservationBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.RecordObservation(
+        participant_id,
+        body.distress,
+        body.moaa_s,
+        body.rass,
+        body.suds,
+        tuple(body.signs),
+        body.note,
+        tuple(body.parts),
+        body.observed_at,
+    )
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/checklist/{item}")
+def tick_checklist(
+    session_id: str, participant_id: str, item: str, body: ChecklistBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.TickChecklistItem(participant_id, item, body.note)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/discharge")
+def discharge(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    return run_for_participant(request, services, user, session_id, participant_id, c.Discharge(participant_id), idem)
+
+
+@router.post(P + "/transfer")
+def transfer(
+    session_id: str, participant_id: str, body: TransferBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.Transfer(participant_id, body.reason, body.destination)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/amend")
+def amend(
+    session_id: str, participant_id: str, body: AmendBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    visible_session(services, user, session_id)
+    target = services.events(session_id, after=body.event_seq - 1, limit=1)
+    target_pid = target[0].participant_id if target and target[0].seq == body.event_seq else None
+    command = c.Amend(participant_id, body.event_seq, body.correction, body.reason, target_pid)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)

@@ -1,0 +1,103 @@
+"""Errors in one place: every 4xx is `{"error": {"code", "message", "details"}}` for the API,
+and a page or a redirect to the login page for the HTML routes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.domain import InvalidInput, RuleViolation
+from app.services import ServiceError, error_body, status_for
+
+log = logging.getLogger("holdspace.web")
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+def not_found(what: str = "That") -> ApiError:
+    return ApiError(404, "not_found", f"{what} was not found, or you do not work in its room.")
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    return not (path.startswith("/api/") or path.startswith("/ws/") or request.headers.get("hx-request"))
+
+
+def _respond(request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    if _is_page(request) and request.method == "GET":
+        if status == 401:
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        from app.web.templating import templates
+
+        return templates.TemplateResponse(
+            request, "pages/error.html", {"status": status, "message": message}, status_code=status
+        )
+    return JSONResponse(error_body(code, message, details), status_code=status)
+
+
+def _validation_details(err: RequestValidationError) -> dict[str, Any]:
+    fields = []
+    for item in err.errors():
+        loc = [str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path")]
+        fields.append({"field": ".".join(loc) or "body", "problem": item.get("msg", "invalid")})
+    return {"fields": fields}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return _respond(request, exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        return _respond(request, exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RuleViolation)
+    async def _rule(request: Request, exc: RuleViolation) -> Response:
+        return _respond(request, status_for(exc.code), exc.code, exc.message, exc.details)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(request: Request, exc: InvalidInput) -> Response:
+        return _respond(request, 422, "validation_error", exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> Response:
+        details = _validation_details(exc)
+        first = details["fields"][0] if details["fields"] else {"field": "body", "problem": "invalid"}
+        message = f"{first['field']}: {first['problem']}"
+        return _respond(request, 422, "validation_error", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return _respond(request, exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "Something went wrong on the server; nothing was recorded."), 500)

@@ -1,0 +1,69 @@
+"""Jinja environment. A page's live parts are named blocks of the page template, rendered alone
+for a websocket push, so the page and its fragment cannot drift apart."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+
+from app.domain.model import PHASE_LABELS, Phase
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATES))
+env = templates.env
+
+
+def _parse(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def clock(value: Any) -> str:
+    """hh:mm in the server's local time zone (the clinic's)."""
+    moment = _parse(value)
+    return "" if moment is None else moment.astimezone().strftime("%H:%M")
+
+
+def clock_seconds(value: Any) -> str:
+    moment = _parse(value)
+    return "" if moment is None else moment.astimezone().strftime("%H:%M:%S")
+
+
+def since(value: Any, now: datetime) -> str:
+    moment = _parse(value)
+    if moment is None:
+        return ""
+    minutes = int((now - moment).total_seconds() // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def until(value: Any, now: datetime) -> str:
+    moment = _parse(value)
+    if moment is None:
+        return ""
+    minutes = int((moment - now).total_seconds() // 60) + 1
+    return "now" if moment <= now else f"in {minutes} min"
+
+
+def phase_label(value: str) -> str:
+    return PHASE_LABELS[Phase(value)]
+
+
+env.filters.update(clock=clock, clock_seconds=clock_seconds, since=since, until=until, phase_label=phase_label)
+env.globals["utc"] = timezone.utc
+
+
+def render_block(template_name: str, block_name: str, context: dict[str, Any]) -> str:
+    template = env.get_template(template_name)
+    ctx = template.new_context(context)
+    return "".join(template.blocks[block_name](ctx))

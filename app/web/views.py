@@ -1,0 +1,111 @@
+"""Read models: the folded state turned into plain dicts for the JSON API, the stream and pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.domain import Event, ParticipantState, Policy, SessionState, consent_missing, earliest_discharge, evaluate_checklist
+from app.domain.coverage import coverage_warnings
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _readings(readings: Any) -> dict[str, Any]:
+    return {
+        name: {"value": r.value if name in ("temp",) else _num(r.value), "observed_at": _iso(r.observed_at)}
+        for name, r in readings.items()
+    }
+
+
+def _num(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def support_view(state: SessionState, p: ParticipantState) -> list[dict[str, Any]]:
+    out = []
+    for ref in p.support:
+        name = ref.id
+        if ref.kind == "participant" and ref.id in state.participants:
+            name = state.participants[ref.id].display_name
+        out.append({"kind": ref.kind, "id": ref.id, "name": name})
+    return out
+
+
+def participant_view(state: SessionState, p: ParticipantState, policy: Policy, now: datetime) -> dict[str, Any]:
+    checklist = [r.as_dict() for r in evaluate_checklist(p, policy, now)] if p.dosed_at else []
+    ready_at = earliest_discharge(p, policy)
+    consent = p.active_consent
+    return {
+        "id": p.id,
+        "display_name": p.display_name,
+        "chart_id": p.chart_id,
+        "phase": p.phase.value,
+        "altered": p.altered,
+        "paused_from": p.paused_from.value if p.paused_from else None,
+        "support": support_view(state, p),
+        "supporting": [q.id for q in state.supported_by(p.id)],
+        "distress": p.distress,
+        "scales": _readings(p.scales),
+        "last_vitals": _readings(p.vitals),
+        "screening": dict(p.screening) if p.screening else None,
+        "screening_cleared": p.screening_cleared,
+        "consent": dict(consent) if consent else None,
+        "consent_withdrawn": sorted(p.consent_withdrawn),
+        "consent_missing": consent_missing(dict(p.consent) if p.consent else None),
+        "dose": dict(p.dose) if p.dose else None,
+        "dosed_at": _iso(p.dosed_at),
+        "stopped_by": p.stopped_by,
+        "checkin_due_at": _iso(p.checkin_due_at),
+        "last_checkin": dict(p.last_checkin) if p.last_checkin else None,
+        "checklist": checklist,
+        "earliest_discharge_at": _iso(ready_at),
+        "ended_at": _iso(p.ended_at),
+        "outcome": dict(p.outcome) if p.outcome else None,
+    }
+
+
+def session_view(state: SessionState, policy: Policy, now: datetime) -> dict[str, Any]:
+    return {
+        "id": state.session_id,
+        "room_id": state.room_id,
+        "kind": state.kind,
+        "lead": state.lead,
+        "facilitators": list(state.facilitators),
+        "facilitators_present": sorted(state.present),
+        "participants": [participant_view(state, p, policy, now) for p in state.participants.values()],
+        "open_escalations": [],
+        "refusals": [
+            {
+                "seq": r.seq,
+                "at": _iso(r.at),
+                "actor": r.actor,
+                "command": r.command,
+                "code": r.code,
+                "message": r.message,
+                "participant_id": r.participant_id,
+            }
+            for r in state.refusals
+        ],
+        "warnings": coverage_warnings(state, policy),
+        "opened_at": _iso(state.opened_at),
+        "closed_at": _iso(state.closed_at),
+        "seq": state.seq,
+    }
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "seq": event.seq,
+        "kind": event.kind,
+        "at": _iso(event.at),
+        "actor": event.actor,
+        "data": dict(event.data),
+    }
+    if event.participant_id is not None:
+        view["participant_id"] = event.participant_id
+    if event.device is not None:
+        view["device"] = event.device
+    return view
