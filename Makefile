@@ -29,6 +29,7 @@ run: setup
 
 ## Run the whole test suite (browser tests need Debian's chromium: `apt-get install chromium`).
 test: setup
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium is not installed: browser tests will be skipped (apt-get install chromium)"
 	$(BIN)/python -m pytest
 
 lint: setup

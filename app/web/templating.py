@@ -47,6 +47,11 @@ def since(value: Any, now: datetime) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def ago(value: Any, now: datetime) -> str:
+    text = since(value, now)
+    return text if text in ("", "just now") else f"{text} ago"
+
+
 def until(value: Any, now: datetime) -> str:
     moment = _parse(value)
     if moment is None:
@@ -59,7 +64,7 @@ def phase_label(value: str) -> str:
     return PHASE_LABELS[Phase(value)]
 
 
-env.filters.update(clock=clock, clock_seconds=clock_seconds, since=since, until=until, phase_label=phase_label)
+env.filters.update(clock=clock, clock_seconds=clock_seconds, since=since, ago=ago, until=until, phase_label=phase_label)
 env.globals["utc"] = timezone.utc
 
 

@@ -11,7 +11,7 @@ Create Date: 2026-11-23 13:21:44+00:00
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
