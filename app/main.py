@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -19,6 +20,7 @@ from app.live.clock import run_clock
 from app.services import Services, utcnow
 from app.store.db import make_engine
 from app.web import api, errors, pages, ws
+from app.web.deps import CurrentUser
 
 log = logging.getLogger("holdspace")
 STATIC = Path(__file__).parent / "static"
@@ -53,7 +55,11 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
                 except asyncio.CancelledError:
                     pass
 
-    app = FastAPI(title="Holdspace", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # The OpenAPI description is served by a route of our own, behind sign-in like every route
+    # but login, static files and /healthz. (No Swagger page: it would load from a CDN.)
+    app = FastAPI(
+        title="Holdspace", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.settings = settings
     app.state.services = services
     app.state.broker = broker
@@ -70,5 +76,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(ws.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_user: CurrentUser) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -44,7 +44,9 @@ def not_found(what: str = "That") -> ApiError:
 
 def _is_page(request: Request) -> bool:
     path = request.url.path
-    return not (path.startswith("/api/") or path.startswith("/ws/") or request.headers.get("hx-request"))
+    if path.startswith(("/api/", "/ws/")) or path.endswith(".json") or request.headers.get("hx-request"):
+        return False
+    return "application/json" not in request.headers.get("accept", "")
 
 
 def _respond(request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
