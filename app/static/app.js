@@ -90,6 +90,27 @@
     }
   });
 
+  // ---- entry dialogs: forms live outside the live region, so a push never wipes what is typed ----
+  function entryDialog() { return document.getElementById("entry-dialog"); }
+
+  document.addEventListener("click", function (e) {
+    var closer = e.target.closest ? e.target.closest(".dialog-close") : null;
+    if (closer) { entryDialog().close(); return; }
+    var opener = e.target.closest ? e.target.closest("[data-dialog]") : null;
+    if (!opener) return;
+    var template = document.getElementById(opener.dataset.dialog);
+    var dialog = entryDialog();
+    if (!template || !dialog) return;
+    var card = opener.closest("article");
+    var who = card ? card.querySelector("h2") : null;
+    dialog.querySelector(".dialog-title").textContent = opener.textContent.trim() + (who ? " · " + who.textContent.trim() : "");
+    dialog.querySelector(".dialog-error").hidden = true;
+    var body = dialog.querySelector(".dialog-body");
+    body.replaceChildren(template.content.cloneNode(true));
+    htmx.process(body);
+    dialog.showModal();
+  });
+
   var notice = null;
   var noticeTimer = null;
   function showNotice(text, kind) {
@@ -111,17 +132,24 @@
       return;  // keep the idempotency key so a retry cannot record twice
     }
     delete d.elt._holdspaceKey;
+    var dialog = entryDialog();
+    var inDialog = dialog && dialog.open && dialog.contains(d.elt);
     if (xhr.status >= 400) {
       var message = "That was not recorded.";
       try {
         var body = JSON.parse(xhr.responseText);
         if (body && body.error) message = body.error.message;
       } catch (err) { /* keep the plain message */ }
-      showNotice(message, "error");
+      if (inDialog) {
+        var error = dialog.querySelector(".dialog-error");
+        error.textContent = message;
+        error.hidden = false;
+      } else {
+        showNotice(message, "error");
+      }
       return;
     }
-    var form = d.elt.closest ? d.elt.closest("form") : null;
-    if (form && form.hasAttribute("data-reset")) form.reset();
+    if (inDialog) dialog.close();
     if (!linkIsLive) refreshLive();
     showNotice("Recorded.", "ok");
   });
