@@ -448,7 +448,7 @@ def _next_vitals(p: ParticipantState, rng: random.Random) -> dict[str, float]:
         centre = SIM_RESTING[name] if last is None else last.value
         # A little drift, leaning back toward rest so a long demo does not wander to the edges.
         value = centre + rng.randint(-SIM_DRIFT[name], SIM_DRIFT[name]) + (SIM_RESTING[name] - centre) * 0.2
-        out[name] = float(min(high, max(low, round(value))))
+        out[name] = min(high, max(low, round(value)))
     return out
 
 

@@ -224,3 +224,16 @@ class Amend(Command):
 @dataclass(frozen=True)
 class Tick(Command):
     """The clock: whatever has come due by `now` follows from it."""
+
+
+@dataclass(frozen=True)
+class StepOut(Command):
+    """The participant leaves the room (a quieter space, the bathroom), accompanied."""
+
+    participant_id: str
+    accompanied_by: str
+
+
+@dataclass(frozen=True)
+class ReturnToRoom(Command):
+    participant_id: str

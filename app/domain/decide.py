@@ -211,8 +211,14 @@ def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
         raise _refuse("not_checked_in", f"{cmd.username} is not checked in to this room.")
     if _locked_dependants(state, cmd.username):
         raise _dyad_locked(state, cmd.username, cmd.username)
+    if cmd.username in state.escorting:
+        raise _refuse(
+            "unaccompanied",
+            f"{cmd.username} is accompanying a participant outside the room; they come back together first.",
+            username=cmd.username,
+        )
     covering_left = [u for u in state.covering_present if u != cmd.username]
-    if state.anyone_altered and not covering_left:
+    if state.altered_in_room and not covering_left:
         raise _refuse(
             "room_uncovered",
             f"{cmd.username} is the last facilitator in a room where someone is in an altered phase. "
@@ -563,6 +569,34 @@ def _record_observation(state: SessionState, cmd: c.RecordObservation, ev: _Even
     ev.add("observation_recorded", data, p.id)
 
 
+def _step_out(state: SessionState, cmd: c.StepOut, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    if p.away_with is not None:
+        raise _refuse("invalid_transition", f"{p.display_name} is already out of the room with {p.away_with}.")
+    if cmd.accompanied_by not in state.covering_present:
+        raise _refuse(
+            "unaccompanied",
+            f"{p.display_name} leaves the room only accompanied by a facilitator who is checked in here.",
+            accompanied_by=cmd.accompanied_by,
+        )
+    others_altered = any(q.altered and q.away_with is None and q.id != p.id for q in state.participants.values())
+    if others_altered and len(state.covering_present) < 2:
+        raise _refuse(
+            "room_uncovered",
+            f"{cmd.accompanied_by} is the last facilitator in the room and others are in an altered phase. "
+            f"Another facilitator must check in before they leave with {p.display_name}.",
+            accompanied_by=cmd.accompanied_by,
+        )
+    ev.add("participant_stepped_out", {"accompanied_by": cmd.accompanied_by}, p.id)
+
+
+def _return_to_room(state: SessionState, cmd: c.ReturnToRoom, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    if p.away_with is None:
+        raise _refuse("invalid_transition", f"{p.display_name} is in the room.")
+    ev.add("participant_returned", {"accompanied_by": p.away_with}, p.id)
+
+
 # ---------------------------------------------------------------- checklist, discharge, transfer
 
 
@@ -673,6 +707,8 @@ _HANDLERS: dict[type, Callable[[SessionState, Any, _Events], None]] = {
     c.Transfer: _transfer,
     c.Amend: _amend,
     c.Tick: _tick,
+    c.StepOut: _step_out,
+    c.ReturnToRoom: _return_to_room,
 }
 
 # Commands the session accepts once it is closed (withdrawing consent is always accepted).

@@ -142,6 +142,7 @@ class ParticipantState:
     vitals_history: tuple[tuple[datetime, Mapping[str, float]], ...] = ()
     scales: Mapping[str, Reading] = field(default_factory=dict)
     stopped_by: str | None = None
+    away_with: str | None = None  # out of the room, accompanied by this facilitator
     checklist_ticks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     checkin_due_at: datetime | None = None
     last_checkin: Mapping[str, Any] | None = None
@@ -202,8 +203,19 @@ class SessionState:
         return frozenset(self.facilitators) | {self.lead} | frozenset(self.present)
 
     @property
+    def escorting(self) -> frozenset[str]:
+        """Facilitators who are out of the room accompanying a participant."""
+        return frozenset(p.away_with for p in self.participants.values() if p.away_with)
+
+    @property
     def covering_present(self) -> tuple[str, ...]:
-        return tuple(sorted(u for u, role in self.present.items() if role in COVERING_ROLES))
+        """Facilitators (or leads) checked in and in the room now."""
+        away = self.escorting
+        return tuple(sorted(u for u, role in self.present.items() if role in COVERING_ROLES and u not in away))
+
+    @property
+    def altered_in_room(self) -> bool:
+        return any(p.altered and p.away_with is None for p in self.participants.values())
 
     @property
     def anyone_altered(self) -> bool:
@@ -235,6 +247,7 @@ def _phase_change(participant: ParticipantState, to: Phase, at: datetime) -> Par
     changes: dict[str, Any] = {"phase": to}
     if to.final:
         changes["ended_at"] = at
+        changes["away_with"] = None
         changes["checkin_due_at"] = None
     return replace(participant, **changes)
 
@@ -360,6 +373,10 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
         ticks = dict(p.checklist_ticks)
         ticks[data["item"]] = {"by": event.actor, "at": at, "note": data.get("note", "")}
         return replace(p, checklist_ticks=ticks)
+    if kind == "participant_stepped_out":
+        return replace(p, away_with=data["accompanied_by"])
+    if kind == "participant_returned":
+        return replace(p, away_with=None)
     if kind == "discharged":
         return replace(_phase_change(p, Phase.DISCHARGED, at), outcome=data)
     if kind == "transferred":

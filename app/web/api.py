@@ -147,6 +147,10 @@ class TransferBody(Body):
     destination: str = Field(min_length=1, max_length=200)
 
 
+class StepOutBody(Body):
+    accompanied_by: str = Field(min_length=1, max_length=64)
+
+
 class AmendBody(Body):
     event_seq: int = Field(ge=1)
     correction: str = Field(min_length=1, max_length=4000)
@@ -558,3 +562,20 @@ def amend(
     target_pid = target[0].participant_id if target and target[0].seq == body.event_seq else None
     command = c.Amend(participant_id, body.event_seq, body.correction, body.reason, target_pid)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/step-out")
+def step_out(
+    session_id: str, participant_id: str, body: StepOutBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.StepOut(participant_id, body.accompanied_by.lower())
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+@router.post(P + "/return")
+def return_to_room(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    return run_for_participant(request, services, user, session_id, participant_id, c.ReturnToRoom(participant_id), idem)

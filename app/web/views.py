@@ -58,6 +58,7 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "dose": dict(p.dose) if p.dose else None,
         "dosed_at": _iso(p.dosed_at),
         "stopped_by": p.stopped_by,
+        "away_with": p.away_with,
         "checkin_due_at": _iso(p.checkin_due_at),
         "last_checkin": dict(p.last_checkin) if p.last_checkin else None,
         "checklist": checklist,
