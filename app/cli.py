@@ -274,7 +274,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     engine = make_engine(url, for_writes=True)
     try:
         result = demo.seed(engine, policy=policy)
-    except PeopleError as err:  # e.g. HOLDSPACE_DEMO_PASSWORD shorter than 8 characters
+    except (PeopleError, demo.DemoError) as err:  # e.g. HOLDSPACE_DEMO_PASSWORD shorter than 8 characters
         raise CliError(f"cannot seed the demo: {err}") from None
     finally:
         engine.dispose()
@@ -290,7 +290,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for username in result.usernames:
             _out(f"  {username:<{width}}  {result.roles[username]:<12} {result.passwords[username]}")
     else:
-        _out("This database is already seeded; nothing was added.")
+        _out("This database already has users, so nothing was added (the demo seeds only an empty one).")
         _out(f"Users: {', '.join(result.usernames)}")
         _out(f"Their passwords were printed when the demo was first seeded (or are {demo.PASSWORD_ENV}, "
              "if that was set then).")
@@ -302,7 +302,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     app = create_app(settings)
-    _out(f"Open {base}/login  (the lead's overview: {base}/overview). Ctrl+C stops the demo.")
+    _out(f"Open {base}/login  Ctrl+C stops the demo.")
     thread, stop = demo.start_simulation(app.state.services)
     try:
         _serve(app, args.host, args.port)

@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     # Set by `holdspace demo` only: allows a generated secret key.
     demo: bool = False
-    # Send the session cookie over HTTPS only (on by default outside demo and tests).
+    # Send the session cookie over HTTPS only. Set HOLDSPACE_SECURE_COOKIES=true behind TLS;
+    # off by default because clinic tablets may reach the app over a closed local network.
     secure_cookies: bool = Field(default=False)
 
     def checked_secret(self) -> str:

@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from app.domain import DEFAULT_POLICY, Actor, ParticipantState, Phase, Policy, SupportRef
+from app.domain import DEFAULT_POLICY, Actor, InvalidInput, ParticipantState, Phase, Policy, SupportRef
 from app.domain import commands as c
 from app.live.broker import MemoryBroker
-from app.services import Services
+from app.services import ServiceError, Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import CareSession, User
@@ -114,7 +114,10 @@ class Timeline:
     def run(self, services: Services, clock: SteppingClock, now: datetime, session_id: str) -> None:
         for step in sorted(self.steps):
             clock.at = now + timedelta(minutes=step.minutes)
-            outcome = services.execute(session_id, step.command, step.actor, device=DEMO_DEVICE)
+            try:
+                outcome = services.execute(session_id, step.command, step.actor, device=DEMO_DEVICE)
+            except (InvalidInput, ServiceError) as err:
+                raise DemoError(f"seeding step {step.command.name} was refused: {err}") from None
             if not outcome.ok:
                 raise DemoError(f"seeding step {step.command.name} was refused: {outcome.body}")
 

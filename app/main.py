@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
                     await task
                 except asyncio.CancelledError:
                     pass
+            services.engine.dispose()
+            services.write_engine.dispose()
 
     # The OpenAPI description is served by a route of our own, behind sign-in like every route
     # but login, static files and /healthz. (No Swagger page: it would load from a CDN.)

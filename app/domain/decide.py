@@ -153,12 +153,21 @@ def _check_support_candidate(state: SessionState, participant: ParticipantState,
         )
 
 
+def _support_available(state: SessionState, ref: SupportRef, in_room: bool = True) -> bool:
+    """Whether a support person can actually be with the journeyer: staff on the session (checked
+    into the room, when `in_room`), or a partner who is neither altered nor gone."""
+    if ref.kind == "staff":
+        return ref.id in (state.present if in_room else state.staff)
+    partner = state.participant(ref.id)
+    return partner is not None and not partner.altered and not partner.phase.final
+
+
 def _locked_dependants(state: SessionState, support_id: str) -> tuple[ParticipantState, ...]:
-    """Altered participants for whom `support_id` is the only support person."""
+    """Altered participants for whom `support_id` is the only support person still available."""
     return tuple(
         p
         for p in state.supported_by(support_id)
-        if p.altered and not any(s.id != support_id for s in p.support)
+        if p.altered and not any(s.id != support_id and _support_available(state, s) for s in p.support)
     )
 
 
@@ -209,8 +218,6 @@ def _check_in(state: SessionState, cmd: c.CheckIn, ev: _Events) -> None:
 def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
     if cmd.username not in state.present:
         raise _refuse("not_checked_in", f"{cmd.username} is not checked in to this room.")
-    if _locked_dependants(state, cmd.username):
-        raise _dyad_locked(state, cmd.username, cmd.username)
     if cmd.username in state.escorting:
         raise _refuse(
             "unaccompanied",
@@ -225,6 +232,8 @@ def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
             "Another facilitator must check in first.",
             username=cmd.username,
         )
+    if _locked_dependants(state, cmd.username):
+        raise _dyad_locked(state, cmd.username, cmd.username)
     ev.add("facilitator_checked_out", {"username": cmd.username})
 
 
@@ -383,6 +392,14 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
         raise _refuse("no_support_assigned", f"{p.display_name} has no support person assigned.")
     if not state.covering_present:
         raise _refuse("room_uncovered", "No facilitator is checked in to the room.")
+    if not any(_support_available(state, s, in_room=False) for s in p.support):
+        raise _refuse(
+            "no_support_assigned",
+            f"{p.display_name} has no support person who can be with them now (staff checked in to the room, "
+            "or a partner who is not in an altered phase).",
+        )
+    if _locked_dependants(state, p.id):
+        raise _dyad_locked(state, p.id, p.display_name)
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
     ev.add(
         "dose_administered",
@@ -722,7 +739,7 @@ def decide(state: SessionState, command: c.Command, ctx: Context) -> list[Event]
             raise _refuse("not_found", "There is no such session.")
         if state.closed_at is not None and not isinstance(command, _AFTER_CLOSE):
             raise _refuse("session_closed", "This session is closed; its record can no longer change.")
-    if ctx.actor.role == "admin" and not isinstance(command, (c.Tick, c.OpenSession)):
+    if ctx.actor.role == "admin" and not isinstance(command, c.Tick):
         raise _refuse("forbidden", "Admins manage users and rooms, not clinical records.")
     ev = _Events(state, ctx)
     _HANDLERS[type(command)](state, command, ev)

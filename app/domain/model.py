@@ -61,7 +61,8 @@ TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     Phase.SCREENED: frozenset({Phase.SCREENED, Phase.DOSED, Phase.DISCHARGED, Phase.TRANSFERRED}),
     Phase.DOSED: frozenset({Phase.JOURNEYING, Phase.RE_ENTRY, Phase.PAUSED, Phase.STOPPED, Phase.TRANSFERRED}),
     Phase.JOURNEYING: frozenset({Phase.RE_ENTRY, Phase.PAUSED, Phase.STOPPED, Phase.TRANSFERRED}),
-    Phase.PAUSED: frozenset({Phase.DOSED, Phase.JOURNEYING, Phase.RE_ENTRY, Phase.STOPPED, Phase.TRANSFERRED}),
+    # Only the participant's own wish to continue (Resume) leads back out of a pause.
+    Phase.PAUSED: frozenset({Phase.STOPPED, Phase.TRANSFERRED}),
     Phase.RE_ENTRY: frozenset({Phase.GROUNDING, Phase.PAUSED, Phase.STOPPED, Phase.TRANSFERRED}),
     Phase.STOPPED: frozenset({Phase.GROUNDING, Phase.TRANSFERRED}),
     Phase.GROUNDING: frozenset({Phase.DISCHARGED, Phase.TRANSFERRED}),

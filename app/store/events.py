@@ -121,7 +121,11 @@ def verify_chain(records: Sequence[EventRecord]) -> tuple[int, str] | None:
             return record.seq, f"expected event {expected_seq} here, found {record.seq} (removed or reordered)"
         if record.prev_hash != prev:
             return record.seq, "does not follow the event before it (removed, reordered or edited)"
-        if event_hash(prev, to_event(record)) != record.hash:
+        try:
+            content = to_event(record)
+        except ValueError:
+            return record.seq, "its data is not readable (edited)"
+        if event_hash(prev, content) != record.hash:
             return record.seq, "its content does not match its hash (edited)"
         prev = record.hash
         expected_seq += 1

@@ -3,10 +3,18 @@ JSON API, reading state and events, and asserting that a refusal changed nothing
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
+import pytest
 from fastapi.testclient import TestClient
+
+from tests.conftest import create_schema, seed_clinic
+from tests.integration.conftest import JSON, login
 
 API = "/api/v1"
 CONSENT = {
@@ -20,6 +28,62 @@ CONSENT = {
     "signed_by_participant": True,
 }
 NORMAL_VITALS = {"sbp": 122, "dbp": 78, "hr": 72, "spo2": 98, "rr": 14}
+
+
+_TEMPLATE: list[Path] = []
+
+
+@pytest.fixture(name="db_url")
+def fast_db_url(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> str:
+    """The conftest's fresh, seeded SQLite file, migrated and seeded once per run and copied for
+    each test (seeding hashes seven passwords, which would dominate the run time)."""
+    if not _TEMPLATE:
+        template = tmp_path_factory.mktemp("template") / "holdspace.db"
+        url = f"sqlite:///{template}"
+        create_schema(url)
+        seed_clinic(url)
+        with sqlite3.connect(template) as raw:
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.close()
+        _TEMPLATE.append(template)
+    target = tmp_path / "holdspace.db"
+    shutil.copyfile(_TEMPLATE[0], target)
+    return f"sqlite:///{target}"
+
+
+_COOKIES: dict[str, str] = {}
+SESSION_COOKIE = "holdspace_session"
+
+
+@pytest.fixture(name="client_for")
+def fast_client_for(app: Any) -> Iterator[Callable[[str], TestClient]]:
+    """The conftest's `client_for`, signing each user in through the API once per run and reusing
+    the signed cookie afterwards (every test's app shares the secret key; a sign-in verifies an
+    argon2 hash, which would dominate the run time)."""
+    clients: list[TestClient] = []
+
+    def make(username: str) -> TestClient:
+        if username not in _COOKIES:
+            client = login(app, username)
+            _COOKIES[username] = client.cookies[SESSION_COOKIE]
+        else:
+            client = TestClient(app, headers=JSON, cookies={SESSION_COOKIE: _COOKIES[username]})
+        clients.append(client)
+        assert ok(client.get(f"{API}/me"))["username"] == username
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def walk_routes(routes: Any) -> Iterator[Any]:
+    """Every route of the app, looking inside included routers."""
+    for route in routes:
+        if hasattr(route, "original_router"):
+            yield from walk_routes(route.original_router.routes)
+        else:
+            yield route
 
 
 def sess(sid: str, suffix: str = "") -> str:
@@ -48,8 +112,13 @@ def add_participant(client: TestClient, sid: str, name: str = "Ada", chart: str 
 
 
 def screen(client: TestClient, sid: str, pid: str, sbp: int = 118, dbp: int = 76, **extra: Any) -> dict[str, Any]:
-    body = {"contraindications": {"psychosis_history": False}, "bp": {"sbp": sbp, "dbp": dbp},
-            "concomitant_sedatives": [], "notes": "", **extra}
+    body = {
+        "contraindications": {"psychosis_history": False},
+        "bp": {"sbp": sbp, "dbp": dbp},
+        "concomitant_sedatives": [],
+        "notes": "",
+        **extra,
+    }
     return ok(client.put(part(sid, pid, "/screening"), json=body))
 
 
@@ -66,13 +135,18 @@ def check_in(client: TestClient, sid: str, username: str) -> dict[str, Any]:
 
 
 def ready_participant(
-    client: TestClient, sid: str, name: str = "Ada", support: str = "farah", present: str | None = "farah"
+    client: TestClient,
+    sid: str,
+    name: str = "Ada",
+    support: str = "farah",
+    present: str | None = "farah",
+    support_kind: str = "staff",
 ) -> str:
     """Added, screened, consented, with a support person, and (optionally) a facilitator checked in."""
     pid = add_participant(client, sid, name)
     screen(client, sid, pid)
     consent(client, sid, pid)
-    assign_support(client, sid, pid, support)
+    assign_support(client, sid, pid, support, kind=support_kind)
     if present is not None and present not in state(client, sid)["facilitators_present"]:
         check_in(client, sid, present)
     return pid

@@ -288,11 +288,6 @@ def test_a_refusal_for_an_unknown_participant_is_recorded_against_the_session(se
 # ---------------------------------------------------------------- known defects
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ChangePhase(to='journeying'|'re_entry') is accepted for a paused participant, so a pause ends "
-    "without the participant's recorded wish to continue (PRODUCT invariant 3); only Resume should leave 'paused'.",
-)
 @pytest.mark.parametrize("to", ["journeying", "re_entry"])
 def test_a_paused_participant_cannot_be_moved_on_by_a_phase_change_without_their_wish_to_continue(
     ready_session: SessionBuilder, to: str

@@ -244,12 +244,6 @@ def test_a_handover_to_someone_outside_the_staff_is_refused(ready_session: Sessi
 # ---------------------------------------------------------------- known defects
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: AdministerDose does not check whether the participant is the only support person of someone "
-    "already altered; dosing the partner leaves the journeyer's sole support in an altered phase "
-    "(the same partner could not be *assigned* now: support_unavailable).",
-)
 def test_dosing_a_partner_who_is_the_sole_support_of_an_altered_journeyer_is_refused(dyad: SessionBuilder) -> None:
     dyad.to_phase("p1", "journeying")
     dyad.ready("p2", by=staff("fay"))
@@ -257,12 +251,6 @@ def test_dosing_a_partner_who_is_the_sole_support_of_an_altered_journeyer_is_ref
     assert err.code in ("dyad_locked", "support_unavailable")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: AdministerDose only checks that *some* support is assigned; a participant whose only support "
-    "is a partner already in an altered phase can be dosed, so both dyad partners end up altered and "
-    "unsupported.",
-)
 def test_dosing_a_participant_whose_only_support_is_an_altered_partner_is_refused() -> None:
     b = SessionBuilder(kind="dyad_training").opened().checked_in("fay").with_participant("p1").with_participant("p2")
     b.screened("p1").consented("p1").screened("p2").consented("p2")
@@ -272,12 +260,6 @@ def test_dosing_a_participant_whose_only_support_is_an_altered_partner_is_refuse
     assert err.code in ("no_support_assigned", "support_unavailable", "dyad_locked")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check-out's dyad lock counts support people who have already checked out of the room; with "
-    "two staff supports, both can leave one after the other and the journeyer is left with no support person "
-    "in the room.",
-)
 def test_the_last_support_person_still_in_the_room_cannot_check_out(ready_session: SessionBuilder) -> None:
     b = ready_session.checked_in("finn").checked_in("lee").supported("p1", staff("finn")).to_phase("p1", "journeying")
     b.run(c.CheckOut("fay"), FAY)  # finn still supports p1 in the room

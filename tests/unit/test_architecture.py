@@ -1,0 +1,78 @@
+"""The domain is framework-free: every module in app/domain imports only the standard library and
+its own package (read from the source with `ast`, so nothing has to be imported to check it)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+DOMAIN = Path(__file__).resolve().parents[2] / "app" / "domain"
+FORBIDDEN = ("fastapi", "starlette", "sqlalchemy", "sqlmodel", "pydantic")
+OWN_PACKAGE = "app.domain"
+
+
+def imported_modules(source: str, module_package: str = OWN_PACKAGE) -> list[str]:
+    """Absolute names of everything a module imports (relative imports resolved against its package)."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module_package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                names.append(".".join(base + ([node.module] if node.module else [])))
+            else:
+                names.append(node.module or "")
+    return names
+
+
+def foreign_imports(source: str) -> list[str]:
+    """Imports that are neither standard library nor app.domain itself."""
+    out = []
+    for name in imported_modules(source):
+        top = name.split(".")[0]
+        if name == OWN_PACKAGE or name.startswith(OWN_PACKAGE + "."):
+            continue
+        if top in sys.stdlib_module_names and top != "app":
+            continue
+        out.append(name)
+    return out
+
+
+DOMAIN_FILES = sorted(DOMAIN.glob("*.py"))
+
+
+def test_the_domain_package_has_the_modules_it_is_known_by() -> None:
+    names = {p.name for p in DOMAIN_FILES}
+    assert {"__init__.py", "model.py", "commands.py", "decide.py", "policy.py", "errors.py"} <= names
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=[p.name for p in DOMAIN_FILES])
+def test_a_domain_module_imports_only_the_standard_library_and_its_own_package(path: Path) -> None:
+    source = path.read_text(encoding="utf-8")
+    foreign = foreign_imports(source)
+    assert foreign == [], f"{path.name} imports {foreign}"
+    for name in imported_modules(source):
+        assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize(
+    "source, bad",
+    [
+        ("import fastapi", ["fastapi"]),
+        ("from starlette.requests import Request", ["starlette.requests"]),
+        ("import sqlalchemy as sa", ["sqlalchemy"]),
+        ("from sqlmodel import Field", ["sqlmodel"]),
+        ("def f():\n    from pydantic import BaseModel\n", ["pydantic"]),
+        ("from app.store import events", ["app.store"]),
+        ("from ..web import deps", ["app.web"]),
+        ("from . import model\nfrom .policy import Policy\nimport datetime, enum", []),
+        ("from __future__ import annotations\nfrom app.domain.model import Phase", []),
+    ],
+)
+def test_the_import_check_itself_tells_foreign_imports_from_allowed_ones(source: str, bad: list[str]) -> None:
+    assert foreign_imports(source) == bad

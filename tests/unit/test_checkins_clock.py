@@ -1,0 +1,155 @@
+"""Consent check-ins and the clock: a Tick yields what has come due by `now`, and the state says when
+the next thing will come due."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.domain import commands as c
+from app.domain.decide import next_deadline
+from app.domain.policy import DEFAULT_POLICY, Policy
+
+from .conftest import FINN, SessionBuilder, kinds, staff
+
+INTERVAL = timedelta(minutes=DEFAULT_POLICY.checkin_interval_minutes)
+GRACE = timedelta(minutes=DEFAULT_POLICY.checkin_grace_minutes)
+
+
+def test_the_dose_sets_the_first_consent_check_in_one_interval_later(ready_session: SessionBuilder) -> None:
+    b = ready_session.dosed()
+    assert b.p().checkin_due_at == b.now + INTERVAL
+    assert next_deadline(b.state, DEFAULT_POLICY) == b.now + INTERVAL + GRACE
+
+
+def test_nobody_altered_means_no_deadline_and_a_tick_yields_nothing(ready_session: SessionBuilder) -> None:
+    assert next_deadline(ready_session.state, DEFAULT_POLICY) is None
+    ready_session.advance(hours=5)
+    assert ready_session.run(c.Tick()) == []
+
+
+def test_a_tick_before_the_grace_period_ends_records_nothing(ready_session: SessionBuilder) -> None:
+    b = ready_session.dosed()
+    b.advance(minutes=24, seconds=59)
+    assert b.run(c.Tick()) == []
+    assert b.p().last_checkin is None
+
+
+def test_a_check_in_not_answered_by_the_end_of_the_grace_period_is_recorded_as_missed(
+    ready_session: SessionBuilder,
+) -> None:
+    b = ready_session.dosed()
+    due = b.p().checkin_due_at
+    b.now = due + GRACE
+    events = b.run(c.Tick())
+
+    assert kinds(events) == ["consent_checkin_missed"]
+    assert events[0].actor == "system" and events[0].participant_id == "p1"
+    assert events[0].data == {"due_at": due.isoformat(), "next_due_at": (due + INTERVAL).isoformat()}
+    assert b.p().checkin_due_at == due + INTERVAL and b.p().last_checkin == events[0].data
+    assert b.run(c.Tick()) == [], "a second tick at the same moment records nothing new"
+
+
+def test_a_long_silence_records_every_check_in_that_was_missed(ready_session: SessionBuilder) -> None:
+    b = ready_session.dosed()
+    first_due = b.p().checkin_due_at
+    b.now = first_due + 2 * INTERVAL + GRACE
+    events = b.run(c.Tick())
+    assert [e.data["due_at"] for e in events] == [(first_due + k * INTERVAL).isoformat() for k in range(3)]
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 3))
+    assert b.p().checkin_due_at == first_due + 3 * INTERVAL
+
+
+def test_an_answered_check_in_moves_the_next_one_an_interval_from_now(ready_session: SessionBuilder) -> None:
+    b = ready_session.dosed()
+    due = b.p().checkin_due_at
+    b.advance(minutes=18)
+    events = b.run(c.AnswerCheckin("p1", ok=True, note="  doing fine  "), FINN)
+
+    assert kinds(events) == ["consent_checkin_answered"]
+    assert events[0].data == {"ok": True, "note": "doing fine", "due_at": due.isoformat(),
+                              "next_due_at": (b.now + INTERVAL).isoformat()}
+    assert b.p().checkin_due_at == b.now + INTERVAL
+    assert next_deadline(b.state, DEFAULT_POLICY) == b.now + INTERVAL + GRACE
+
+    b.now = due + GRACE
+    assert b.run(c.Tick()) == [], "the answered check-in is not missed"
+
+
+def test_a_check_in_answered_not_ok_is_still_recorded_and_moves_the_next_one(ready_session: SessionBuilder) -> None:
+    b = ready_session.to_phase("p1", "journeying")
+    events = b.run(c.AnswerCheckin("p1", ok=False, note="wants to slow down"))
+    assert events[0].data["ok"] is False
+    assert b.p().checkin_due_at == b.now + INTERVAL
+
+
+@pytest.mark.parametrize("phase", ["arrived", "screened"])
+def test_check_ins_happen_only_from_the_dose(session: SessionBuilder, phase: str) -> None:
+    if phase == "screened":
+        session.screened("p1")
+    session.refuse(c.AnswerCheckin("p1", ok=True), code="invalid_transition")
+
+
+@pytest.mark.parametrize("phase", ["paused", "stopped", "grounding"])
+def test_check_ins_keep_coming_due_in_every_altered_phase(ready_session: SessionBuilder, phase: str) -> None:
+    b = ready_session.to_phase("p1", phase)
+    due = b.p().checkin_due_at
+    assert due is not None
+    b.now = max(b.now, due + GRACE)
+    assert "consent_checkin_missed" in kinds(b.run(c.Tick()))
+
+
+def test_a_participant_who_has_left_has_no_check_in_due(ready_session: SessionBuilder) -> None:
+    b = ready_session.to_phase("p1", "journeying")
+    b.run(c.Transfer("p1", reason="vomiting blood", destination="City ED"))
+    assert b.p().checkin_due_at is None
+    assert next_deadline(b.state, DEFAULT_POLICY) is None
+    b.advance(hours=3)
+    assert b.run(c.Tick()) == []
+
+
+def test_the_next_deadline_is_the_earliest_across_participants(session: SessionBuilder) -> None:
+    session.with_participant("p2")
+    session.ready("p1").ready("p2", by=staff("finn"))
+    session.dosed("p1")
+    first = session.p("p1").checkin_due_at
+    session.advance(minutes=7).dosed("p2")
+    assert next_deadline(session.state, DEFAULT_POLICY) == first + GRACE
+
+    session.advance(minutes=5).run(c.AnswerCheckin("p1", ok=True))
+    assert next_deadline(session.state, DEFAULT_POLICY) == session.p("p2").checkin_due_at + GRACE
+
+    session.now = session.p("p2").checkin_due_at + GRACE
+    events = session.run(c.Tick())
+    assert [(e.kind, e.participant_id) for e in events] == [("consent_checkin_missed", "p2")]
+
+
+def test_a_tick_exactly_at_the_next_deadline_yields_something_and_just_before_it_nothing(
+    ready_session: SessionBuilder,
+) -> None:
+    b = ready_session.dosed()
+    deadline = next_deadline(b.state, DEFAULT_POLICY)
+    assert b.attempt(c.Tick()) == [] and deadline > b.now
+    b.now = deadline - timedelta(microseconds=1)
+    assert b.attempt(c.Tick()) == []
+    b.now = deadline
+    assert kinds(b.attempt(c.Tick())) == ["consent_checkin_missed"]
+
+
+def test_the_check_in_interval_and_grace_come_from_the_policy() -> None:
+    policy = Policy(checkin_interval_minutes=10, checkin_grace_minutes=2)
+    b = SessionBuilder(policy=policy).opened().checked_in("fay").with_participant("p1").ready("p1").dosed("p1")
+    dosed_at = b.now
+    assert b.p().checkin_due_at == dosed_at + timedelta(minutes=10)
+    assert next_deadline(b.state, policy) == dosed_at + timedelta(minutes=12)
+    b.now = dosed_at + timedelta(minutes=12)
+    events = b.run(c.Tick())
+    assert events[0].data["next_due_at"] == (dosed_at + timedelta(minutes=20)).isoformat()
+
+
+def test_a_tick_is_accepted_after_the_session_closed_and_yields_nothing(session: SessionBuilder) -> None:
+    session.run(c.Discharge("p1"))
+    session.run(c.CloseSession())
+    session.advance(hours=1)
+    assert session.run(c.Tick()) == []
