@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.domain import SessionState, SupportRef, commands as c
 from app.domain.model import SESSION_KINDS
@@ -118,19 +118,19 @@ class CheckinBody(Body):
 
 
 class VitalsBody(Body):
-    sbp: int | None = Field(default=None, ge=40, le=300)
-    dbp: int | None = Field(default=None, ge=20, le=200)
-    hr: int | None = Field(default=None, ge=20, le=250)
-    spo2: int | None = Field(default=None, ge=50, le=100)
-    rr: int | None = Field(default=None, ge=2, le=60)
+    sbp: StrictInt | None = Field(default=None, ge=40, le=300)
+    dbp: StrictInt | None = Field(default=None, ge=20, le=200)
+    hr: StrictInt | None = Field(default=None, ge=20, le=250)
+    spo2: StrictInt | None = Field(default=None, ge=50, le=100)
+    rr: StrictInt | None = Field(default=None, ge=2, le=60)
     observed_at: datetime | None = None
 
 
 class ObservationBody(Body):
-    distress: int | None = Field(default=None, ge=0, le=4)
-    moaa_s: int | None = Field(default=None, ge=0, le=5)
-    rass: int | None = Field(default=None, ge=-5, le=4)
-    suds: int | None = Field(default=None, ge=0, le=10)
+    distress: StrictInt | None = Field(default=None, ge=0, le=4)
+    moaa_s: StrictInt | None = Field(default=None, ge=0, le=5)
+    rass: StrictInt | None = Field(default=None, ge=-5, le=4)
+    suds: StrictInt | None = Field(default=None, ge=0, le=10)
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
     parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
@@ -152,7 +152,7 @@ class StepOutBody(Body):
 
 
 class AmendBody(Body):
-    event_seq: int = Field(ge=1)
+    event_seq: int = Field(ge=1, le=2**62)
     correction: str = Field(min_length=1, max_length=4000)
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -255,8 +255,10 @@ def create_session(
     with unit_of_work(services.engine) as db:
         room = room_for(db, user, body.room_id)
         lead = people.get_user(db, body.lead)
-        if lead is None or lead.role != "lead":
-            raise ApiError(422, "validation_error", f"{body.lead} is not a lead.", {"field": "lead"})
+        if lead is None or lead.role != "lead" or not people.works_in(db, room, lead):
+            raise ApiError(
+                422, "validation_error", f"{body.lead} is not a lead who oversees this room.", {"field": "lead"}
+            )
         staff = {u.username for u in people.room_staff(db, room)}
         unknown = [f for f in body.facilitators if f not in staff]
         if unknown:
@@ -292,7 +294,7 @@ def get_events(
     session_id: str,
     user: CurrentUser,
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[dict[str, Any]]:
     visible_session(services, user, session_id)

@@ -357,11 +357,6 @@ def test_check_in_and_out_of_the_room(client_for: Clients, session_id: str) -> N
 # ------------------------------------------------------------------ bugs found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: POST /sessions accepts as lead any user with role lead (app/web/api.py create_session), even one "
-    "who does not oversee the room; that lead then gets 404 for the session they lead",
-)
 def test_a_sessions_lead_can_see_the_session(client_for: Clients) -> None:
     farah = client_for("farah")
     response = farah.post(

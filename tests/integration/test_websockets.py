@@ -161,16 +161,14 @@ def test_a_foreign_origin_is_refused_and_the_apps_own_is_admitted(live: TestClie
 
 
 def test_an_allowed_origin_is_admitted(settings: Settings, clock: Clock, client_for: Clients) -> None:
-    client_for("farah")  # signs farah in once, so the cookie exists
+    cookie = client_for("farah").cookies[SESSION_COOKIE]
     allowed = create_app(
         settings.model_copy(update={"allowed_origins": "https://tablets.example/, https://x.example"}),
         clock=clock,
         run_clock_task=False,
     )
     try:
-        from tests.integration.helpers import _COOKIES
-
-        with TestClient(allowed, headers=JSON, cookies={SESSION_COOKIE: _COOKIES["farah"]}) as client:
+        with TestClient(allowed, headers=JSON, cookies={SESSION_COOKIE: cookie}) as client:
             with client.websocket_connect(ROOM, headers={"Origin": "https://tablets.example"}) as ws:
                 assert 'id="room-live"' in ws.receive_text()
             assert denied_before_accept(client, ROOM, headers={"Origin": "https://other.example"}) == 4403

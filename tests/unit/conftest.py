@@ -6,8 +6,9 @@ produce a state the rules would not allow. Time is a constant advanced explicitl
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from app.domain.model import Actor, Event, ParticipantState, Phase, SessionState
 from app.domain.policy import DEFAULT_POLICY, Policy
 
 # A fixed, aware instant: the whole suite measures time from here.
-T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
 
 FAY = Actor("fay", "facilitator")
 FINN = Actor("finn", "facilitator")
@@ -152,7 +153,9 @@ class SessionBuilder:
         return self
 
     def with_participant(self, pid: str = "p1", name: str | None = None) -> SessionBuilder:
-        self.run(c.AddParticipant(participant_id=pid, display_name=name or f"Participant {pid}", chart_id=f"chart-{pid}"))
+        self.run(
+            c.AddParticipant(participant_id=pid, display_name=name or f"Participant {pid}", chart_id=f"chart-{pid}")
+        )
         return self
 
     def screened(self, pid: str = "p1", sbp: int = 120, dbp: int = 80, **contraindications: bool) -> SessionBuilder:
@@ -213,8 +216,14 @@ class SessionBuilder:
             self.now = ready_at
         self.run(c.RecordVitals(pid, {"sbp": 128, "dbp": 82, "hr": 74, "spo2": 98}))
         self.run(c.RecordObservation(pid, distress=0, moaa_s=5, rass=0))
-        for item in ("oriented", "steady_gait", "nausea_settled", "transport_confirmed", "followup_scheduled",
-                     "belongings_returned"):
+        for item in (
+            "oriented",
+            "steady_gait",
+            "nausea_settled",
+            "transport_confirmed",
+            "followup_scheduled",
+            "belongings_returned",
+        ):
             self.run(c.TickChecklistItem(pid, item))
         return self
 

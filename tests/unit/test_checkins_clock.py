@@ -68,8 +68,12 @@ def test_an_answered_check_in_moves_the_next_one_an_interval_from_now(ready_sess
     events = b.run(c.AnswerCheckin("p1", ok=True, note="  doing fine  "), FINN)
 
     assert kinds(events) == ["consent_checkin_answered"]
-    assert events[0].data == {"ok": True, "note": "doing fine", "due_at": due.isoformat(),
-                              "next_due_at": (b.now + INTERVAL).isoformat()}
+    assert events[0].data == {
+        "ok": True,
+        "note": "doing fine",
+        "due_at": due.isoformat(),
+        "next_due_at": (b.now + INTERVAL).isoformat(),
+    }
     assert b.p().checkin_due_at == b.now + INTERVAL
     assert next_deadline(b.state, DEFAULT_POLICY) == b.now + INTERVAL + GRACE
 

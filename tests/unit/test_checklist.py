@@ -14,8 +14,14 @@ from app.domain.policy import DEFAULT_POLICY, ChecklistItem, ObservationMinutes,
 
 from .conftest import DOC, FINN, LEE, SessionBuilder, kinds
 
-MANUAL = ("oriented", "steady_gait", "nausea_settled", "transport_confirmed", "followup_scheduled",
-          "belongings_returned")
+MANUAL = (
+    "oriented",
+    "steady_gait",
+    "nausea_settled",
+    "transport_confirmed",
+    "followup_scheduled",
+    "belongings_returned",
+)
 GOOD_VITALS = {"sbp": 128, "dbp": 82, "hr": 74, "spo2": 98}
 
 
@@ -39,7 +45,10 @@ def test_before_anything_is_recorded_no_item_of_the_checklist_is_done(ready_sess
     assert not any(r.done for r in results)
     assert all(r.required for r in results)
     assert {r.key for r in results if r.automatic} == {
-        "observation_time", "vitals_in_range", "sedation_clear", "distress_settled",
+        "observation_time",
+        "vitals_in_range",
+        "sedation_clear",
+        "distress_settled",
     }
 
 
@@ -190,8 +199,9 @@ def test_discharge_lists_only_what_is_still_missing_and_then_is_allowed() -> Non
         b.run(c.TickChecklistItem("p1", key))
     b.run(c.RecordObservation("p1", distress=1, moaa_s=5, rass=0))
     err = b.refuse(c.Discharge("p1"), code="checklist_incomplete")
-    assert err.details == {"missing": ["observation_time", "vitals_in_range", "followup_scheduled",
-                                       "belongings_returned"]}
+    assert err.details == {
+        "missing": ["observation_time", "vitals_in_range", "followup_scheduled", "belongings_returned"]
+    }
     assert "Minimum observation time" in err.message
 
     b.now = earliest_discharge(b.p(), DEFAULT_POLICY)
@@ -217,11 +227,13 @@ def test_vitals_going_out_of_range_again_block_a_discharge_that_was_ready(ready_
 
 
 def test_an_item_the_clinic_marks_optional_does_not_block_discharge() -> None:
-    policy = Policy(checklist=(
-        ChecklistItem("observation_time", "Observed long enough"),
-        ChecklistItem("oriented", "Oriented"),
-        ChecklistItem("snack", "Had a snack", required=False),
-    ))
+    policy = Policy(
+        checklist=(
+            ChecklistItem("observation_time", "Observed long enough"),
+            ChecklistItem("oriented", "Oriented"),
+            ChecklistItem("snack", "Had a snack", required=False),
+        )
+    )
     b = _in_grounding(policy)
     b.run(c.TickChecklistItem("p1", "oriented"))
     assert b.refuse(c.Discharge("p1"), code="checklist_incomplete").details == {"missing": ["observation_time"]}
@@ -229,8 +241,16 @@ def test_an_item_the_clinic_marks_optional_does_not_block_discharge() -> None:
     events = b.run(c.Discharge("p1"))
     assert kinds(events) == ["discharged"]
     snack = [i for i in events[0].data["checklist"] if i["key"] == "snack"][0]
-    assert snack == {"key": "snack", "label": "Had a snack", "required": False, "done": False, "automatic": False,
-                     "detail": "", "by": None, "at": None}
+    assert snack == {
+        "key": "snack",
+        "label": "Had a snack",
+        "required": False,
+        "done": False,
+        "automatic": False,
+        "detail": "",
+        "by": None,
+        "at": None,
+    }
 
 
 def test_a_clinic_checklist_item_can_be_ticked_and_a_default_one_it_dropped_cannot() -> None:
@@ -239,4 +259,3 @@ def test_a_clinic_checklist_item_can_be_ticked_and_a_default_one_it_dropped_cann
     assert kinds(b.run(c.TickChecklistItem("p1", "snack"))) == ["checklist_item_ticked"]
     b.refuse(c.TickChecklistItem("p1", "oriented"), code="not_found")
     assert kinds(b.run(c.Discharge("p1"))) == ["discharged"]
-

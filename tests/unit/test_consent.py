@@ -61,8 +61,9 @@ def test_adding_a_touch_area_in_an_altered_phase_is_refused_as_not_valid_in_an_a
     ready_session: SessionBuilder, phase: str
 ) -> None:
     ready_session.to_phase("p1", phase)
-    err = ready_session.refuse(consent_cmd("p1", touch=("hand", "shoulder", "hug")),
-                               code="consent_not_valid_in_altered_state")
+    err = ready_session.refuse(
+        consent_cmd("p1", touch=("hand", "shoulder", "hug")), code="consent_not_valid_in_altered_state"
+    )
     assert err.details == {"widened": ["touch:hug"]}
     assert ready_session.p().active_consent["touch"] == ["hand", "shoulder"]
 
@@ -79,7 +80,9 @@ def test_adding_a_touch_area_in_an_altered_phase_is_refused_as_not_valid_in_an_a
         ({"if_stop_requested": "leave me alone"}, ["if_stop_requested"]),
     ],
 )
-def test_changing_any_agreed_term_while_altered_is_refused(session: SessionBuilder, overrides: dict, widened: list) -> None:
+def test_changing_any_agreed_term_while_altered_is_refused(
+    session: SessionBuilder, overrides: dict, widened: list
+) -> None:
     session.screened("p1").consented("p1", music=False, eyeshades=False).supported("p1").to_phase("p1", "journeying")
     agreed = dict(session.p().active_consent)
     command = consent_cmd("p1", **{"music": False, "eyeshades": False, **overrides})
@@ -95,7 +98,9 @@ def test_re_granting_an_item_withdrawn_earlier_counts_as_widening_while_altered(
     assert set(err.details["widened"]) == {"touch:hand", "music"}
 
 
-def test_a_narrower_agreement_given_while_altered_is_recorded_only_as_a_withdrawal(ready_session: SessionBuilder) -> None:
+def test_a_narrower_agreement_given_while_altered_is_recorded_only_as_a_withdrawal(
+    ready_session: SessionBuilder,
+) -> None:
     b = ready_session.to_phase("p1", "re_entry")
     events = b.run(consent_cmd("p1", touch=("shoulder",), music=False))
 
@@ -210,7 +215,9 @@ def test_a_pause_or_stop_that_staff_propose_needs_the_participants_answer(
 
 
 @pytest.mark.parametrize("command_type", [c.Pause, c.Stop])
-def test_a_pause_or_stop_asked_for_by_someone_else_is_invalid_input(ready_session: SessionBuilder, command_type: type) -> None:
+def test_a_pause_or_stop_asked_for_by_someone_else_is_invalid_input(
+    ready_session: SessionBuilder, command_type: type
+) -> None:
     b = ready_session.to_phase("p1", "journeying")
     err = b.invalid(command_type("p1", requested_by="family"))
     assert err.details == {"field": "requested_by"}
@@ -283,8 +290,11 @@ def test_resuming_with_the_participants_wish_returns_to_the_phase_before_the_pau
 
 def test_resuming_without_the_participants_wish_to_continue_is_refused(ready_session: SessionBuilder) -> None:
     b = ready_session.to_phase("p1", "paused")
-    b.refuse(c.Resume("p1", participant_wishes_to_continue=False, requested_by="staff"), LEE,
-             code="wish_to_continue_required")
+    b.refuse(
+        c.Resume("p1", participant_wishes_to_continue=False, requested_by="staff"),
+        LEE,
+        code="wish_to_continue_required",
+    )
     assert b.phase() is Phase.PAUSED
 
 

@@ -9,10 +9,11 @@ import pytest
 
 from app.domain import commands as c
 from app.domain.coverage import coverage_warnings, facilitators_needed
+from app.domain.errors import InvalidInput, RuleViolation
 from app.domain.model import Actor, Phase
 from app.domain.policy import DEFAULT_POLICY, Policy
 
-from .conftest import DOC, FAY, FINN, LEE, SessionBuilder, dose_cmd, kinds, screening_cmd, staff
+from .conftest import DOC, FAY, FINN, LEE, T0, SessionBuilder, dose_cmd, kinds, screening_cmd, staff
 
 # ---------------------------------------------------------------- a dose, when everything is in place
 
@@ -117,7 +118,9 @@ def test_each_contraindication_present_is_a_flag_and_absent_ones_are_not(session
     events = session.run(screening_cmd("p1", 120, 80, psychosis_history=True, pregnancy=False, uncontrolled_htn=True))
     assert events[0].data["flags"] == ["contraindication:psychosis_history", "contraindication:uncontrolled_htn"]
     assert events[0].data["contraindications"] == {
-        "psychosis_history": True, "pregnancy": False, "uncontrolled_htn": True,
+        "psychosis_history": True,
+        "pregnancy": False,
+        "uncontrolled_htn": True,
     }
     assert not session.p().screening_cleared
 
@@ -239,13 +242,13 @@ def test_the_last_facilitator_cannot_check_out_while_someone_is_altered(ready_se
 @pytest.mark.parametrize("phase", ["dosed", "paused", "grounding", "stopped"])
 def test_the_room_stays_covered_in_every_altered_phase(ready_session: SessionBuilder, phase: str) -> None:
     b = ready_session.checked_in("lee").supported("p1", staff("lee")).to_phase("p1", phase)
+    b.checked_in("finn")
     b.run(c.HandOverSupport("p1", replacement=staff("finn"), reason="fay to cover", replaces="fay"), LEE)
-    # finn is assigned but not in the room yet: lee is p1's only support here and stays.
-    b.refuse(c.CheckOut("lee"), LEE, code="dyad_locked")
-    b.run(c.CheckIn("finn", "facilitator"), FINN)
     b.run(c.CheckOut("lee"), LEE)
     b.run(c.CheckOut("fay"), FAY)
-    b.refuse(c.CheckOut("finn"), FINN, code="room_uncovered")
+    err = b.refuse(c.CheckOut("finn"), FINN, code="room_uncovered")
+    assert err.details == {"username": "finn"}
+    assert b.state.covering_present == ("finn",)
 
 
 def test_a_prescriber_staying_behind_does_not_cover_the_room(ready_session: SessionBuilder) -> None:
@@ -254,8 +257,6 @@ def test_a_prescriber_staying_behind_does_not_cover_the_room(ready_session: Sess
     b.to_phase("p1", "journeying")
     b.run(c.CheckOut("fay"), FAY)
     # finn is both the last facilitator and p1's only support: the room rule answers first.
-    b.refuse(c.CheckOut("finn"), FINN, code="room_uncovered")
-    b.run(c.HandOverSupport("p1", replacement=staff("lee"), reason="swap"), LEE)
     err = b.refuse(c.CheckOut("finn"), FINN, code="room_uncovered")
     assert err.details == {"username": "finn"}
     assert "doc" in b.state.present
@@ -279,7 +280,9 @@ def test_the_last_facilitator_may_leave_when_nobody_is_altered(session: SessionB
     assert session.state.present == {}
 
 
-def test_the_last_facilitator_may_leave_once_everyone_altered_has_been_discharged(ready_session: SessionBuilder) -> None:
+def test_the_last_facilitator_may_leave_once_everyone_altered_has_been_discharged(
+    ready_session: SessionBuilder,
+) -> None:
     b = ready_session.grounded_and_ready_to_leave("p1")
     b.run(c.Discharge("p1"))
     assert not b.state.anyone_altered
@@ -348,7 +351,7 @@ def test_a_room_meeting_the_ratio_has_no_warning_and_a_prescriber_does_not_count
     assert coverage_warnings(_group(8, facilitators=("fay", "doc")).state, DEFAULT_POLICY)[0]["present"] == 1
 
 
-# ---------------------------------------------------------------- known defects
+# ---------------------------------------------------------------- regressions (defects found by this suite)
 
 
 @pytest.mark.parametrize("paused_from", ["dosed", "journeying"])
@@ -358,3 +361,18 @@ def test_a_paused_participant_cannot_be_dosed_again(ready_session: SessionBuilde
     b.advance(minutes=5)
     err = b.refuse(dose_cmd("p1"), DOC)
     assert err.code == "invalid_transition"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: AdministerDose bounds administered_at only from above (clock skew); a dose can be back-dated to "
+    "before the session opened and before the participant was screened or consented, which puts a dose before "
+    "consent on the chart and makes the minimum observation time already elapsed at once.",
+)
+def test_a_dose_cannot_be_back_dated_to_before_the_participant_was_screened_and_consented() -> None:
+    b = SessionBuilder().opened().checked_in("fay").with_participant("p1")
+    b.advance(minutes=10).ready("p1")
+    b.advance(minutes=1)
+    before_session = T0 - timedelta(hours=3)
+    with pytest.raises((InvalidInput, RuleViolation)):
+        b.attempt(dose_cmd("p1", administered_at=before_session), DOC)

@@ -10,7 +10,6 @@ from app.domain.model import TRANSITIONS, Phase, evolve
 
 from .conftest import ADA, DOC, FAY, LEE, T0, SessionBuilder, kinds, screening_cmd
 
-
 # ---------------------------------------------------------------- the session itself
 
 
@@ -25,8 +24,9 @@ def test_opening_a_session_records_room_kind_staff_and_lead() -> None:
 
 
 def test_opening_an_already_open_session_is_refused_as_an_invalid_transition(session: SessionBuilder) -> None:
-    session.refuse(c.OpenSession(room_id="room-1", kind="individual", facilitators=(), lead="lee"), LEE,
-                   code="invalid_transition")
+    session.refuse(
+        c.OpenSession(room_id="room-1", kind="individual", facilitators=(), lead="lee"), LEE, code="invalid_transition"
+    )
 
 
 @pytest.mark.parametrize("kind", ["", "retreat", "GROUP"])
@@ -204,7 +204,9 @@ def test_a_stopped_participant_can_be_transferred_to_emergency_care(ready_sessio
 
 
 @pytest.mark.parametrize("reason, destination", [("", "City ED"), ("fainted", "  ")])
-def test_a_transfer_needs_a_reason_and_a_destination(ready_session: SessionBuilder, reason: str, destination: str) -> None:
+def test_a_transfer_needs_a_reason_and_a_destination(
+    ready_session: SessionBuilder, reason: str, destination: str
+) -> None:
     ready_session.to_phase("p1", "journeying")
     err = ready_session.invalid(c.Transfer("p1", reason=reason, destination=destination))
     assert err.details["field"] in ("reason", "destination")
@@ -239,7 +241,9 @@ def test_a_participant_who_never_took_the_medicine_may_leave_without_the_groundi
     ],
     ids=["screening", "observation", "support", "discharge", "transfer"],
 )
-def test_a_participant_who_has_left_takes_no_further_clinical_entries(session: SessionBuilder, command: c.Command) -> None:
+def test_a_participant_who_has_left_takes_no_further_clinical_entries(
+    session: SessionBuilder, command: c.Command
+) -> None:
     session.run(c.Discharge("p1"))
     err = session.refuse(command, code="participant_inactive")
     assert err.details == {"phase": "discharged"}
@@ -275,7 +279,11 @@ def test_folding_a_refusal_keeps_it_on_the_record_and_changes_nothing_else(ready
     after = evolve(b.state, refusal(b.state, command, violation, b.ctx(FAY)))
     assert after.participants["p1"] == before
     assert len(after.refusals) == 1
-    assert (after.refusals[0].code, after.refusals[0].actor, after.refusals[0].participant_id) == ("dyad_locked", "fay", "p1")
+    assert (after.refusals[0].code, after.refusals[0].actor, after.refusals[0].participant_id) == (
+        "dyad_locked",
+        "fay",
+        "p1",
+    )
 
 
 def test_a_refusal_for_an_unknown_participant_is_recorded_against_the_session(session: SessionBuilder) -> None:
@@ -285,7 +293,7 @@ def test_a_refusal_for_an_unknown_participant_is_recorded_against_the_session(se
     assert event.participant_id is None and event.data["attempt"]["participant_id"] == "ghost"
 
 
-# ---------------------------------------------------------------- known defects
+# ---------------------------------------------------------------- regressions (defects found by this suite)
 
 
 @pytest.mark.parametrize("to", ["journeying", "re_entry"])

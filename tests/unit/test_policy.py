@@ -19,10 +19,13 @@ def test_an_empty_policy_file_gives_the_documented_defaults() -> None:
     policy = policy_from_mapping({})
     assert policy == DEFAULT_POLICY
     assert (policy.checkin_interval_minutes, policy.vitals_interval_minutes, policy.participants_per_facilitator) == (
-        20, 15, 4)
-    assert {r: policy.observation_minutes.for_route(r)
-            for r in ("sublingual", "intramuscular", "intravenous", "intranasal")} == dict.fromkeys(
-        ("sublingual", "intramuscular", "intravenous", "intranasal"), 120)
+        20,
+        15,
+        4,
+    )
+    assert {
+        r: policy.observation_minutes.for_route(r) for r in ("sublingual", "intramuscular", "intravenous", "intranasal")
+    } == dict.fromkeys(("sublingual", "intramuscular", "intravenous", "intranasal"), 120)
     assert (policy.vitals.predose_clearance.sbp, policy.vitals.predose_clearance.dbp) == (140, 90)
     assert (policy.vitals.medium.sbp_above, policy.vitals.medium.dbp_above) == (180, 110)
     high = policy.vitals.high

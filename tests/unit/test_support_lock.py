@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain import commands as c
+from app.domain.errors import InvalidInput, RuleViolation
 from app.domain.model import Phase, SupportRef
 
 from .conftest import ALTERED, DOC, FAY, FINN, LEE, SessionBuilder, kinds, partner, staff
@@ -136,7 +137,9 @@ def test_a_support_person_may_check_out_when_the_journeyer_has_another_support_p
 
 
 @pytest.mark.parametrize("phase", ["arrived", "screened"])
-def test_a_partner_who_is_sole_support_of_an_altered_journeyer_cannot_be_discharged(dyad: SessionBuilder, phase: str) -> None:
+def test_a_partner_who_is_sole_support_of_an_altered_journeyer_cannot_be_discharged(
+    dyad: SessionBuilder, phase: str
+) -> None:
     if phase == "screened":
         dyad.screened("p2")
     dyad.to_phase("p1", "journeying")
@@ -166,7 +169,9 @@ def test_a_partner_may_leave_once_the_journeyer_has_been_discharged(dyad: Sessio
 # ---------------------------------------------------------------- the lead's emergency handover
 
 
-def test_a_leads_emergency_handover_replaces_the_support_person_in_the_same_event(ready_session: SessionBuilder) -> None:
+def test_a_leads_emergency_handover_replaces_the_support_person_in_the_same_event(
+    ready_session: SessionBuilder,
+) -> None:
     b = ready_session.checked_in("finn").to_phase("p1", "journeying")
     events = b.run(c.HandOverSupport("p1", replacement=staff("finn"), reason="  fay is unwell  "), LEE)
 
@@ -189,7 +194,9 @@ def test_a_handover_naming_whom_it_replaces_keeps_the_other_support_people(ready
     assert b.p().support == (SupportRef("staff", "lee"), SupportRef("staff", "finn"))
 
 
-def test_a_handover_without_naming_whom_it_replaces_releases_every_support_person(ready_session: SessionBuilder) -> None:
+def test_a_handover_without_naming_whom_it_replaces_releases_every_support_person(
+    ready_session: SessionBuilder,
+) -> None:
     b = ready_session.checked_in("finn").supported("p1", staff("lee")).to_phase("p1", "dosed")
     events = b.run(c.HandOverSupport("p1", replacement=staff("finn"), reason="room change"), LEE)
     assert events[0].data["released"] == ["fay", "lee"]
@@ -224,7 +231,9 @@ def test_a_handover_to_someone_already_supporting_is_refused(ready_session: Sess
 
 def test_a_handover_replacing_someone_who_is_not_a_support_person_is_refused(ready_session: SessionBuilder) -> None:
     b = ready_session.to_phase("p1", "journeying")
-    err = b.refuse(c.HandOverSupport("p1", replacement=staff("finn"), reason="x", replaces="lee"), LEE, code="not_found")
+    err = b.refuse(
+        c.HandOverSupport("p1", replacement=staff("finn"), reason="x", replaces="lee"), LEE, code="not_found"
+    )
     assert err.details == {"support_id": "lee"}
 
 
@@ -241,7 +250,7 @@ def test_a_handover_to_someone_outside_the_staff_is_refused(ready_session: Sessi
     assert b.p().support == (SupportRef("staff", "fay"),)
 
 
-# ---------------------------------------------------------------- known defects
+# ---------------------------------------------------------------- regressions (defects found by this suite)
 
 
 def test_dosing_a_partner_who_is_the_sole_support_of_an_altered_journeyer_is_refused(dyad: SessionBuilder) -> None:
@@ -265,3 +274,29 @@ def test_the_last_support_person_still_in_the_room_cannot_check_out(ready_sessio
     b.run(c.CheckOut("fay"), FAY)  # finn still supports p1 in the room
     err = b.refuse(c.CheckOut("finn"), FINN)
     assert err.code == "dyad_locked"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: HandOverSupport accepts as replacement any staff member on the roster, even one who is not "
+    "checked in to the room; the support person who was there is released at once, so the altered journeyer "
+    "is left with no support person in the room (and the released one may now check out).",
+)
+def test_an_emergency_handover_to_someone_not_in_the_room_is_refused(ready_session: SessionBuilder) -> None:
+    b = ready_session.checked_in("lee").to_phase("p1", "journeying")
+    assert "finn" not in b.state.present and "finn" in b.state.staff
+    with pytest.raises(RuleViolation):
+        b.attempt(c.HandOverSupport("p1", replacement=staff("finn"), reason="fay is unwell"), LEE)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="SPEC DEVIATION: PRODUCT.md names a partner participant as support only 'in a training dyad', but "
+    "AssignSupport accepts a participant as support in group and individual sessions too; the fellow "
+    "participant then cannot be dosed (dyad_locked) once the person they 'support' is altered.",
+)
+@pytest.mark.parametrize("kind", ["group", "individual"])
+def test_a_fellow_participant_can_be_a_support_person_only_in_a_training_dyad(kind: str) -> None:
+    b = SessionBuilder(kind=kind).opened().checked_in("fay").with_participant("p1").with_participant("p2")
+    with pytest.raises((RuleViolation, InvalidInput)):
+        b.attempt(c.AssignSupport("p1", partner("p2")))

@@ -63,7 +63,9 @@ def test_vitals_observed_more_than_two_minutes_in_the_future_are_invalid_input(r
     b = ready_session
     err = b.invalid(c.RecordVitals("p1", {"hr": 70}, observed_at=b.now + timedelta(minutes=2, seconds=1)))
     assert err.details == {"field": "observed_at"}
-    assert kinds(b.run(c.RecordVitals("p1", {"hr": 70}, observed_at=b.now + timedelta(minutes=2)))) == ["vitals_recorded"]
+    assert kinds(b.run(c.RecordVitals("p1", {"hr": 70}, observed_at=b.now + timedelta(minutes=2)))) == [
+        "vitals_recorded"
+    ]
 
 
 def test_a_vitals_time_without_a_time_zone_is_invalid_input(session: SessionBuilder) -> None:
@@ -73,8 +75,18 @@ def test_a_vitals_time_without_a_time_zone_is_invalid_input(session: SessionBuil
 
 @pytest.mark.parametrize(
     "name, value",
-    [("sbp", 39), ("sbp", 301), ("dbp", 19), ("dbp", 201), ("hr", 19), ("hr", 251), ("spo2", 49), ("spo2", 101),
-     ("rr", 1), ("rr", 61)],
+    [
+        ("sbp", 39),
+        ("sbp", 301),
+        ("dbp", 19),
+        ("dbp", 201),
+        ("hr", 19),
+        ("hr", 251),
+        ("spo2", 49),
+        ("spo2", 101),
+        ("rr", 1),
+        ("rr", 61),
+    ],
 )
 def test_a_vital_sign_no_living_body_shows_is_invalid_input(session: SessionBuilder, name: str, value: int) -> None:
     err = session.invalid(c.RecordVitals("p1", {name: value}))
@@ -97,12 +109,29 @@ def test_an_unknown_vital_or_an_empty_reading_is_invalid_input(session: SessionB
 
 def test_an_observation_records_the_scales_given_with_signs_parts_and_note(ready_session: SessionBuilder) -> None:
     b = ready_session.to_phase("p1", "journeying")
-    events = b.run(c.RecordObservation("p1", distress=2, moaa_s=4, rass=1, suds=6, signs=("tearful",),
-                                       parts=("critic",), note="  crying, wants hand held  "))
+    events = b.run(
+        c.RecordObservation(
+            "p1",
+            distress=2,
+            moaa_s=4,
+            rass=1,
+            suds=6,
+            signs=("tearful",),
+            parts=("critic",),
+            note="  crying, wants hand held  ",
+        )
+    )
     assert kinds(events) == ["observation_recorded"]
     assert events[0].data == {
-        "distress": 2, "moaa_s": 4, "rass": 1, "suds": 6, "signs": ["tearful"], "parts": ["critic"],
-        "note": "crying, wants hand held", "observed_at": b.now.isoformat(), "late": False,
+        "distress": 2,
+        "moaa_s": 4,
+        "rass": 1,
+        "suds": 6,
+        "signs": ["tearful"],
+        "parts": ["critic"],
+        "note": "crying, wants hand held",
+        "observed_at": b.now.isoformat(),
+        "late": False,
     }
     p = b.p()
     assert p.distress == 2 and p.scales["moaa_s"].value == 4 and p.scales["rass"].value == 1
