@@ -401,6 +401,51 @@ def test_forbidden_a_facilitator_cannot_dose(client_for: Clients, session_id: st
     assert participant(farah, session_id, pid)["phase"] == "screened"
 
 
+def test_the_other_rule_codes_are_refusals_too(client_for: Clients, session_id: str) -> None:
+    farah, doc = client_for("farah"), client_for("dr.ade")
+    pid = ready_participant(farah, session_id, "Ada")
+    bo = add_participant(farah, session_id, "Bo")
+    attempts = [
+        (
+            lambda: farah.post(sess(session_id, "/participants"), json={"display_name": "Ada 2", "chart_id": "C-Ada"}),
+            "already_exists",
+        ),
+        (
+            lambda: farah.post(part(session_id, pid, "/support"), json={"kind": "staff", "id": "farah"}),
+            "already_assigned",
+        ),
+        (
+            lambda: farah.post(part(session_id, pid, "/support"), json={"kind": "participant", "id": pid}),
+            "support_unavailable",
+        ),
+        (lambda: farah.post(sess(session_id, "/facilitators/farah/check-in")), "already_checked_in"),
+        (lambda: farah.post(sess(session_id, "/facilitators/theo/check-out")), "not_checked_in"),
+        (lambda: farah.post(sess(session_id, "/close")), "participants_active"),
+    ]
+    for attempt, code in attempts:
+        refused(farah, session_id, attempt, 409, code, "farah")
+    ok(farah.post(part(session_id, bo, "/discharge")))
+    refused(
+        farah,
+        session_id,
+        lambda: farah.post(part(session_id, bo, "/vitals"), json=NORMAL_VITALS),
+        409,
+        "participant_inactive",
+        "farah",
+    )
+    dose(doc, session_id, pid)
+    # A partner in an altered phase cannot support anyone.
+    cy = add_participant(farah, session_id, "Cy")
+    refused(
+        farah,
+        session_id,
+        lambda: farah.post(part(session_id, cy, "/support"), json={"kind": "participant", "id": pid}),
+        409,
+        "support_unavailable",
+        "farah",
+    )
+
+
 # ------------------------------------------------------------------ validation: 422 and no trace
 
 
@@ -644,7 +689,7 @@ def test_no_garbage_body_or_path_makes_a_500(app: Any, session_id: str) -> None:
     assert state(client, session_id)["participants"][0]["phase"] == "discharged"
 
 
-# ------------------------------------------------------------------ bugs found
+# ------------------------------------------------------------------ regressions: bugs these tests found
 
 
 def test_a_huge_after_is_not_a_server_error(app: Any, session_id: str) -> None:

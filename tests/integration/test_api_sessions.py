@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Clock
@@ -354,7 +353,7 @@ def test_check_in_and_out_of_the_room(client_for: Clients, session_id: str) -> N
     assert_error(farah.post(sess(session_id, "/facilitators/theo/check-out")), 409, "not_checked_in")
 
 
-# ------------------------------------------------------------------ bugs found
+# ------------------------------------------------------------------ regressions: bugs these tests found
 
 
 def test_a_sessions_lead_can_see_the_session(client_for: Clients) -> None:
