@@ -142,6 +142,12 @@ def _check_support_candidate(state: SessionState, participant: ParticipantState,
     partner = state.participant(ref.id)
     if partner is None:
         raise _refuse("not_found", "The partner is not a participant of this session.", support_id=ref.id)
+    if state.kind != "dyad_training":
+        raise _refuse(
+            "support_unavailable",
+            "A fellow participant can be a support person only in a training dyad; assign staff instead.",
+            support_id=ref.id,
+        )
     if partner.id == participant.id:
         raise _refuse("support_unavailable", "A participant cannot be their own support person.")
     if partner.altered or partner.phase.final:
@@ -447,6 +453,12 @@ def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None
     if cmd.replaces is not None and not any(s.id == cmd.replaces for s in p.support):
         raise _refuse("not_found", "That person is not assigned as support.", support_id=cmd.replaces)
     _check_support_candidate(state, p, cmd.replacement)
+    if not _support_available(state, cmd.replacement):
+        raise _refuse(
+            "support_unavailable",
+            f"{_support_label(state, cmd.replacement)} must be in the room to take over at once; check them in first.",
+            support_id=cmd.replacement.id,
+        )
     released = [cmd.replaces] if cmd.replaces is not None else [s.id for s in p.support]
     ev.add(
         "support_handed_over",

@@ -276,12 +276,6 @@ def test_the_last_support_person_still_in_the_room_cannot_check_out(ready_sessio
     assert err.code == "dyad_locked"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: HandOverSupport accepts as replacement any staff member on the roster, even one who is not "
-    "checked in to the room; the support person who was there is released at once, so the altered journeyer "
-    "is left with no support person in the room (and the released one may now check out).",
-)
 def test_an_emergency_handover_to_someone_not_in_the_room_is_refused(ready_session: SessionBuilder) -> None:
     b = ready_session.checked_in("lee").to_phase("p1", "journeying")
     assert "finn" not in b.state.present and "finn" in b.state.staff
@@ -289,12 +283,6 @@ def test_an_emergency_handover_to_someone_not_in_the_room_is_refused(ready_sessi
         b.attempt(c.HandOverSupport("p1", replacement=staff("finn"), reason="fay is unwell"), LEE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC DEVIATION: PRODUCT.md names a partner participant as support only 'in a training dyad', but "
-    "AssignSupport accepts a participant as support in group and individual sessions too; the fellow "
-    "participant then cannot be dosed (dyad_locked) once the person they 'support' is altered.",
-)
 @pytest.mark.parametrize("kind", ["group", "individual"])
 def test_a_fellow_participant_can_be_a_support_person_only_in_a_training_dyad(kind: str) -> None:
     b = SessionBuilder(kind=kind).opened().checked_in("fay").with_participant("p1").with_participant("p2")
