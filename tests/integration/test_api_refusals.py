@@ -115,7 +115,6 @@ def test_the_only_way_out_of_the_lock_is_a_leads_handover_naming_the_replacement
         "forbidden",
         "farah",
     )
-    ok(lena.post(sess(session_id, "/facilitators/theo/check-in")))
     handed = ok(lena.post(part(session_id, pid, "/support/handover"), json=body))
     assert handed["support"] == [{"kind": "staff", "id": "theo", "name": "theo"}]
     last = events(lena, session_id)[-1]

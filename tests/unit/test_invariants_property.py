@@ -37,6 +37,16 @@ PAUSABLE = frozenset({Phase.DOSED, Phase.JOURNEYING, Phase.RE_ENTRY})
 STOPPABLE = PAUSABLE | {Phase.PAUSED}
 MEDICINE = frozenset({Phase.DOSED, Phase.JOURNEYING, Phase.RE_ENTRY})
 
+# How the warm start walks a dosed participant on to each altered phase.
+WALKS = {
+    "dosed": lambda pid: [],
+    "journeying": lambda pid: [c.ChangePhase(pid, "journeying")],
+    "paused": lambda pid: [c.ChangePhase(pid, "journeying"), c.Pause(pid, requested_by="participant")],
+    "re_entry": lambda pid: [c.ChangePhase(pid, "journeying"), c.ChangePhase(pid, "re_entry")],
+    "grounding": lambda pid: [c.ChangePhase(pid, "re_entry"), c.ChangePhase(pid, "grounding")],
+    "stopped": lambda pid: [c.Stop(pid, requested_by="participant")],
+}
+
 tablets = st.sampled_from(["fay", "finn"])
 anyone = st.sampled_from(["fay", "finn", "doc", "lee"])
 mostly_doc = st.sampled_from(["doc", "doc", "doc", "fay", "lee"])
@@ -77,6 +87,11 @@ class TwoTabletSession(RuleBasedStateMachine):
     def pid(self, index: int) -> str:
         return self.pids[index % len(self.pids)]
 
+    def support_of(self, pid: str, which: int, other: str) -> str:
+        """Mostly one of the participant's own support people; otherwise `other`, whoever that is."""
+        support = self.state.participants[pid].support
+        return support[which % len(support)].id if support and which < 4 else other
+
     def send(self, actor: str, command: c.Command) -> list[Event] | None:
         before = self.state
         snapshot = copy.deepcopy(before)
@@ -113,9 +128,17 @@ class TwoTabletSession(RuleBasedStateMachine):
         ready=st.integers(min_value=0, max_value=4),
         supporters=st.lists(st.sampled_from(["fay", "finn", "lee", "partner"]), min_size=4, max_size=4),
         dosed=st.integers(min_value=0, max_value=4),
+        journeys=st.lists(st.sampled_from(sorted(WALKS)), min_size=4, max_size=4),
     )
     def open_session(
-        self, kind: str, count: int, present: list[str], ready: int, supporters: list[str], dosed: int
+        self,
+        kind: str,
+        count: int,
+        present: list[str],
+        ready: int,
+        supporters: list[str],
+        dosed: int,
+        journeys: list[str],
     ) -> None:
         self.must("lee", c.OpenSession(room_id="room-1", kind=kind, facilitators=("fay", "finn"), lead="lee"))
         pids = self.pids = PARTICIPANTS[:count]
@@ -137,6 +160,12 @@ class TwoTabletSession(RuleBasedStateMachine):
         for pid in pids[: min(ready, dosed)]:
             self.now += timedelta(minutes=2)
             self.send("doc", c.AdministerDose(pid, "sublingual", 50.0))
+        # ... and each dosed participant walked on to some altered phase by the ordinary commands.
+        for index, pid in enumerate(pids):
+            for command in WALKS[journeys[index]](pid):
+                if self.state.participants[pid].altered:
+                    self.now += timedelta(minutes=5)
+                    self.send("fay", command)
 
     # ---------------------------------------------------------------- the clock
 
@@ -154,9 +183,12 @@ class TwoTabletSession(RuleBasedStateMachine):
     def check_in(self, who: str) -> None:
         self.send(who, c.CheckIn(who, ACTORS[who].role))
 
-    @rule(who=anyone, by=tablets)
-    def check_out(self, who: str, by: str) -> None:
-        self.send(by, c.CheckOut(who))
+    @rule(who=st.integers(min_value=0, max_value=7), by=tablets)
+    def check_out(self, who: int, by: str) -> None:
+        # Mostly someone who is in the room (so the rules about leaving are what answers), at times not.
+        names = sorted(self.state.present) or ["fay"]
+        username = names[who % len(names)] if who < 6 else ["finn", "doc"][who - 6]
+        self.send(by, c.CheckOut(username))
 
     # ---------------------------------------------------------------- before the dose
 
@@ -211,21 +243,25 @@ class TwoTabletSession(RuleBasedStateMachine):
         pid = self.pid(seat)
         self.send(by, c.AssignSupport(pid, support))
 
-    @rule(seat=participant_ids, by=anyone, support_id=support_ids)
-    def remove_support(self, seat: int, by: str, support_id: str) -> None:
+    @rule(seat=participant_ids, by=anyone, which=st.integers(min_value=0, max_value=5), other=support_ids)
+    def remove_support(self, seat: int, by: str, which: int, other: str) -> None:
         pid = self.pid(seat)
-        self.send(by, c.RemoveSupport(pid, support_id))
+        self.send(by, c.RemoveSupport(pid, self.support_of(pid, which, other)))
 
     @rule(
         seat=participant_ids,
         by=mostly_lee,
         replacement=support_refs,
-        replaces=st.one_of(st.none(), support_ids),
-        reason=st.sampled_from(["fay is unwell", "  "]),
+        replaces=st.one_of(st.none(), st.integers(min_value=0, max_value=5)),
+        other=support_ids,
+        reason=st.sampled_from(["fay is unwell", "fay is unwell", "  "]),
     )
-    def hand_over(self, seat: int, by: str, replacement: SupportRef, replaces: str | None, reason: str) -> None:
+    def hand_over(
+        self, seat: int, by: str, replacement: SupportRef, replaces: int | None, other: str, reason: str
+    ) -> None:
         pid = self.pid(seat)
-        self.send(by, c.HandOverSupport(pid, replacement=replacement, reason=reason, replaces=replaces))
+        named = None if replaces is None else self.support_of(pid, replaces, other)
+        self.send(by, c.HandOverSupport(pid, replacement=replacement, reason=reason, replaces=named))
 
     @rule(seat=participant_ids, by=mostly_doc, route=st.sampled_from(["sublingual", "intramuscular", "intranasal"]))
     def dose(self, seat: int, by: str, route: str) -> None:
@@ -313,6 +349,8 @@ class TwoTabletSession(RuleBasedStateMachine):
         self.consent_is_never_recorded_or_widened_while_altered(step)
         self.the_participant_is_in_charge_of_pause_stop_and_resume(step)
         self.every_dose_had_everything_in_place_at_that_moment(step)
+        self.a_support_person_is_never_removed_from_someone_altered(step)
+        self.a_handover_is_a_leads_and_the_replacement_takes_over_at_once(step)
         self.discharge_comes_only_before_the_dose_or_after_grounding_and_the_checklist(step)
 
     def consent_is_never_recorded_or_widened_while_altered(self, step: Step) -> None:
@@ -354,6 +392,11 @@ class TwoTabletSession(RuleBasedStateMachine):
                     f"{pid} left the pause for {after.phase.value} without a recorded wish to continue"
                 )
 
+    def a_support_person_is_never_removed_from_someone_altered(self, step: Step) -> None:
+        for event in step.events:
+            if event.kind == "support_removed":
+                assert not step.before.participants[event.participant_id].altered, "support removed while altered"
+
     def every_dose_had_everything_in_place_at_that_moment(self, step: Step) -> None:
         for event in step.events:
             if event.kind != "dose_administered":
@@ -361,10 +404,31 @@ class TwoTabletSession(RuleBasedStateMachine):
             p = step.before.participants[event.participant_id]
             assert ACTORS[event.actor].role == "prescriber"
             assert p.phase is Phase.SCREENED
-            assert p.screening_cleared, "dosed with a flagged screening nobody cleared"
-            assert consent_missing(dict(p.consent) if p.consent is not None else None) == []
+            assert p.screening is not None, "dosed without a screening"
+            flags = p.screening["flags"]
+            assert not flags or p.screening_cleared_by is not None, f"dosed with {flags} nobody cleared"
+            if p.screening_cleared_by is not None:
+                assert ACTORS[p.screening_cleared_by].role == "prescriber"
+            agreement = p.consent
+            assert agreement is not None and agreement["signed_by_participant"] is True, "dosed without consent"
+            for key in ("pause_signal", "stop_signal", "emergency_contact", "transport_plan"):
+                assert agreement[key], f"dosed with the agreement missing {key}"
+            assert consent_missing(dict(agreement)) == []
             assert p.support, "dosed with no support person"
             assert step.before.covering_present, "dosed with no facilitator in the room"
+
+    def a_handover_is_a_leads_and_the_replacement_takes_over_at_once(self, step: Step) -> None:
+        for event in step.events:
+            if event.kind != "support_handed_over":
+                continue
+            assert ACTORS[event.actor].role == "lead" and event.data["reason"].strip()
+            before = step.before.participants[event.participant_id].support
+            after = step.after.participants[event.participant_id].support
+            replacement = SupportRef(**event.data["replacement"])
+            assert replacement in after and replacement not in before
+            released = set(event.data["released"])
+            assert released <= {s.id for s in before}
+            assert set(after) == {s for s in before if s.id not in released} | {replacement}
 
     def discharge_comes_only_before_the_dose_or_after_grounding_and_the_checklist(self, step: Step) -> None:
         for event in step.events:
