@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         broker.bind(asyncio.get_running_loop())
+        # A fresh event for every start: one set at the last shutdown must not close new sockets.
+        app.state.shutting_down = asyncio.Event()
         task = asyncio.create_task(run_clock(services)) if run_clock_task else None
         try:
             yield

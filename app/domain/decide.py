@@ -406,6 +406,12 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
         )
     if _locked_dependants(state, p.id):
         raise _dyad_locked(state, p.id, p.display_name)
+    prerequisites = [t for t in (p.screened_at, p.consented_at) if t is not None]
+    if prerequisites and administered_at < max(prerequisites):
+        raise InvalidInput(
+            "administered_at is before the screening and the agreement were recorded; a dose follows them.",
+            {"field": "administered_at", "earliest": max(prerequisites).isoformat()},
+        )
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
     ev.add(
         "dose_administered",

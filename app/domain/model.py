@@ -135,6 +135,8 @@ class ParticipantState:
     screening: Mapping[str, Any] | None = None
     screening_flags: tuple[str, ...] = ()
     screening_cleared_by: str | None = None
+    screened_at: datetime | None = None
+    consented_at: datetime | None = None
     consent: Mapping[str, Any] | None = None
     consent_withdrawn: frozenset[str] = frozenset()
     dose: Mapping[str, Any] | None = None
@@ -313,11 +315,12 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
             screening=data,
             screening_flags=tuple(data.get("flags", ())),
             screening_cleared_by=None,
+            screened_at=at,
         )
     if kind == "screening_cleared":
         return replace(p, screening_cleared_by=event.actor)
     if kind == "consent_recorded":
-        return replace(p, consent=data["agreement"], consent_withdrawn=frozenset())
+        return replace(p, consent=data["agreement"], consent_withdrawn=frozenset(), consented_at=at)
     if kind == "consent_withdrawn":
         return replace(p, consent_withdrawn=p.consent_withdrawn | frozenset(data["items"]))
     if kind == "support_assigned":

@@ -210,12 +210,17 @@ async def json_stream(websocket: WebSocket) -> None:
                 sent[view["id"]] = view["seq"]
             first = False
             return [json.dumps(m) for m in messages]
-        for _, sid in visible:
+        live_ids = [sid for _, sid in visible]
+        # Sessions that closed since the last message still owe their last events (the close itself).
+        ended = [sid for sid in sent if sid not in live_ids]
+        for sid in live_ids + ended:
             after = sent.get(sid, 0)
             events = _event_messages(services, sid, after, None)
             messages.extend(events)
             if events:
                 sent[sid] = events[-1]["seq"]
+        for sid in ended:
+            sent.pop(sid, None)
         if not messages:
             messages.append({"type": "heartbeat", "at": now.isoformat()})
         return [json.dumps(m) for m in messages]

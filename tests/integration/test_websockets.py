@@ -324,11 +324,6 @@ def test_another_rooms_change_does_not_leak_into_the_stream(
 # ------------------------------------------------------------------ bugs found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the JSON stream only reads events of sessions that are still live, so the closing event "
-    "(session_closed) is never sent: the stream sends a heartbeat instead (app/web/ws.py snapshot_and_events)",
-)
 def test_the_stream_sends_the_event_that_closes_a_session(
     live: TestClient, client_for: Clients, session_id: str
 ) -> None:
@@ -343,11 +338,6 @@ def test_the_stream_sends_the_event_that_closes_a_session(
     assert message["type"] == "event" and message["kind"] == "session_closed", message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: app/main.py's lifespan sets app.state.shutting_down on exit and never renews it on start, so "
-    "after the app's first shutdown every socket is closed with 1012 right after its snapshot",
-)
 def test_sockets_stay_open_after_the_app_is_started_a_second_time(client_for: Clients, session_id: str) -> None:
     farah, theo = client_for("farah"), client_for("theo")
     for name in ("Ada", "Bo"):

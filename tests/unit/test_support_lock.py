@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from app.domain import commands as c
-from app.domain.errors import InvalidInput, RuleViolation
 from app.domain.model import Phase, SupportRef
 
 from .conftest import ALTERED, DOC, FAY, FINN, LEE, SessionBuilder, kinds, partner, staff
@@ -42,8 +41,10 @@ def test_a_staff_member_checked_in_to_the_room_can_support_even_if_not_on_the_ro
     assert kinds(session.run(c.AssignSupport("p1", staff("doc")))) == ["support_assigned"]
 
 
-def test_a_participant_cannot_be_their_own_support_person(session: SessionBuilder) -> None:
-    session.refuse(c.AssignSupport("p1", partner("p1")), code="support_unavailable")
+def test_a_participant_cannot_be_their_own_support_person() -> None:
+    b = SessionBuilder(kind="dyad_training").opened().checked_in("fay").with_participant("p1")
+    err = b.refuse(c.AssignSupport("p1", partner("p1")), code="support_unavailable")
+    assert "own support person" in err.message
 
 
 def test_a_partner_who_is_not_in_the_session_cannot_support(session: SessionBuilder) -> None:
@@ -279,12 +280,13 @@ def test_the_last_support_person_still_in_the_room_cannot_check_out(ready_sessio
 def test_an_emergency_handover_to_someone_not_in_the_room_is_refused(ready_session: SessionBuilder) -> None:
     b = ready_session.checked_in("lee").to_phase("p1", "journeying")
     assert "finn" not in b.state.present and "finn" in b.state.staff
-    with pytest.raises(RuleViolation):
-        b.attempt(c.HandOverSupport("p1", replacement=staff("finn"), reason="fay is unwell"), LEE)
+    err = b.refuse(c.HandOverSupport("p1", replacement=staff("finn"), reason="fay is unwell"), LEE)
+    assert err.code == "support_unavailable" and err.details == {"support_id": "finn"}
+    assert b.p().support == (SupportRef("staff", "fay"),)
 
 
 @pytest.mark.parametrize("kind", ["group", "individual"])
 def test_a_fellow_participant_can_be_a_support_person_only_in_a_training_dyad(kind: str) -> None:
     b = SessionBuilder(kind=kind).opened().checked_in("fay").with_participant("p1").with_participant("p2")
-    with pytest.raises((RuleViolation, InvalidInput)):
-        b.attempt(c.AssignSupport("p1", partner("p2")))
+    err = b.refuse(c.AssignSupport("p1", partner("p2")), code="support_unavailable")
+    assert err.details == {"support_id": "p2"}
