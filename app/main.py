@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from app.config import Settings
 from app.live.broker import MemoryBroker
 from app.live.clock import run_clock
+from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
 from app.web import api, errors, pages, ws
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.settings = settings
     app.state.services = services
     app.state.broker = broker
+    app.state.presence = Presence()
     app.state.shutting_down = asyncio.Event()
     app.add_middleware(
         SessionMiddleware,

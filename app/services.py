@@ -145,6 +145,16 @@ class Services:
         with unit_of_work(self.engine) as db:
             return list(db.exec(select(CareSession).where(CareSession.live_room_id.is_not(None))))  # type: ignore[union-attr]
 
+    def sessions_in_rooms(self, room_ids: list[str], live_only: bool = True) -> list[CareSession]:
+        """Sessions held in the given rooms (only the live ones unless told otherwise)."""
+        if not room_ids:
+            return []
+        with unit_of_work(self.engine) as db:
+            query = select(CareSession).where(CareSession.room_id.in_(room_ids))  # type: ignore[attr-defined]
+            if live_only:
+                query = query.where(CareSession.live_room_id.is_not(None))  # type: ignore[union-attr]
+            return list(db.exec(query.order_by(CareSession.opened_at)))  # type: ignore[arg-type]
+
     def forget(self, session_id: str | None = None) -> None:
         """Drop cached state (all of it with no argument): the next read rebuilds it from the log."""
         with self._cache_lock:
@@ -205,7 +215,7 @@ class Services:
                     violation = refused
                     if not state.opened:
                         raise ServiceError(404, refused.code, refused.message, refused.details) from None
-                    events = [refusal(state, command, refused, ctx)]
+                    events = refusal(state, command, refused, ctx)
                 new_state = state
                 for event in events:
                     new_state = evolve(new_state, event)

@@ -237,3 +237,38 @@ class StepOut(Command):
 @dataclass(frozen=True)
 class ReturnToRoom(Command):
     participant_id: str
+
+
+@dataclass(frozen=True)
+class AcknowledgeEscalation(Command):
+    """Someone has seen the alarm and is answering it: stops this step's clock, closes nothing."""
+
+    escalation_id: str
+
+
+@dataclass(frozen=True)
+class ResolveEscalation(Command):
+    escalation_id: str
+    action: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class MuteAlarm(Command):
+    """Silence a sounding alarm briefly; it stays open and on screen."""
+
+    escalation_id: str
+
+
+@dataclass(frozen=True)
+class CloseFollowup(Command):
+    followup_id: str
+    contact_note: str
+
+
+@dataclass(frozen=True)
+class AssignDedicatedFacilitator(Command):
+    """In a disrupted group: one facilitator stays with this participant."""
+
+    participant_id: str
+    username: str

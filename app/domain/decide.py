@@ -10,6 +10,15 @@ from typing import Any, Callable
 from . import commands as c
 from .checklist import evaluate_checklist
 from .errors import InvalidInput, RuleViolation
+from .escalation import (
+    escalation_deadlines,
+    observation_alarms,
+    open_followup,
+    raise_alarm,
+    tick_escalations,
+    tick_vitals_due,
+    vitals_alarm,
+)
 from .model import (
     COVERING_ROLES,
     SESSION_KINDS,
@@ -65,6 +74,17 @@ class _Events:
                 device=self.ctx.device,
             )
         )
+
+    def next_seq(self) -> int:
+        return self.state.seq + len(self.items) + 1
+
+    @property
+    def now(self) -> datetime:
+        return self.ctx.now
+
+    @property
+    def policy(self) -> Policy:
+        return self.ctx.policy
 
 
 def _refuse(code: str, message: str, **details: Any) -> RuleViolation:
@@ -211,6 +231,12 @@ def _close_session(state: SessionState, cmd: c.CloseSession, ev: _Events) -> Non
             "participants_active",
             "The session can close only when every participant has been discharged or transferred.",
             participants=[p.id for p in active],
+        )
+    if state.open_escalations:
+        raise _refuse(
+            "escalations_open",
+            "The session can close only when every escalation has been resolved with what was done.",
+            escalations=[e.id for e in state.open_escalations],
         )
     ev.add("session_closed", {})
 
@@ -421,6 +447,7 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
             "administered_at": administered_at.isoformat(),
             "prescriber": ev.ctx.actor.username,
             "checkin_due_at": due.isoformat(),
+            "vitals_due_at": (administered_at + timedelta(minutes=ev.ctx.policy.vitals_interval_minutes)).isoformat(),
         },
         p.id,
     )
@@ -471,6 +498,7 @@ def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None
         {"replacement": cmd.replacement.as_dict(), "released": released, "reason": reason},
         p.id,
     )
+    open_followup(ev, p.id, f"Emergency handover of {p.display_name}'s support: {reason}", ev.next_seq() - 1)
 
 
 # ---------------------------------------------------------------- phases, pause, stop
@@ -539,6 +567,8 @@ def _stop(state: SessionState, cmd: c.Stop, ev: _Events) -> None:
             ev.add("pause_or_stop_declined", {**data, "proposal": "stop"}, p.id)
             return
     ev.add("stopped", data, p.id)
+    who = "they asked" if cmd.requested_by == "participant" else "staff proposed it"
+    open_followup(ev, p.id, f"{p.display_name} stopped the medicine phase ({who})", ev.next_seq() - 1)
 
 
 def _answer_checkin(state: SessionState, cmd: c.AnswerCheckin, ev: _Events) -> None:
@@ -571,11 +601,30 @@ def _record_vitals(state: SessionState, cmd: c.RecordVitals, ev: _Events) -> Non
         if not low <= value <= high:
             raise InvalidInput(f"{name} must be between {low} and {high}.", {"field": name})
     observed = _time(cmd.observed_at, ev.ctx, "observed_at")
-    ev.add(
-        "vitals_recorded",
-        {"vitals": dict(cmd.vitals), "observed_at": observed.isoformat(), "late": observed < ev.ctx.now - CLOCK_SKEW},
-        p.id,
-    )
+    data: dict[str, Any] = {
+        "vitals": dict(cmd.vitals),
+        "observed_at": observed.isoformat(),
+        "late": observed < ev.ctx.now - CLOCK_SKEW,
+    }
+    if p.altered:
+        next_due = observed + timedelta(minutes=ev.ctx.policy.vitals_interval_minutes)
+        if p.vitals_due_at is None or next_due > p.vitals_due_at:
+            data["next_vitals_due_at"] = next_due.isoformat()
+    ev.add("vitals_recorded", data, p.id)
+    reminder = state.open_escalation(p.id, "vitals_due")
+    if reminder is not None:
+        ev.add(
+            "escalation_resolved",
+            {"escalation_id": reminder.id, "action": "Vitals recorded", "outcome": _vitals_text(cmd.vitals), "automatic": True},
+            p.id,
+        )
+    alarm = vitals_alarm(cmd.vitals, ev.ctx.policy)
+    if alarm is not None:
+        raise_alarm(ev, p, alarm, state.open_escalation(p.id, alarm.condition))
+
+
+def _vitals_text(vitals: Any) -> str:
+    return ", ".join(f"{name.upper()} {value:g}" for name, value in vitals.items())
 
 
 def _record_observation(state: SessionState, cmd: c.RecordObservation, ev: _Events) -> None:
@@ -602,6 +651,8 @@ def _record_observation(state: SessionState, cmd: c.RecordObservation, ev: _Even
         late=observed < ev.ctx.now - CLOCK_SKEW,
     )
     ev.add("observation_recorded", data, p.id)
+    for alarm in observation_alarms(scales):
+        raise_alarm(ev, p, alarm, state.open_escalation(p.id, alarm.condition))
 
 
 def _step_out(state: SessionState, cmd: c.StepOut, ev: _Events) -> None:
@@ -652,6 +703,13 @@ def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:
     _move(p, Phase.DISCHARGED)
     if _locked_dependants(state, p.id):
         raise _dyad_locked(state, p.id, p.display_name)
+    open_alarms = [e for e in state.open_escalations if e.participant_id == p.id]
+    if open_alarms:
+        raise _refuse(
+            "escalations_open",
+            f"{p.display_name} has an open escalation ({open_alarms[0].reason}); resolve it with what was done first.",
+            escalations=[e.id for e in open_alarms],
+        )
     data: dict[str, Any] = {"from": p.phase.value}
     if p.dosed_at is not None:
         results = evaluate_checklist(p, ev.ctx.policy, ev.ctx.now)
@@ -690,6 +748,71 @@ def _amend(state: SessionState, cmd: c.Amend, ev: _Events) -> None:
     ev.add("amended", {"event_seq": cmd.event_seq, "correction": correction, "reason": reason}, p.id)
 
 
+# ---------------------------------------------------------------- escalations and follow-ups
+
+
+def _escalation(state: SessionState, escalation_id: str) -> Any:
+    escalation = state.escalations.get(escalation_id)
+    if escalation is None:
+        raise _refuse("not_found", "There is no such escalation.", escalation_id=escalation_id)
+    if not escalation.open:
+        raise _refuse(
+            "already_resolved",
+            f"This escalation was resolved by {escalation.resolved_by}: {escalation.action}.",
+            escalation_id=escalation_id,
+        )
+    return escalation
+
+
+def _acknowledge(state: SessionState, cmd: c.AcknowledgeEscalation, ev: _Events) -> None:
+    escalation = _escalation(state, cmd.escalation_id)
+    if escalation.acknowledged_at is not None:
+        raise _refuse(
+            "already_acknowledged",
+            f"{escalation.acknowledged_by} already acknowledged this step; it stays open until resolved.",
+            escalation_id=escalation.id,
+        )
+    ev.add("escalation_acknowledged", {"escalation_id": escalation.id, "step": escalation.step}, escalation.participant_id)
+
+
+def _resolve(state: SessionState, cmd: c.ResolveEscalation, ev: _Events) -> None:
+    action = _require_text(cmd.action, "action")
+    outcome = _require_text(cmd.outcome, "outcome")
+    escalation = _escalation(state, cmd.escalation_id)
+    ev.add(
+        "escalation_resolved",
+        {"escalation_id": escalation.id, "action": action, "outcome": outcome},
+        escalation.participant_id,
+    )
+
+
+def _mute(state: SessionState, cmd: c.MuteAlarm, ev: _Events) -> None:
+    escalation = _escalation(state, cmd.escalation_id)
+    until = ev.ctx.now + timedelta(seconds=ev.ctx.policy.alarm_mute_seconds)
+    ev.add("alarm_muted", {"escalation_id": escalation.id, "until": until.isoformat()}, escalation.participant_id)
+
+
+def _close_followup(state: SessionState, cmd: c.CloseFollowup, ev: _Events) -> None:
+    note = _require_text(cmd.contact_note, "contact_note", 4000)
+    followup = state.followups.get(cmd.followup_id)
+    if followup is None:
+        raise _refuse("not_found", "There is no such follow-up item.", followup_id=cmd.followup_id)
+    if not followup.open:
+        raise _refuse("already_closed", f"This follow-up was closed by {followup.closed_by}.")
+    ev.add("followup_closed", {"followup_id": followup.id, "contact_note": note}, followup.participant_id)
+
+
+def _dedicate(state: SessionState, cmd: c.AssignDedicatedFacilitator, ev: _Events) -> None:
+    p = _active(state, cmd.participant_id)
+    if cmd.username not in state.covering_present:
+        raise _refuse(
+            "not_checked_in", f"{cmd.username} is not a facilitator checked in to this room.", username=cmd.username
+        )
+    ev.add("dedicated_facilitator_assigned", {"username": cmd.username}, p.id)
+    if not any(s.id == cmd.username for s in p.support):
+        ev.add("support_assigned", {"support": {"kind": "staff", "id": cmd.username}}, p.id)
+
+
 # ---------------------------------------------------------------- the clock
 
 
@@ -707,12 +830,15 @@ def _tick(state: SessionState, cmd: c.Tick, ev: _Events) -> None:
             ev.add("consent_checkin_missed", {"due_at": due.isoformat(), "next_due_at": next_due.isoformat()}, p.id, actor="system")
             due = next_due
             missed += 1
+    tick_escalations(ev)
+    tick_vitals_due(ev)
 
 
 def next_deadline(state: SessionState, policy: Policy) -> datetime | None:
     """The earliest moment at which a Tick would yield something, or None."""
     grace = timedelta(minutes=policy.checkin_grace_minutes)
     deadlines = [p.checkin_due_at + grace for p in state.participants.values() if p.altered and p.checkin_due_at]
+    deadlines += escalation_deadlines(state)
     return min(deadlines) if deadlines else None
 
 
@@ -743,11 +869,16 @@ _HANDLERS: dict[type, Callable[[SessionState, Any, _Events], None]] = {
     c.Amend: _amend,
     c.Tick: _tick,
     c.StepOut: _step_out,
+    c.AcknowledgeEscalation: _acknowledge,
+    c.ResolveEscalation: _resolve,
+    c.MuteAlarm: _mute,
+    c.CloseFollowup: _close_followup,
+    c.AssignDedicatedFacilitator: _dedicate,
     c.ReturnToRoom: _return_to_room,
 }
 
 # Commands the session accepts once it is closed (withdrawing consent is always accepted).
-_AFTER_CLOSE = (c.WithdrawConsent, c.Tick, c.Amend)
+_AFTER_CLOSE = (c.WithdrawConsent, c.Tick, c.Amend, c.CloseFollowup)
 
 
 def decide(state: SessionState, command: c.Command, ctx: Context) -> list[Event]:
@@ -764,16 +895,30 @@ def decide(state: SessionState, command: c.Command, ctx: Context) -> list[Event]
     return ev.items
 
 
-def refusal(state: SessionState, command: c.Command, violation: RuleViolation, ctx: Context) -> Event:
-    """The record of a refused attempt: who tried what, and which rule said no."""
+def refusal(state: SessionState, command: c.Command, violation: RuleViolation, ctx: Context) -> list[Event]:
+    """The record of a refused attempt: who tried what, and which rule said no. An attempt to
+    break a dyad lock also opens a follow-up item, so it reaches someone who must answer it."""
     ev = _Events(state, ctx)
     participant_id = command.target if command.target in state.participants else None
-    ev.add(
-        "command_refused",
-        {"command": command.name, "code": violation.code, "message": violation.message, "attempt": command.summary()},
-        participant_id,
-    )
-    return ev.items[0]
+    data: dict[str, Any] = {
+        "command": command.name,
+        "code": violation.code,
+        "message": violation.message,
+        "attempt": command.summary(),
+    }
+    if violation.code == "dyad_locked":
+        # The follow-up is part of this one record (so a refusal still appends a single event).
+        affected = list(violation.details.get("participants") or ([participant_id] if participant_id else []))
+        if affected:
+            due = ctx.now + timedelta(hours=ctx.policy.followup_due_hours)
+            data["followup"] = {
+                "participant_id": affected[0],
+                "reason": f"Attempt to break a dyad lock by {ctx.actor.username}: {violation.message}",
+                "owner": state.lead,
+                "due_at": due.isoformat(),
+            }
+    ev.add("command_refused", data, participant_id)
+    return ev.items
 
 
 # Which covering roles may be checked in; kept here so the service and the domain agree.

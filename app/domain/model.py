@@ -123,6 +123,60 @@ class Refusal:
     participant_id: str | None
 
 
+PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An alarm that stays open until someone records what was done and with what outcome."""
+
+    id: str
+    participant_id: str
+    condition: str
+    priority: str
+    step: int
+    reason: str
+    raised_at: datetime
+    deadline: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    sounded_at: datetime | None = None
+    muted_until: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    history: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY_RANK[self.priority]
+
+
+@dataclass(frozen=True)
+class Followup:
+    """A repair item: someone must contact the participant and record it."""
+
+    id: str
+    participant_id: str
+    reason: str
+    owner: str
+    due_at: datetime
+    opened_at: datetime
+    source_seq: int
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    contact_note: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
 @dataclass(frozen=True)
 class ParticipantState:
     id: str
@@ -146,6 +200,8 @@ class ParticipantState:
     scales: Mapping[str, Reading] = field(default_factory=dict)
     stopped_by: str | None = None
     away_with: str | None = None  # out of the room, accompanied by this facilitator
+    dedicated_facilitator: str | None = None
+    vitals_due_at: datetime | None = None
     checklist_ticks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     checkin_due_at: datetime | None = None
     last_checkin: Mapping[str, Any] | None = None
@@ -193,6 +249,8 @@ class SessionState:
     present: Mapping[str, str] = field(default_factory=dict)  # username -> role, checked into the room
     participants: Mapping[str, ParticipantState] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
+    escalations: Mapping[str, Escalation] = field(default_factory=dict)
+    followups: Mapping[str, Followup] = field(default_factory=dict)
     closed_at: datetime | None = None
     seq: int = 0
     last_event_at: datetime | None = None
@@ -228,6 +286,29 @@ class SessionState:
     def active_participants(self) -> tuple[ParticipantState, ...]:
         return tuple(p for p in self.participants.values() if not p.phase.final)
 
+    @property
+    def open_escalations(self) -> tuple[Escalation, ...]:
+        """Open alarms, most urgent first, then oldest first."""
+        found = [e for e in self.escalations.values() if e.open]
+        return tuple(sorted(found, key=lambda e: (-e.rank, e.raised_at)))
+
+    def open_escalation(self, participant_id: str, condition: str) -> Escalation | None:
+        for escalation in self.escalations.values():
+            if escalation.open and escalation.participant_id == participant_id and escalation.condition == condition:
+                return escalation
+        return None
+
+    @property
+    def disrupted_by(self) -> tuple[ParticipantState, ...]:
+        """In a group, participants in the room at distress 3 or more disrupt it."""
+        if self.kind != "group":
+            return ()
+        return tuple(
+            p
+            for p in self.participants.values()
+            if not p.phase.final and p.away_with is None and (p.distress or 0) >= 3
+        )
+
     def participant(self, participant_id: str) -> ParticipantState | None:
         return self.participants.get(participant_id)
 
@@ -251,6 +332,7 @@ def _phase_change(participant: ParticipantState, to: Phase, at: datetime) -> Par
     if to.final:
         changes["ended_at"] = at
         changes["away_with"] = None
+        changes["vitals_due_at"] = None
         changes["checkin_due_at"] = None
     return replace(participant, **changes)
 
@@ -289,7 +371,22 @@ def evolve(state: SessionState, event: Event) -> SessionState:
             message=data["message"],
             participant_id=event.participant_id,
         )
-        return replace(state, refusals=state.refusals + (refusal,))
+        state = replace(state, refusals=state.refusals + (refusal,))
+        if data.get("followup"):
+            opened = data["followup"]
+            followups = dict(state.followups)
+            fid = f"{state.session_id}-f{event.seq}"
+            followups[fid] = Followup(
+                id=fid,
+                participant_id=opened["participant_id"],
+                reason=opened["reason"],
+                owner=opened["owner"],
+                due_at=parse_time(opened["due_at"]),
+                opened_at=event.at,
+                source_seq=event.seq,
+            )
+            state = replace(state, followups=followups)
+        return state
     if kind == "participant_added":
         participant = ParticipantState(
             id=event.participant_id or data["id"],
@@ -300,9 +397,85 @@ def evolve(state: SessionState, event: Event) -> SessionState:
         return _with_participant(state, participant)
     if kind == "amended":
         return state
+    if kind.startswith("escalation_") or kind == "alarm_muted":
+        return _evolve_escalation(state, event)
+    if kind == "followup_opened":
+        followup = Followup(
+            id=data["followup_id"],
+            participant_id=event.participant_id or "",
+            reason=data["reason"],
+            owner=data["owner"],
+            due_at=parse_time(data["due_at"]),
+            opened_at=event.at,
+            source_seq=int(data["source_seq"]),
+        )
+        followups = dict(state.followups)
+        followups[followup.id] = followup
+        return replace(state, followups=followups)
+    if kind == "followup_closed":
+        followups = dict(state.followups)
+        followups[data["followup_id"]] = replace(
+            followups[data["followup_id"]], closed_at=event.at, closed_by=event.actor, contact_note=data["contact_note"]
+        )
+        return replace(state, followups=followups)
     if event.participant_id is None or event.participant_id not in state.participants:
         raise ValueError(f"event {event.seq} ({kind}) names no participant of this session")
     return _with_participant(state, _evolve_participant(state.participants[event.participant_id], event))
+
+
+def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
+    data = event.data
+    kind = event.kind
+    eid = data["escalation_id"]
+    deadline = parse_time(data["deadline"]) if data.get("deadline") else None
+    escalations = dict(state.escalations)
+    step_record = {"kind": kind, "at": event.at, "by": event.actor, **{k: v for k, v in data.items() if k != "escalation_id"}}
+    if kind == "escalation_raised":
+        escalations[eid] = Escalation(
+            id=eid,
+            participant_id=event.participant_id or "",
+            condition=data["condition"],
+            priority=data["priority"],
+            step=int(data["step"]),
+            reason=data["reason"],
+            raised_at=event.at,
+            deadline=deadline,
+            sounded_at=event.at,
+            history=(step_record,),
+        )
+        return replace(state, escalations=escalations)
+    current = escalations[eid]
+    changes: dict[str, Any] = {"history": current.history + (step_record,)}
+    if kind == "escalation_updated":
+        changes.update(
+            priority=data["priority"],
+            step=int(data["step"]),
+            reason=data["reason"],
+            deadline=deadline,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            sounded_at=event.at,
+        )
+    elif kind == "escalation_climbed":
+        changes.update(step=int(data["step"]), deadline=deadline, sounded_at=event.at)
+    elif kind == "escalation_resounded":
+        changes.update(deadline=deadline, sounded_at=event.at)
+    elif kind == "escalation_acknowledged":
+        changes.update(acknowledged_at=event.at, acknowledged_by=event.actor, deadline=None)
+    elif kind == "alarm_muted":
+        changes.update(muted_until=parse_time(data["until"]))
+    elif kind == "escalation_resolved":
+        changes.update(
+            resolved_at=event.at,
+            resolved_by=event.actor,
+            action=data["action"],
+            outcome=data["outcome"],
+            deadline=None,
+        )
+    else:
+        raise ValueError(f"unknown event kind {kind!r}")
+    escalations[eid] = replace(current, **changes)
+    return replace(state, escalations=escalations)
 
 
 def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
@@ -339,6 +512,7 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
             dose=data,
             dosed_at=dosed_at,
             checkin_due_at=parse_time(data["checkin_due_at"]),
+            vitals_due_at=parse_time(data["vitals_due_at"]) if data.get("vitals_due_at") else None,
         )
     if kind == "phase_changed":
         return _phase_change(p, Phase(data["to"]), at)
@@ -363,7 +537,8 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
             if current is None or current.observed_at <= observed:
                 vitals[name] = Reading(value, observed, at)
         history = tuple(sorted(p.vitals_history + ((observed, readings),), key=lambda h: h[0]))
-        return replace(p, vitals=vitals, vitals_history=history)
+        due = parse_time(data["next_vitals_due_at"]) if data.get("next_vitals_due_at") else p.vitals_due_at
+        return replace(p, vitals=vitals, vitals_history=history, vitals_due_at=due)
     if kind == "observation_recorded":
         observed = parse_time(data["observed_at"])
         scales = dict(p.scales)
@@ -377,6 +552,8 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
         ticks = dict(p.checklist_ticks)
         ticks[data["item"]] = {"by": event.actor, "at": at, "note": data.get("note", "")}
         return replace(p, checklist_ticks=ticks)
+    if kind == "dedicated_facilitator_assigned":
+        return replace(p, dedicated_facilitator=data["username"])
     if kind == "participant_stepped_out":
         return replace(p, away_with=data["accompanied_by"])
     if kind == "participant_returned":

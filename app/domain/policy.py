@@ -91,6 +91,10 @@ class Policy:
     checkin_grace_minutes: int = 5
     vitals_interval_minutes: int = 15
     participants_per_facilitator: int = 4
+    # Beyond the published shape: when a follow-up (repair) item falls due, and how long a lead
+    # may silence a sounding alarm on the overview (the alarm itself stays open and visible).
+    followup_due_hours: int = 48
+    alarm_mute_seconds: int = 60
     observation_minutes: ObservationMinutes = field(default_factory=ObservationMinutes)
     ack_timeout_seconds: AckTimeoutSeconds = field(default_factory=AckTimeoutSeconds)
     vitals: Vitals = field(default_factory=Vitals)
@@ -105,6 +109,8 @@ _MINIMUMS: dict[str, int] = {
     "checkin_grace_minutes": 1,
     "vitals_interval_minutes": 1,
     "participants_per_facilitator": 1,
+    "followup_due_hours": 1,
+    "alarm_mute_seconds": 5,
 }
 
 

@@ -12,9 +12,10 @@ from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import Room, User
 from app.web.templating import render_block
-from app.web.views import session_view
+from app.web.views import followup_view, session_view
 
 ROOM_TEMPLATE = "pages/room.html"
+OVERVIEW_TEMPLATE = "pages/overview.html"
 
 # The forward moves a facilitator makes with the phase button, in the order they are offered.
 FORWARD = {
@@ -60,3 +61,45 @@ def room_context(services: Services, room_id: str, user: User) -> dict[str, Any]
 
 def render_room_live(context: dict[str, Any]) -> str:
     return render_block(ROOM_TEMPLATE, "room_live", context)
+
+
+def overview_context(services: Services, user: User, presence: Any) -> dict[str, Any]:
+    """Every room the user works in or leads, with open alarms first (most urgent, then oldest)."""
+    now = services.clock()
+    with unit_of_work(services.engine) as db:
+        rooms = people.rooms_for(db, user)
+        live = {room.id: people.live_session(db, room.id) for room in rooms}
+        room_ids = [room.id for room in rooms]
+    tiles, alarms, followups = [], [], []
+    for room in rooms:
+        session = None
+        row = live[room.id]
+        if row is not None:
+            session = session_view(services.state(row.id), services.policy, now)
+            alarms.extend(session["open_escalations"])
+        tiles.append(
+            {
+                "room": {"id": room.id, "name": room.name, "lead": room.lead},
+                "session": session,
+                "tablets": presence.for_room(room.id, now),
+            }
+        )
+    for row in services.sessions_in_rooms(room_ids, live_only=False):
+        state = services.state(row.id)
+        followups.extend(followup_view(state, f, now) for f in state.followups.values() if f.open)
+    rank = {"high": 0, "medium": 1, "low": 2}
+    alarms.sort(key=lambda e: (rank[e["priority"]], e["raised_at"]))
+    followups.sort(key=lambda f: (not f["overdue"], f["due_at"]))
+    return {
+        "rooms": tiles,
+        "room_names": {room.id: room.name for room in rooms},
+        "alarms": alarms,
+        "followups": followups,
+        "overdue_count": sum(1 for f in followups if f["overdue"]),
+        "now": now,
+        "user": {"username": user.username, "role": user.role},
+    }
+
+
+def render_overview_live(context: dict[str, Any]) -> str:
+    return render_block(OVERVIEW_TEMPLATE, "overview_live", context)

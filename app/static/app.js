@@ -208,5 +208,62 @@
     }
   }, 2000);
 
-  window.holdspace = { isLive: function () { return linkIsLive; } };
+  // Each tablet names itself on its live link, so the lead's overview can say which one dropped off.
+  var socketElt = document.querySelector("[ws-connect]");
+  if (socketElt) {
+    var url = socketElt.getAttribute("ws-connect");
+    socketElt.setAttribute("ws-connect", url + (url.indexOf("?") < 0 ? "?" : "&") + "device=" + encodeURIComponent(deviceId()));
+  }
+
+  // ---- countdowns and the alarm sound ------------------------------------------------------
+  function updateCountdowns() {
+    var now = Date.now();
+    document.querySelectorAll(".countdown[data-deadline]").forEach(function (el) {
+      var left = Math.round((new Date(el.dataset.deadline).getTime() - now) / 1000);
+      var what = el.dataset.step === "3" ? "sounds again" : "climbs to every lead and medical";
+      el.textContent = left > 0 ? what + " in " + left + " s" : what + " now";
+    });
+  }
+
+  var audio = null;
+  var soundOn = false;
+  var lastBeep = 0;
+  function beep(frequency) {
+    if (!audio) return;
+    var osc = audio.createOscillator();
+    var gain = audio.createGain();
+    osc.frequency.value = frequency;
+    gain.gain.setValueAtTime(0.0001, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.25, audio.currentTime + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.35);
+    osc.connect(gain).connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + 0.4);
+  }
+  function soundAlarms() {
+    var sounding = document.querySelectorAll('.alarm[data-sounding="true"]');
+    document.body.classList.toggle("alarm-sounding", sounding.length > 0);
+    if (!soundOn || !sounding.length) return;
+    var high = document.querySelector('.alarm[data-sounding="true"][data-priority="high"]');
+    var every = high ? 1500 : 4000;
+    if (Date.now() - lastBeep >= every) {
+      lastBeep = Date.now();
+      beep(high ? 880 : 660);
+    }
+  }
+  var toggle = document.getElementById("sound-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      // Browsers allow sound only after a tap, so the lead turns it on once per visit.
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      audio.resume();
+      soundOn = !soundOn;
+      toggle.textContent = soundOn ? "Alarm sound on" : "Turn alarm sound on";
+      toggle.classList.toggle("primary", soundOn);
+      if (soundOn) beep(660);
+    });
+  }
+  setInterval(function () { updateCountdowns(); soundAlarms(); }, 500);
+
+  window.holdspace = { isLive: function () { return linkIsLive; }, soundOn: function () { return soundOn; } };
 })();

@@ -26,7 +26,7 @@ from app.web.deps import (
     visible_session,
 )
 from app.web.errors import ApiError
-from app.web.views import event_view, participant_view, session_view
+from app.web.views import escalation_view, event_view, followup_view, participant_view, session_view
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
 
@@ -145,6 +145,19 @@ class ChecklistBody(Body):
 class TransferBody(Body):
     reason: str = Field(min_length=1, max_length=2000)
     destination: str = Field(min_length=1, max_length=200)
+
+
+class ResolveBody(Body):
+    action: str = Field(min_length=1, max_length=2000)
+    outcome: str = Field(min_length=1, max_length=2000)
+
+
+class ContactNoteBody(Body):
+    contact_note: str = Field(min_length=1, max_length=4000)
+
+
+class DedicatedBody(Body):
+    username: str = Field(min_length=1, max_length=64)
 
 
 class StepOutBody(Body):
@@ -581,3 +594,103 @@ def return_to_room(
     services: ServicesDep, idem: IdempotencyDep,
 ) -> JSONResponse:
     return run_for_participant(request, services, user, session_id, participant_id, c.ReturnToRoom(participant_id), idem)
+
+
+@router.post(P + "/dedicated-facilitator")
+def dedicated_facilitator(
+    session_id: str, participant_id: str, body: DedicatedBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.AssignDedicatedFacilitator(participant_id, body.username.lower())
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem)
+
+
+# ------------------------------------------------------------------ escalations and follow-ups
+
+
+def _visible_states(services: Services, user: User, live_only: bool) -> list[SessionState]:
+    with unit_of_work(services.engine) as db:
+        room_ids = [room.id for room in people.rooms_for(db, user)]
+    return [services.state(row.id) for row in services.sessions_in_rooms(room_ids, live_only=live_only)]
+
+
+def _session_of(item_id: str, marker: str) -> str:
+    session_id, sep, rest = item_id.rpartition(f"-{marker}")
+    if not sep or not session_id or not rest.isdigit():
+        raise ApiError(404, "not_found", "There is no such item.")
+    return session_id
+
+
+Status = Literal["open", "resolved", "closed", "all"]
+
+
+@router.get("/escalations")
+def list_escalations(user: CurrentUser, services: ServicesDep, status: Status = "open") -> list[dict[str, Any]]:
+    now = services.clock()
+    out = []
+    for state in _visible_states(services, user, live_only=status == "open"):
+        for escalation in state.escalations.values():
+            if status == "all" or (status == "open") == escalation.open:
+                out.append(escalation_view(state, escalation, now))
+    rank = {"high": 0, "medium": 1, "low": 2}
+    return sorted(out, key=lambda e: (e["status"] != "open", rank[e["priority"]], e["raised_at"]))
+
+
+def _escalation_command(
+    request: Request, services: Services, user: User, escalation_id: str, command: c.Command, idem: Any
+) -> JSONResponse:
+    session_id = _session_of(escalation_id, "e")
+    visible_session(services, user, session_id)
+
+    def answer(state: SessionState, _events: list[Any]) -> tuple[int, dict[str, Any]]:
+        return 200, escalation_view(state, state.escalations[escalation_id], services.clock())
+
+    return run(request, services, user, session_id, command, idem, answer)
+
+
+@router.post("/escalations/{escalation_id}/ack")
+def acknowledge(
+    escalation_id: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
+) -> JSONResponse:
+    return _escalation_command(request, services, user, escalation_id, c.AcknowledgeEscalation(escalation_id), idem)
+
+
+@router.post("/escalations/{escalation_id}/resolve")
+def resolve(
+    escalation_id: str, body: ResolveBody, request: Request, user: CurrentUser, services: ServicesDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.ResolveEscalation(escalation_id, body.action, body.outcome)
+    return _escalation_command(request, services, user, escalation_id, command, idem)
+
+
+@router.post("/escalations/{escalation_id}/mute")
+def mute(
+    escalation_id: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
+) -> JSONResponse:
+    return _escalation_command(request, services, user, escalation_id, c.MuteAlarm(escalation_id), idem)
+
+
+@router.get("/followups")
+def list_followups(user: CurrentUser, services: ServicesDep, status: Status = "open") -> list[dict[str, Any]]:
+    now = services.clock()
+    out = []
+    for state in _visible_states(services, user, live_only=False):
+        for followup in state.followups.values():
+            if status == "all" or (status == "open") == followup.open:
+                out.append(followup_view(state, followup, now))
+    return sorted(out, key=lambda f: (f["status"] != "open", f["due_at"]))
+
+
+@router.post("/followups/{followup_id}/close")
+def close_followup(
+    followup_id: str, body: ContactNoteBody, request: Request, user: CurrentUser, services: ServicesDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    session_id = _session_of(followup_id, "f")
+    visible_session(services, user, session_id)
+
+    def answer(state: SessionState, _events: list[Any]) -> tuple[int, dict[str, Any]]:
+        return 200, followup_view(state, state.followups[followup_id], services.clock())
+
+    return run(request, services, user, session_id, c.CloseFollowup(followup_id, body.contact_note), idem, answer)

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from app.live.fragments import render_room_live, room_context
+from app.live.fragments import overview_context, render_room_live, room_context
 from app.store import people
 from app.store.db import unit_of_work
 from app.web.deps import CurrentUser, ServicesDep, csrf_token, load_user, visible_session
@@ -130,3 +130,11 @@ def participant_page(
         "user": user,
     }
     return _page(request, "pages/participant.html", context)
+
+
+@router.get("/overview", response_class=HTMLResponse, include_in_schema=False)
+def overview_page(request: Request, user: CurrentUser, services: ServicesDep) -> Response:
+    if user.role == "admin":
+        raise ApiError(403, "forbidden", "Admins manage users and rooms, not clinical records.")
+    context = overview_context(services, user, request.app.state.presence)
+    return _page(request, "pages/overview.html", context)

@@ -30,6 +30,12 @@ def clock(value: Any) -> str:
     return "" if moment is None else moment.astimezone().strftime("%H:%M")
 
 
+def day_clock(value: Any) -> str:
+    """A moment that may be another day: weekday, date and time."""
+    moment = _parse(value)
+    return "" if moment is None else moment.astimezone().strftime("%a %d %b %H:%M")
+
+
 def clock_seconds(value: Any) -> str:
     moment = _parse(value)
     return "" if moment is None else moment.astimezone().strftime("%H:%M:%S")
@@ -64,7 +70,7 @@ def phase_label(value: str) -> str:
     return PHASE_LABELS[Phase(value)]
 
 
-env.filters.update(clock=clock, clock_seconds=clock_seconds, since=since, ago=ago, until=until, phase_label=phase_label)
+env.filters.update(day_clock=day_clock, clock=clock, clock_seconds=clock_seconds, since=since, ago=ago, until=until, phase_label=phase_label)
 env.globals["utc"] = timezone.utc
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from app.domain import Event, ParticipantState, Policy, SessionState, consent_missing, earliest_discharge, evaluate_checklist
 from app.domain.coverage import coverage_warnings
+from app.domain.escalation import STEP_WORDS
+from app.domain.model import Escalation, Followup
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -58,6 +60,8 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "dose": dict(p.dose) if p.dose else None,
         "dosed_at": _iso(p.dosed_at),
         "stopped_by": p.stopped_by,
+        "dedicated_facilitator": p.dedicated_facilitator,
+        "vitals_due_at": _iso(p.vitals_due_at),
         "away_with": p.away_with,
         "checkin_due_at": _iso(p.checkin_due_at),
         "last_checkin": dict(p.last_checkin) if p.last_checkin else None,
@@ -77,7 +81,9 @@ def session_view(state: SessionState, policy: Policy, now: datetime) -> dict[str
         "facilitators": list(state.facilitators),
         "facilitators_present": sorted(state.present),
         "participants": [participant_view(state, p, policy, now) for p in state.participants.values()],
-        "open_escalations": [],
+        "open_escalations": [escalation_view(state, e, now) for e in state.open_escalations],
+        "followups": [followup_view(state, f, now) for f in state.followups.values() if f.open],
+        "disrupted_by": [{"id": p.id, "display_name": p.display_name, "distress": p.distress} for p in state.disrupted_by],
         "refusals": [
             {
                 "seq": r.seq,
@@ -110,3 +116,55 @@ def event_view(event: Event) -> dict[str, Any]:
     if event.device is not None:
         view["device"] = event.device
     return view
+
+
+def _name(state: SessionState, participant_id: str) -> str:
+    p = state.participants.get(participant_id)
+    return p.display_name if p else participant_id
+
+
+def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[str, Any]:
+    sounding = e.open and e.acknowledged_at is None and e.priority in ("medium", "high")
+    muted = e.muted_until is not None and e.muted_until > now
+    return {
+        "id": e.id,
+        "session_id": state.session_id,
+        "room_id": state.room_id,
+        "participant_id": e.participant_id,
+        "participant_name": _name(state, e.participant_id),
+        "condition": e.condition,
+        "priority": e.priority,
+        "step": e.step,
+        "step_reaches": STEP_WORDS[e.step],
+        "reason": e.reason,
+        "raised_at": _iso(e.raised_at),
+        "deadline": _iso(e.deadline),
+        "acknowledged_at": _iso(e.acknowledged_at),
+        "acknowledged_by": e.acknowledged_by,
+        "sounding": sounding and not muted,
+        "muted_until": _iso(e.muted_until) if muted else None,
+        "status": "open" if e.open else "resolved",
+        "resolved_at": _iso(e.resolved_at),
+        "resolved_by": e.resolved_by,
+        "action": e.action,
+        "outcome": e.outcome,
+    }
+
+
+def followup_view(state: SessionState, f: Followup, now: datetime) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "session_id": state.session_id,
+        "room_id": state.room_id,
+        "participant_id": f.participant_id,
+        "participant_name": _name(state, f.participant_id),
+        "reason": f.reason,
+        "owner": f.owner,
+        "opened_at": _iso(f.opened_at),
+        "due_at": _iso(f.due_at),
+        "overdue": f.open and f.due_at < now,
+        "status": "open" if f.open else "closed",
+        "closed_at": _iso(f.closed_at),
+        "closed_by": f.closed_by,
+        "contact_note": f.contact_note,
+    }

@@ -15,14 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
 
 from app.live.broker import ALL_ROOMS, room_channel
-from app.live.fragments import render_room_live, room_context
+from app.live.fragments import overview_context, render_overview_live, render_room_live, room_context
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import Room, User
 from app.web.deps import load_user
 from app.web.templating import clock_seconds
-from app.web.views import session_view
+from app.web.views import escalation_view, session_view
 
 log = logging.getLogger("holdspace.ws")
 router = APIRouter()
@@ -137,6 +137,9 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
     if user is None:
         return
     services: Services = websocket.app.state.services
+    broker = websocket.app.state.broker
+    presence = websocket.app.state.presence
+    device = (websocket.query_params.get("device") or "").strip()[:80] or None
 
     async def render() -> list[str] | None:
         context = await run_in_threadpool(room_context, services, room_id, user)
@@ -146,7 +149,33 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
         html = await run_in_threadpool(render_room_live, context)
         return [html + _status_fragment(context["now"], seq)]
 
-    await _serve(websocket, [room_channel(room_id)], render)
+    hint = {"type": "presence", "room_id": room_id}
+    if device is not None:
+        presence.connected(device, room_id, user.username, services.clock())
+        broker.publish([ALL_ROOMS], hint)
+    try:
+        await _serve(websocket, [room_channel(room_id)], render)
+    finally:
+        if device is not None:
+            # The overview learns at once that this tablet's live link is gone.
+            presence.disconnected(device, room_id, services.clock())
+            broker.publish([ALL_ROOMS], hint)
+
+
+@router.websocket("/ws/overview")
+async def overview_socket(websocket: WebSocket) -> None:
+    user = await _admit(websocket)
+    if user is None:
+        return
+    services: Services = websocket.app.state.services
+    presence = websocket.app.state.presence
+
+    async def render() -> list[str] | None:
+        context = await run_in_threadpool(overview_context, services, user, presence)
+        html = await run_in_threadpool(render_overview_live, context)
+        return [html + _status_fragment(context["now"], None)]
+
+    await _serve(websocket, [ALL_ROOMS], render)
 
 
 # ------------------------------------------------------------------ the JSON stream
@@ -217,6 +246,7 @@ async def json_stream(websocket: WebSocket) -> None:
             after = sent.get(sid, 0)
             events = _event_messages(services, sid, after, None)
             messages.extend(events)
+            messages.extend(_escalation_messages(services, sid, events, now))
             if events:
                 sent[sid] = events[-1]["seq"]
         for sid in ended:
@@ -230,6 +260,21 @@ async def json_stream(websocket: WebSocket) -> None:
 
     channels = [room_channel(room_id)] if room_id else [ALL_ROOMS]
     await _serve(websocket, channels, render)
+
+
+def _escalation_messages(
+    services: Services, session_id: str, events: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """One {"type": "escalation"} message per alarm that these events changed, as it stands now."""
+    changed = list(dict.fromkeys(e["data"]["escalation_id"] for e in events if "escalation_id" in e["data"]))
+    if not changed:
+        return []
+    state = services.state(session_id)
+    return [
+        {"type": "escalation", **escalation_view(state, state.escalations[eid], now)}
+        for eid in changed
+        if eid in state.escalations
+    ]
 
 
 def _event_messages(services: Services, session_id: str, after: int, upto: int | None) -> list[dict[str, Any]]:

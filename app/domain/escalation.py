@@ -1,0 +1,194 @@
+"""Alarms and their escalation: which observations raise which priority, the steps an alarm climbs
+while nobody acknowledges it, and the follow-up (repair) items that serious events open.
+
+Priorities follow IEC 60601-1-8 (high: respond immediately; medium: promptly; low: be aware).
+Steps: 1 the room's facilitators; 2 also the session's lead; 3 also every lead on duty and the
+medical on-call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping, Protocol
+
+from .model import PRIORITY_RANK, Escalation, ParticipantState, SessionState
+from .policy import Policy
+
+START_STEP = {"low": 1, "medium": 2, "high": 3}
+DISTRESS_PRIORITY = {2: "low", 3: "medium", 4: "high"}
+DISTRESS_WORDS = {2: "distressed", 3: "acute distress", 4: "emergency"}
+STEP_WORDS = {1: "room facilitators", 2: "room facilitators and the session's lead", 3: "every lead on duty and the medical on-call"}
+
+
+class EventSink(Protocol):
+    state: SessionState
+
+    def add(self, kind: str, data: dict[str, Any], participant_id: str | None = None, actor: str | None = None) -> None: ...
+
+    def next_seq(self) -> int: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+
+@dataclass(frozen=True)
+class Alarm:
+    condition: str
+    priority: str
+    reason: str
+
+
+def _worse(a: Alarm | None, b: Alarm) -> Alarm:
+    return b if a is None or PRIORITY_RANK[b.priority] > PRIORITY_RANK[a.priority] else a
+
+
+def observation_alarms(scales: Mapping[str, int | None]) -> list[Alarm]:
+    """Alarms from staff-observed scales: distress level, MOAA/S sedation, RASS agitation."""
+    alarms = []
+    distress = scales.get("distress")
+    if distress is not None and distress >= 2:
+        alarms.append(Alarm("distress", DISTRESS_PRIORITY[distress], f"Distress {distress}: {DISTRESS_WORDS[distress]}"))
+    moaa_s = scales.get("moaa_s")
+    if moaa_s is not None and moaa_s <= 2:
+        priority = "high" if moaa_s == 0 else "medium"
+        alarms.append(Alarm("sedation", priority, f"Deep sedation: MOAA/S {moaa_s}"))
+    rass = scales.get("rass")
+    if rass is not None and rass >= 3:
+        priority = "high" if rass == 4 else "medium"
+        alarms.append(Alarm("agitation", priority, f"Agitation: RASS +{rass}"))
+    return alarms
+
+
+def vitals_alarm(vitals: Mapping[str, float], policy: Policy) -> Alarm | None:
+    """The most urgent alarm the given vitals raise under the clinic's thresholds, if any."""
+    medium, high = policy.vitals.medium, policy.vitals.high
+    worst: Alarm | None = None
+    sbp, dbp, spo2, hr = vitals.get("sbp"), vitals.get("dbp"), vitals.get("spo2"), vitals.get("hr")
+    if sbp is not None and sbp > high.sbp_above:
+        worst = _worse(worst, Alarm("vitals", "high", f"Systolic BP {sbp:g} above {high.sbp_above}"))
+    elif sbp is not None and sbp > medium.sbp_above:
+        worst = _worse(worst, Alarm("vitals", "medium", f"Systolic BP {sbp:g} above {medium.sbp_above}"))
+    if dbp is not None and dbp > high.dbp_above:
+        worst = _worse(worst, Alarm("vitals", "high", f"Diastolic BP {dbp:g} above {high.dbp_above}"))
+    elif dbp is not None and dbp > medium.dbp_above:
+        worst = _worse(worst, Alarm("vitals", "medium", f"Diastolic BP {dbp:g} above {medium.dbp_above}"))
+    if spo2 is not None and spo2 < high.spo2_below:
+        worst = _worse(worst, Alarm("vitals", "high", f"SpO2 {spo2:g}% below {high.spo2_below}%"))
+    if hr is not None and hr > high.hr_above:
+        worst = _worse(worst, Alarm("vitals", "high", f"Heart rate {hr:g} above {high.hr_above}"))
+    if hr is not None and hr < high.hr_below:
+        worst = _worse(worst, Alarm("vitals", "high", f"Heart rate {hr:g} below {high.hr_below}"))
+    return worst
+
+
+def _deadline(priority: str, step: int, now: datetime, policy: Policy) -> datetime | None:
+    """When an unacknowledged alarm next climbs (medium at step 2) or sounds again (step 3)."""
+    if priority == "low":
+        return None
+    if step == 2:
+        return now + timedelta(seconds=policy.ack_timeout_seconds.medium)
+    return now + timedelta(seconds=policy.ack_timeout_seconds.high)
+
+
+def open_followup(sink: EventSink, participant_id: str, reason: str, source_seq: int) -> None:
+    due = sink.now + timedelta(hours=sink.policy.followup_due_hours)
+    sink.add(
+        "followup_opened",
+        {
+            "followup_id": f"{sink.state.session_id}-f{sink.next_seq()}",
+            "reason": reason,
+            "owner": sink.state.lead,
+            "due_at": due.isoformat(),
+            "source_seq": source_seq,
+        },
+        participant_id,
+    )
+
+
+def raise_alarm(sink: EventSink, participant: ParticipantState, alarm: Alarm, open_escalation: Escalation | None) -> None:
+    """Open an escalation, or raise the open one for the same condition if this is more urgent.
+    The first time an escalation reaches the lead (step 2 or more) a follow-up item opens."""
+    step = START_STEP[alarm.priority]
+    deadline = _deadline(alarm.priority, step, sink.now, sink.policy)
+    reason = f"{participant.display_name}: {alarm.reason}"
+    if open_escalation is None:
+        seq = sink.next_seq()
+        sink.add(
+            "escalation_raised",
+            {
+                "escalation_id": f"{sink.state.session_id}-e{seq}",
+                "condition": alarm.condition,
+                "priority": alarm.priority,
+                "step": step,
+                "reason": reason,
+                "deadline": None if deadline is None else deadline.isoformat(),
+            },
+            participant.id,
+        )
+        if step >= 2:
+            open_followup(sink, participant.id, f"Escalated to the lead: {reason}", seq)
+        return
+    if PRIORITY_RANK[alarm.priority] <= open_escalation.rank:
+        return
+    step = max(step, open_escalation.step)
+    deadline = _deadline(alarm.priority, step, sink.now, sink.policy)
+    seq = sink.next_seq()
+    sink.add(
+        "escalation_updated",
+        {
+            "escalation_id": open_escalation.id,
+            "priority": alarm.priority,
+            "step": step,
+            "reason": reason,
+            "deadline": None if deadline is None else deadline.isoformat(),
+        },
+        participant.id,
+    )
+    if open_escalation.step < 2 <= step:
+        open_followup(sink, participant.id, f"Escalated to the lead: {reason}", seq)
+
+
+def tick_escalations(sink: EventSink) -> None:
+    """Unacknowledged alarms whose time has come climb (medium: step 2 -> 3) or sound again."""
+    now, policy = sink.now, sink.policy
+    for escalation in sink.state.open_escalations:
+        if escalation.deadline is None or escalation.acknowledged_at is not None or escalation.deadline > now:
+            continue
+        next_deadline = now + timedelta(seconds=policy.ack_timeout_seconds.high)
+        if escalation.step < 3:
+            sink.add(
+                "escalation_climbed",
+                {"escalation_id": escalation.id, "step": 3, "deadline": next_deadline.isoformat()},
+                escalation.participant_id,
+                actor="system",
+            )
+        else:
+            sink.add(
+                "escalation_resounded",
+                {"escalation_id": escalation.id, "deadline": next_deadline.isoformat()},
+                escalation.participant_id,
+                actor="system",
+            )
+
+
+def tick_vitals_due(sink: EventSink) -> None:
+    """A vitals check that is due and not taken raises a low reminder."""
+    for p in sink.state.participants.values():
+        if not p.altered or p.vitals_due_at is None or p.vitals_due_at > sink.now:
+            continue
+        if sink.state.open_escalation(p.id, "vitals_due") is not None:
+            continue
+        minutes = int((sink.now - p.vitals_due_at).total_seconds() // 60)
+        late = f", {minutes} min late" if minutes else ""
+        raise_alarm(sink, p, Alarm("vitals_due", "low", f"vitals check due at {p.vitals_due_at:%H:%M}{late}"), None)
+
+
+def escalation_deadlines(state: SessionState) -> list[datetime]:
+    found = [e.deadline for e in state.open_escalations if e.deadline is not None and e.acknowledged_at is None]
+    for p in state.participants.values():
+        if p.altered and p.vitals_due_at is not None and state.open_escalation(p.id, "vitals_due") is None:
+            found.append(p.vitals_due_at)
+    return found
