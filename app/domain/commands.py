@@ -272,3 +272,15 @@ class AssignDedicatedFacilitator(Command):
 
     participant_id: str
     username: str
+
+
+@dataclass(frozen=True)
+class RecordNote(Command):
+    """A session note: an intention before, an observation during, an integration theme after."""
+
+    participant_id: str
+    kind: str
+    text: str
+    parts: tuple[str, ...] = ()
+    somatic: str = ""
+    observed_at: datetime | None = None

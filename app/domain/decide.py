@@ -748,6 +748,39 @@ def _amend(state: SessionState, cmd: c.Amend, ev: _Events) -> None:
     ev.add("amended", {"event_seq": cmd.event_seq, "correction": correction, "reason": reason}, p.id)
 
 
+NOTE_KINDS = ("intention", "observation", "integration")
+
+
+def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
+    p = _participant(state, cmd.participant_id)
+    if cmd.kind not in NOTE_KINDS:
+        raise InvalidInput(f"kind is one of {', '.join(NOTE_KINDS)}.", {"field": "kind"})
+    text = _require_text(cmd.text, "text", 8000)
+    unknown_parts = [x for x in cmd.parts if x not in PROTECTIVE_PARTS]
+    if unknown_parts:
+        raise InvalidInput(f"parts are some of {', '.join(PROTECTIVE_PARTS)}.", {"field": "parts"})
+    if cmd.kind != "integration" and p.phase.final:
+        raise _refuse(
+            "participant_inactive",
+            f"{p.display_name} has left the session; add an integration theme, or amend an earlier entry.",
+        )
+    if state.closed_at is not None and cmd.kind != "integration":
+        raise _refuse("session_closed", "This session is closed; only integration themes can still be added.")
+    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    ev.add(
+        "note_recorded",
+        {
+            "kind": cmd.kind,
+            "text": text,
+            "parts": sorted(set(cmd.parts)),
+            "somatic": cmd.somatic.strip(),
+            "observed_at": observed.isoformat(),
+            "late": observed < ev.ctx.now - CLOCK_SKEW,
+        },
+        p.id,
+    )
+
+
 # ---------------------------------------------------------------- escalations and follow-ups
 
 
@@ -874,11 +907,12 @@ _HANDLERS: dict[type, Callable[[SessionState, Any, _Events], None]] = {
     c.MuteAlarm: _mute,
     c.CloseFollowup: _close_followup,
     c.AssignDedicatedFacilitator: _dedicate,
+    c.RecordNote: _record_note,
     c.ReturnToRoom: _return_to_room,
 }
 
 # Commands the session accepts once it is closed (withdrawing consent is always accepted).
-_AFTER_CLOSE = (c.WithdrawConsent, c.Tick, c.Amend, c.CloseFollowup)
+_AFTER_CLOSE = (c.WithdrawConsent, c.Tick, c.Amend, c.CloseFollowup, c.RecordNote)
 
 
 def decide(state: SessionState, command: c.Command, ctx: Context) -> list[Event]:

@@ -201,6 +201,8 @@ class ParticipantState:
     stopped_by: str | None = None
     away_with: str | None = None  # out of the room, accompanied by this facilitator
     dedicated_facilitator: str | None = None
+    notes: tuple[Mapping[str, Any], ...] = ()
+    amendments: Mapping[int, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     vitals_due_at: datetime | None = None
     checklist_ticks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     checkin_due_at: datetime | None = None
@@ -395,8 +397,6 @@ def evolve(state: SessionState, event: Event) -> SessionState:
             added_at=event.at,
         )
         return _with_participant(state, participant)
-    if kind == "amended":
-        return state
     if kind.startswith("escalation_") or kind == "alarm_muted":
         return _evolve_escalation(state, event)
     if kind == "followup_opened":
@@ -552,6 +552,14 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
         ticks = dict(p.checklist_ticks)
         ticks[data["item"]] = {"by": event.actor, "at": at, "note": data.get("note", "")}
         return replace(p, checklist_ticks=ticks)
+    if kind == "note_recorded":
+        note = {**data, "seq": event.seq, "recorded_at": at, "by": event.actor}
+        return replace(p, notes=p.notes + (note,))
+    if kind == "amended":
+        amendments = dict(p.amendments)
+        entry = {**data, "seq": event.seq, "at": at, "by": event.actor}
+        amendments[int(data["event_seq"])] = amendments.get(int(data["event_seq"]), ()) + (entry,)
+        return replace(p, amendments=amendments)
     if kind == "dedicated_facilitator_assigned":
         return replace(p, dedicated_facilitator=data["username"])
     if kind == "participant_stepped_out":

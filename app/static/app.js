@@ -150,6 +150,7 @@
       return;
     }
     if (inDialog) dialog.close();
+    if (!document.getElementById("room-socket")) { window.location.reload(); return; }
     if (!linkIsLive) refreshLive();
     showNotice("Recorded.", "ok");
   });
@@ -222,6 +223,10 @@
       var left = Math.round((new Date(el.dataset.deadline).getTime() - now) / 1000);
       var what = el.dataset.step === "3" ? "sounds again" : "climbs to every lead and medical";
       el.textContent = left > 0 ? what + " in " + left + " s" : what + " now";
+    });
+    document.querySelectorAll(".countdown-to[data-at]").forEach(function (el) {
+      var minutes = Math.ceil((new Date(el.dataset.at).getTime() - now) / 60000);
+      el.textContent = minutes > 0 ? "in " + minutes + " min" : "now";
     });
   }
 

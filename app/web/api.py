@@ -160,6 +160,14 @@ class DedicatedBody(Body):
     username: str = Field(min_length=1, max_length=64)
 
 
+class SessionNoteBody(Body):
+    kind: Literal["intention", "observation", "integration"]
+    text: str = Field(min_length=1, max_length=8000)
+    parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
+    somatic: str = Field(default="", max_length=2000)
+    observed_at: datetime | None = None
+
+
 class StepOutBody(Body):
     accompanied_by: str = Field(min_length=1, max_length=64)
 
@@ -694,3 +702,21 @@ def close_followup(
         return 200, followup_view(state, state.followups[followup_id], services.clock())
 
     return run(request, services, user, session_id, c.CloseFollowup(followup_id, body.contact_note), idem, answer)
+
+
+@router.post(P + "/notes", status_code=201)
+def record_note(
+    session_id: str, participant_id: str, body: SessionNoteBody, request: Request, user: CurrentUser,
+    services: ServicesDep, idem: IdempotencyDep,
+) -> JSONResponse:
+    command = c.RecordNote(participant_id, body.kind, body.text, tuple(body.parts), body.somatic, body.observed_at)
+    visible_session(services, user, session_id)
+    outcome = services.execute(
+        session_id,
+        command,
+        actor_of(user),
+        device=device_of(request),
+        idempotency=idem,
+        answer=_participant_answer(services, participant_id, 201),
+    )
+    return _respond(outcome)

@@ -61,6 +61,27 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "dosed_at": _iso(p.dosed_at),
         "stopped_by": p.stopped_by,
         "dedicated_facilitator": p.dedicated_facilitator,
+        "notes": [
+            {
+                "seq": n["seq"],
+                "kind": n["kind"],
+                "text": n["text"],
+                "parts": list(n.get("parts", [])),
+                "somatic": n.get("somatic", ""),
+                "observed_at": n["observed_at"],
+                "recorded_at": _iso(n["recorded_at"]),
+                "late": n.get("late", False),
+                "by": n["by"],
+            }
+            for n in p.notes
+        ],
+        "amendments": {
+            str(seq): [
+                {"seq": a["seq"], "correction": a["correction"], "reason": a["reason"], "at": _iso(a["at"]), "by": a["by"]}
+                for a in entries
+            ]
+            for seq, entries in p.amendments.items()
+        },
         "vitals_due_at": _iso(p.vitals_due_at),
         "away_with": p.away_with,
         "checkin_due_at": _iso(p.checkin_due_at),

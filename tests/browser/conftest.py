@@ -7,6 +7,7 @@ import shutil
 import socket
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,7 +17,22 @@ import uvicorn
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Clock
+
+
+class RealTimeClock(Clock):
+    """Real time, plus an offset a test can add to jump ahead (an observation period, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.offset += timedelta(**kwargs)
+        return self()
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -39,8 +55,9 @@ def _free_port() -> int:
 class LiveServer:
     """uvicorn in a thread; stop() and start() again on the same port simulate a restart."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
+        self.clock = clock
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
@@ -48,7 +65,7 @@ class LiveServer:
         self._clients: list[httpx.Client] = []
 
     def start(self) -> None:
-        app = create_app(self.settings)
+        app = create_app(self.settings, clock=self.clock)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -84,7 +101,7 @@ class LiveServer:
 @pytest.fixture
 def live_server(db_url: str) -> Iterator[LiveServer]:
     settings = Settings(database_url=db_url, secret_key="browser-test-secret-0123456789")
-    server = LiveServer(settings)
+    server = LiveServer(settings, RealTimeClock())
     server.start()
     yield server
     server.close_clients()
