@@ -220,9 +220,17 @@ def run(
 
 
 def run_for_participant(
-    request: Request, services: Services, user: User, session_id: str, participant_id: str, command: c.Command, idem: Any
+    request: Request,
+    services: Services,
+    user: User,
+    session_id: str,
+    participant_id: str,
+    command: c.Command,
+    idem: Any,
+    status: int = 200,
 ) -> JSONResponse:
-    return run(request, services, user, session_id, command, idem, _participant_answer(services, participant_id))
+    answer = _participant_answer(services, participant_id, status)
+    return run(request, services, user, session_id, command, idem, answer)
 
 
 # ------------------------------------------------------------------ auth
@@ -366,16 +374,7 @@ def add_participant(
 
     participant_id = secrets.token_hex(6)
     command = c.AddParticipant(participant_id, body.display_name, body.chart_id)
-    visible_session(services, user, session_id)
-    outcome = services.execute(
-        session_id,
-        command,
-        actor_of(user),
-        device=device_of(request),
-        idempotency=idem,
-        answer=_participant_answer(services, participant_id, 201),
-    )
-    return _respond(outcome)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem, status=201)
 
 
 @router.get(P)
@@ -710,13 +709,4 @@ def record_note(
     services: ServicesDep, idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RecordNote(participant_id, body.kind, body.text, tuple(body.parts), body.somatic, body.observed_at)
-    visible_session(services, user, session_id)
-    outcome = services.execute(
-        session_id,
-        command,
-        actor_of(user),
-        device=device_of(request),
-        idempotency=idem,
-        answer=_participant_answer(services, participant_id, 201),
-    )
-    return _respond(outcome)
+    return run_for_participant(request, services, user, session_id, participant_id, command, idem, status=201)
