@@ -183,9 +183,10 @@ def events(client: TestClient, sid: str, after: int = 0) -> list[dict[str, Any]]
     return ok(client.get(sess(sid, "/events"), params={"after": after}))
 
 
-def comparable(view: dict[str, Any]) -> dict[str, Any]:
-    """The session state less what a refusal is allowed to change: the refusals and the seq."""
-    return {k: v for k, v in view.items() if k not in ("refusals", "seq")}
+def comparable(view: dict[str, Any], *also: str) -> dict[str, Any]:
+    """The session state less what a refusal is allowed to change: the refusals and the seq (and
+    whatever else is named in `also`)."""
+    return {k: v for k, v in view.items() if k not in ("refusals", "seq", *also)}
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -209,12 +210,32 @@ def refused(
     actor: str,
 ) -> dict[str, Any]:
     """Run `attempt`, check it was refused with `code`, that the state did not change, and that
-    exactly one `command_refused` event naming the code and the actor was appended."""
+    exactly one `command_refused` event naming the code and the actor was appended.
+
+    An attempt to break a dyad lock also reaches the lead as a follow-up item: that one event
+    carries it (`data.followup`), and the session's open follow-ups gain exactly that item; every
+    other refusal leaves the follow-ups as they were."""
     before = state(observer, sid)
     error = assert_error(attempt(), status, code)
     after = state(observer, sid)
-    assert comparable(after) == comparable(before)
+    assert comparable(after, "followups") == comparable(before, "followups")
     new = events(observer, sid, after=before["seq"])
+    if code == "dyad_locked":
+        assert len(new) == 1 and "followup" in new[0]["data"], new
+        derived = new[0]["data"]["followup"]
+        assert derived["owner"] == after["lead"] and derived["due_at"] and derived["reason"]
+        [item] = [f for f in after["followups"] if f not in before["followups"]]
+        assert item["id"] == f"{sid}-f{new[0]['seq']}"
+        assert item["owner"] == after["lead"] and item["status"] == "open"
+        assert (item["participant_id"], item["reason"], item["due_at"]) == (
+            derived["participant_id"],
+            derived["reason"],
+            derived["due_at"],
+        )
+        assert [f for f in after["followups"] if f != item] == before["followups"]
+    else:
+        assert after["followups"] == before["followups"]
+        assert "followup" not in (new[0]["data"] if new else {})
     assert len(new) == 1, new
     assert after["seq"] == before["seq"] + 1
     assert new[0]["kind"] == "command_refused"

@@ -117,9 +117,13 @@ def test_the_only_way_out_of_the_lock_is_a_leads_handover_naming_the_replacement
     )
     handed = ok(lena.post(part(session_id, pid, "/support/handover"), json=body))
     assert handed["support"] == [{"kind": "staff", "id": "theo", "name": "theo"}]
-    last = events(lena, session_id)[-1]
-    assert last["kind"] == "support_handed_over" and last["actor"] == "lena"
-    assert last["data"]["released"] == ["farah"] and last["data"]["reason"] == "farah is unwell"
+    handover, opened = events(lena, session_id)[-2:]
+    assert handover["kind"] == "support_handed_over" and handover["actor"] == "lena"
+    assert handover["data"]["released"] == ["farah"] and handover["data"]["reason"] == "farah is unwell"
+    # The handover opens a follow-up (repair) item for the session's lead, in the same step.
+    assert opened["kind"] == "followup_opened" and opened["participant_id"] == pid
+    assert opened["data"]["source_seq"] == handover["seq"] and opened["data"]["owner"] == "lena"
+    assert "farah is unwell" in opened["data"]["reason"]
 
 
 def test_consent_not_valid_in_altered_state_widening_the_agreement(client_for: Clients, session_id: str) -> None:

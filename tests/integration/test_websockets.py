@@ -236,10 +236,23 @@ def test_the_stream_sends_a_snapshot_then_one_message_per_event(
         assert event["kind"] == "vitals_recorded" and event["data"]["vitals"] == NORMAL_VITALS
         assert event["at"] == events(theo, session_id, after=seq)[0]["at"]
 
+        # Distress 2 raises a low alarm; distress 3 raises it to medium, which reaches the lead and
+        # so opens a follow-up: every one of those events is its own message, in order.
         ok(theo.post(part(session_id, pid, "/observations"), json={"distress": 2}))
         ok(theo.post(part(session_id, pid, "/observations"), json={"distress": 3}))
-        got = [next_json(ws, lambda m: m["type"] == "event") for _ in range(2)]
-        assert [(m["seq"], m["data"]["distress"]) for m in got] == [(seq + 2, 2), (seq + 3, 3)]
+        got = [next_json(ws, lambda m: m["type"] == "event") for _ in range(5)]
+        assert [(m["seq"], m["kind"]) for m in got] == [
+            (seq + 2, "observation_recorded"),
+            (seq + 3, "escalation_raised"),
+            (seq + 4, "observation_recorded"),
+            (seq + 5, "escalation_updated"),
+            (seq + 6, "followup_opened"),
+        ]
+        assert [got[0]["data"]["distress"], got[2]["data"]["distress"]] == [2, 3]
+        assert got == [
+            {"type": "event", "session_id": session_id, **{k: v for k, v in e.items() if k != "device"}}
+            for e in events(theo, session_id, after=seq + 1)
+        ]
 
 
 def test_the_stream_reports_refusals_too(live: TestClient, client_for: Clients, session_id: str) -> None:
@@ -262,14 +275,21 @@ def test_reconnecting_with_after_seq_replays_what_was_missed(
     for distress in (1, 2, 0):
         ok(theo.post(part(session_id, pid, "/observations"), json={"distress": distress}))
     now = state(theo, session_id)["seq"]
-    assert now == left_at + 3
+    assert now == left_at + 4  # three observations and the low alarm that distress 2 raised
     with live.websocket_connect(f"{STREAM}?after_seq={session_id}:{left_at}") as ws:
         snapshot = json.loads(ws.receive_text())
         assert snapshot["type"] == "snapshot" and snapshot["seq"] == {session_id: now}
-        missed = [json.loads(ws.receive_text()) for _ in range(3)]
-    assert [m["type"] for m in missed] == ["event"] * 3
-    assert [m["seq"] for m in missed] == [left_at + 1, left_at + 2, left_at + 3]
-    assert [m["data"]["distress"] for m in missed] == [1, 2, 0]
+        missed = [json.loads(ws.receive_text()) for _ in range(4)]
+    assert [m["type"] for m in missed] == ["event"] * 4
+    assert [m["seq"] for m in missed] == [left_at + 1, left_at + 2, left_at + 3, left_at + 4]
+    assert [m["kind"] for m in missed] == [
+        "observation_recorded",
+        "observation_recorded",
+        "escalation_raised",
+        "observation_recorded",
+    ]
+    assert [m["data"].get("distress") for m in missed] == [1, 2, None, 0]
+    assert missed[2]["data"]["priority"] == "low" and missed[2]["data"]["step"] == 1
     assert missed == [
         {"type": "event", "session_id": session_id, **{k: v for k, v in e.items() if k != "device"}}
         for e in events(theo, session_id, after=left_at)
