@@ -12,7 +12,7 @@ from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import Room, User
 from app.web.templating import render_block
-from app.web.views import followup_view, session_view
+from app.web.views import escalation_view, followup_view, session_view
 
 ROOM_TEMPLATE = "pages/room.html"
 OVERVIEW_TEMPLATE = "pages/overview.html"
@@ -63,6 +63,25 @@ def render_room_live(context: dict[str, Any]) -> str:
     return render_block(ROOM_TEMPLATE, "room_live", context)
 
 
+# Step 3 of an escalation reaches every lead on duty and the medical on-call (PRODUCT.md).
+REACHED_AT_STEP_3 = frozenset({"lead", "prescriber"})
+
+
+def step_three_elsewhere(services: Services, user: User, now: Any) -> list[dict[str, Any]]:
+    """Open step-3 alarms from rooms the user does not work in, for leads and prescribers."""
+    if user.role not in REACHED_AT_STEP_3:
+        return []
+    with unit_of_work(services.engine) as db:
+        own = {room.id for room in people.rooms_for(db, user)}
+    out = []
+    for row in services.live_sessions():
+        if row.room_id in own:
+            continue
+        state = services.state(row.id)
+        out.extend(escalation_view(state, e, now) for e in state.open_escalations if e.step >= 3)
+    return out
+
+
 def overview_context(services: Services, user: User, presence: Any) -> dict[str, Any]:
     """Every room the user works in or leads, with open alarms first (most urgent, then oldest)."""
     now = services.clock()
@@ -84,6 +103,14 @@ def overview_context(services: Services, user: User, presence: Any) -> dict[str,
                 "tablets": presence.for_room(room.id, now),
             }
         )
+    elsewhere = step_three_elsewhere(services, user, now)
+    alarms.extend(elsewhere)
+    room_names = {room.id: room.name for room in rooms}
+    if elsewhere:
+        with unit_of_work(services.engine) as db:
+            for e in elsewhere:
+                other = db.get(Room, e["room_id"])
+                room_names[e["room_id"]] = f"{other.name if other else e['room_id']} (not your room)"
     for row in services.sessions_in_rooms(room_ids, live_only=False):
         state = services.state(row.id)
         followups.extend(followup_view(state, f, now) for f in state.followups.values() if f.open)
@@ -92,7 +119,7 @@ def overview_context(services: Services, user: User, presence: Any) -> dict[str,
     followups.sort(key=lambda f: (not f["overdue"], f["due_at"]))
     return {
         "rooms": tiles,
-        "room_names": {room.id: room.name for room in rooms},
+        "room_names": room_names,
         "alarms": alarms,
         "followups": followups,
         "overdue_count": sum(1 for f in followups if f["overdue"]),

@@ -26,6 +26,7 @@ from app.web.deps import (
     visible_session,
 )
 from app.web.errors import ApiError
+from app.live.fragments import REACHED_AT_STEP_3, step_three_elsewhere
 from app.web.views import escalation_view, event_view, followup_view, participant_view, session_view
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
@@ -621,6 +622,11 @@ def _visible_states(services: Services, user: User, live_only: bool) -> list[Ses
     return [services.state(row.id) for row in services.sessions_in_rooms(room_ids, live_only=live_only)]
 
 
+def _answerable(escalation_step: int, user: User) -> bool:
+    """Step 3 reaches every lead on duty and the medical on-call, whatever room it comes from."""
+    return escalation_step >= 3 and user.role in REACHED_AT_STEP_3
+
+
 def _session_of(item_id: str, marker: str) -> str:
     session_id, sep, rest = item_id.rpartition(f"-{marker}")
     if not sep or not session_id or not rest.isdigit():
@@ -639,6 +645,8 @@ def list_escalations(user: CurrentUser, services: ServicesDep, status: Status = 
         for escalation in state.escalations.values():
             if status == "all" or (status == "open") == escalation.open:
                 out.append(escalation_view(state, escalation, now))
+    if status == "open":
+        out.extend(step_three_elsewhere(services, user, now))
     rank = {"high": 0, "medium": 1, "low": 2}
     return sorted(out, key=lambda e: (e["status"] != "open", rank[e["priority"]], e["raised_at"]))
 
@@ -647,12 +655,21 @@ def _escalation_command(
     request: Request, services: Services, user: User, escalation_id: str, command: c.Command, idem: Any
 ) -> JSONResponse:
     session_id = _session_of(escalation_id, "e")
-    visible_session(services, user, session_id)
+    try:
+        visible_session(services, user, session_id)
+    except ApiError:
+        row = services.care_session(session_id)
+        escalation = services.state(session_id).escalations.get(escalation_id) if row and row.live_room_id else None
+        if escalation is None or not escalation.open or not _answerable(escalation.step, user):
+            raise
 
     def answer(state: SessionState, _events: list[Any]) -> tuple[int, dict[str, Any]]:
         return 200, escalation_view(state, state.escalations[escalation_id], services.clock())
 
-    return run(request, services, user, session_id, command, idem, answer)
+    outcome = services.execute(
+        session_id, command, actor_of(user), device=device_of(request), idempotency=idem, answer=answer
+    )
+    return _respond(outcome)
 
 
 @router.post("/escalations/{escalation_id}/ack")
