@@ -82,7 +82,8 @@ def _auto(key: str, p: ParticipantState, policy: Policy, now: datetime) -> tuple
         if moaa_s is None or rass is None:
             return False, "needs MOAA/S and RASS"
         ok = moaa_s.value == 5 and rass.value == 0
-        return ok, f"MOAA/S {int(moaa_s.value)}, RASS {int(rass.value):+d}"
+        rass_text = f"{int(rass.value):+d}" if rass.value else "0"
+        return ok, f"MOAA/S {int(moaa_s.value)}, RASS {rass_text}"
     if key == "distress_settled":
         distress = p.distress
         if distress is None:
