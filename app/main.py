@@ -20,7 +20,7 @@ from app.live.clock import run_clock
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
-from app.web import api, errors, pages, ws
+from app.web import api, errors, exports, pages, ws
 from app.web.deps import CurrentUser
 
 log = logging.getLogger("holdspace")
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     )
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(exports.router)
     app.include_router(pages.router)
     app.include_router(ws.router)
 

@@ -1,0 +1,1037 @@
+"""One participant's chart record, built from the session's event log.
+
+The record is a plain, JSON-ready dict (times are ISO 8601 strings with an offset) so the four
+exports (JSON, CSV, FHIR, PDF) all render the same facts. It holds only this participant's data:
+other participants of a group or dyad session never appear by name, chart id or id. A partner who
+supported this participant in a training dyad is called "partner participant"; anyone else is
+"another participant". Text that mentions them (a refused attempt's message, say) is redacted.
+
+The record is built from one consistent read of the event table: the events are folded into the
+state here (not taken from a cache), the hash chain is checked, and `last_event_seq` and
+`last_event_hash` name the session's last event at the time of the export.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from app.domain import Event, ParticipantState, Policy, SessionState, earliest_discharge, evaluate_checklist, evolve
+from app.domain.checklist import VITALS_FOR_DISCHARGE, vitals_out_of_range
+from app.store.db import unit_of_work
+from app.store.events import GENESIS, read_records, to_event, verify_chain
+from app.store.tables import Room
+
+FORMAT = "holdspace-chart-record/1"
+PARTNER = "partner participant"
+OTHER = "another participant"
+DISCLAIMER = "Holdspace supports clinical judgement; it does not replace it."
+VITAL_NAMES = ("sbp", "dbp", "hr", "spo2", "rr")
+SCALE_NAMES = ("distress", "moaa_s", "rass", "suds")
+# Events that carry no participant but belong on every participant's timeline.
+SESSION_KINDS_ON_TIMELINE = frozenset(
+    {"session_opened", "session_closed", "facilitator_checked_in", "facilitator_checked_out"}
+)
+TARGET_BP_MINUTES = 40
+# A reading counts as "about 40 minutes after the dose" when it is at most this far from it.
+TARGET_BP_WINDOW = 20
+
+
+class RecordNotFound(LookupError):
+    """The session or the participant is not on the record."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent read of a session's log: its events, the state they fold into, the hash
+    of its last event, and the first break in its hash chain (if any)."""
+
+    session_id: str
+    events: tuple[Event, ...]
+    state: SessionState
+    last_event_seq: int
+    last_event_hash: str
+    chain_problem: tuple[int, str] | None
+    room_name: str | None = None
+    unreadable: tuple[int, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ChartRecord:
+    """A participant's chart record: `data` is the JSON-ready whole (treat it as read-only)."""
+
+    data: dict[str, Any]
+
+    @property
+    def chart_id(self) -> str:
+        return str(self.data["participant"]["chart_id"])
+
+    @property
+    def session_id(self) -> str:
+        return str(self.data["session"]["id"])
+
+    @property
+    def last_event_hash(self) -> str:
+        return str(self.data["last_event_hash"])
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+
+# ---------------------------------------------------------------- reading the store
+
+
+def load_snapshot(engine: Engine, session_id: str) -> Snapshot:
+    """Read the session's whole log once and fold it. Raises RecordNotFound for an empty log."""
+    with unit_of_work(engine) as db:
+        records = list(read_records(db, session_id))
+        events: list[Event] = []
+        unreadable: list[int] = []
+        for record in records:
+            try:
+                events.append(to_event(record))
+            except ValueError:
+                unreadable.append(record.seq)
+        problem = verify_chain(records) if records else None
+        if unreadable and problem is None:  # pragma: no cover - verify_chain reports these itself
+            problem = (unreadable[0], "its data is not readable (edited)")
+        last = records[-1] if records else None
+        state = SessionState(session_id=session_id)
+        folded: list[Event] = []
+        for event in events:  # an edited event that no longer folds ends the readable record
+            try:
+                state = evolve(state, event)
+            except (KeyError, TypeError, ValueError):
+                problem = problem or (event.seq, "its data no longer fits the record (edited)")
+                break
+            folded.append(event)
+        events = folded
+        room = db.get(Room, state.room_id) if state.room_id else None
+        room_name = room.name if room is not None else None
+    if last is None or not state.opened:
+        raise RecordNotFound(f"session {session_id} has no record")
+    return Snapshot(
+        session_id=session_id,
+        events=tuple(events),
+        state=state,
+        last_event_seq=last.seq,
+        last_event_hash=last.hash or GENESIS,
+        chain_problem=problem,
+        room_name=room_name,
+        unreadable=tuple(unreadable),
+    )
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return value.isoformat()
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _minutes(earlier: datetime | None, later: datetime | None) -> float | None:
+    if earlier is None or later is None:
+        return None
+    return round((later - earlier) / timedelta(minutes=1), 1)
+
+
+def _plain(value: Any) -> Any:
+    """Anything from the state (mappings, tuples, datetimes, sets) as JSON-ready values."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, float):
+        return _num(value)
+    return value
+
+
+def _words(value: str) -> str:
+    return value.replace("_", " ")
+
+
+def _vitals_text(values: Mapping[str, Any]) -> str:
+    parts = []
+    if values.get("sbp") is not None or values.get("dbp") is not None:
+        parts.append(f"BP {_fmt(values.get('sbp'))}/{_fmt(values.get('dbp'))} mmHg")
+    if values.get("hr") is not None:
+        parts.append(f"HR {_fmt(values['hr'])}/min")
+    if values.get("spo2") is not None:
+        parts.append(f"SpO2 {_fmt(values['spo2'])}%")
+    if values.get("rr") is not None:
+        parts.append(f"RR {_fmt(values['rr'])}/min")
+    for name, value in values.items():
+        if name not in VITAL_NAMES and value is not None:
+            parts.append(f"{name} {_fmt(value)}")
+    return ", ".join(parts)
+
+
+def _at(value: Any) -> str:
+    """A moment inside a summary line, in the clinic's (the server's) time zone."""
+    moment = _when(value)
+    return "-" if moment is None else moment.astimezone().strftime("%d %b %Y %H:%M")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _scales_text(values: Mapping[str, Any]) -> str:
+    parts = []
+    if values.get("distress") is not None:
+        parts.append(f"distress {values['distress']}")
+    if values.get("moaa_s") is not None:
+        parts.append(f"MOAA/S {values['moaa_s']}")
+    if values.get("rass") is not None:
+        parts.append(f"RASS {int(values['rass']):+d}")
+    if values.get("suds") is not None:
+        parts.append(f"SUDS {values['suds']}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- privacy
+
+
+class Redactor:
+    """Replaces other participants' names, chart ids and ids in any text of the record.
+
+    Whole names, chart ids and ids match in any case; a single part of another's name (a first
+    name written in a note, say) matches as a capitalised word. The participant's own name, chart
+    id and name parts are matched in the same pass and kept, so another participant whose name is
+    part of this one's is never cut out of this one's name."""
+
+    def __init__(self, own: ParticipantState, others: Sequence[tuple[ParticipantState, str]]) -> None:
+        own_whole = {t.strip().casefold() for t in (own.display_name, own.chart_id, own.id) if t and t.strip()}
+        own_parts = {part for part in own.display_name.split() if len(part) >= 2}
+        whole: dict[str, str] = {}  # casefolded token -> label
+        parts: dict[str, str] = {}  # exact word -> label
+        for other, label in others:
+            for token in (other.display_name, other.chart_id, other.id):
+                token = (token or "").strip()
+                if token and token.casefold() not in own_whole:
+                    whole.setdefault(token.casefold(), label)
+            names = other.display_name.split()
+            if len(names) > 1:
+                for part in names:
+                    if len(part) >= 2 and part[0].isupper() and part not in own_parts:
+                        parts.setdefault(part, label)
+        self._whole, self._parts = whole, parts
+        self._own_whole, self._own_parts = own_whole, own_parts
+        alternatives = [(t, True) for t in {*whole, *own_whole}] + [(t, False) for t in {*parts, *own_parts}]
+        alternatives.sort(key=lambda item: len(item[0]), reverse=True)
+        self._pattern = (
+            re.compile(
+                "|".join(
+                    rf"(?<!\w)(?i:{re.escape(t)})(?!\w)" if any_case else rf"(?<!\w){re.escape(t)}(?!\w)"
+                    for t, any_case in alternatives
+                )
+            )
+            if whole or parts
+            else None
+        )
+
+    def text(self, value: str) -> str:
+        if self._pattern is None or not value:
+            return value
+
+        def swap(match: re.Match[str]) -> str:
+            found = match.group(0)
+            folded = found.casefold()
+            if folded in self._own_whole or found in self._own_parts:
+                return found
+            return self._whole.get(folded) or self._parts.get(found) or OTHER
+
+        return self._pattern.sub(swap, value)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, tuple):
+            return [self(v) for v in value]
+        return value
+
+
+def _partner_ids(events: Sequence[Event], participant_id: str) -> set[str]:
+    """Participants linked to this one as a support partner, in either direction."""
+    partners: set[str] = set()
+    for event in events:
+        refs: list[Mapping[str, Any]] = []
+        if event.kind == "support_assigned":
+            refs.append(event.data.get("support") or {})
+        elif event.kind == "support_handed_over":
+            refs.append(event.data.get("replacement") or {})
+        for ref in refs:
+            if ref.get("kind") != "participant":
+                continue
+            if event.participant_id == participant_id:
+                partners.add(str(ref.get("id")))
+            elif ref.get("id") == participant_id and event.participant_id:
+                partners.add(event.participant_id)
+    return partners
+
+
+def _belongs(event: Event, participant_id: str) -> bool:
+    if event.participant_id == participant_id:
+        return True
+    if event.kind == "command_refused":
+        # A refused attempt that reaches this participant's follow-up (one item, or several).
+        opened = event.data.get("followup")
+        items = [opened] if isinstance(opened, Mapping) else list(event.data.get("followups") or [])
+        return any(isinstance(i, Mapping) and i.get("participant_id") == participant_id for i in items)
+    return event.participant_id is None and event.kind in SESSION_KINDS_ON_TIMELINE
+
+
+# ---------------------------------------------------------------- summaries of events
+
+
+def _support_label(ref: Mapping[str, Any] | None) -> str:
+    if not ref:
+        return "-"
+    if ref.get("kind") == "participant":
+        return PARTNER
+    return str(ref.get("id"))
+
+
+def summarize(event: Event) -> str:
+    """One line of plain words for an event (before redaction)."""
+    d = event.data
+    kind = event.kind
+    if kind == "session_opened":
+        return f"Session opened ({_words(str(d.get('kind')))}), lead {d.get('lead')}, facilitators " + (
+            ", ".join(d.get("facilitators") or []) or "none"
+        )
+    if kind == "session_closed":
+        return "Session closed"
+    if kind == "facilitator_checked_in":
+        return f"{d.get('username')} ({d.get('role')}) checked in to the room"
+    if kind == "facilitator_checked_out":
+        return f"{d.get('username')} checked out of the room"
+    if kind == "command_refused":
+        return f"Refused: {_words(str(d.get('command')))} ({d.get('code')}): {d.get('message')}"
+    if kind == "participant_added":
+        return f"Arrived: {d.get('display_name')} (chart {d.get('chart_id')})"
+    if kind == "screening_recorded":
+        bp = d.get("bp") or {}
+        flags = ", ".join(d.get("flags") or []) or "none"
+        sedatives = ", ".join(d.get("concomitant_sedatives") or []) or "none"
+        return f"Screening: BP {bp.get('sbp')}/{bp.get('dbp')} mmHg; flags: {flags}; concomitant sedatives: {sedatives}"
+    if kind == "screening_cleared":
+        return f"Screening cleared by prescriber: {d.get('note')}"
+    if kind == "consent_recorded":
+        agreement = d.get("agreement") or {}
+        touch = ", ".join(agreement.get("touch") or []) or "none"
+        return f"Pre-session agreement signed (touch: {touch}), attested by {d.get('attested_by')}"
+    if kind == "consent_withdrawn":
+        return "Consent withdrawn: " + ", ".join(d.get("items") or [])
+    if kind == "consent_checkin_answered":
+        answer = "all right to continue" if d.get("ok") else "NOT all right"
+        note = f": {d['note']}" if d.get("note") else ""
+        return f"Consent check-in answered, {answer}{note}"
+    if kind == "consent_checkin_missed":
+        return f"Consent check-in due {_at(d.get('due_at'))} missed"
+    if kind == "support_assigned":
+        return f"Support person assigned: {_support_label(d.get('support'))}"
+    if kind == "support_removed":
+        return f"Support person removed: {d.get('support_id')}"
+    if kind == "support_handed_over":
+        return f"Emergency handover of support to {_support_label(d.get('replacement'))}: {d.get('reason')}"
+    if kind == "dose_administered":
+        return (
+            f"Ketamine {_fmt(d.get('dose_mg'))} mg {d.get('route')} administered at {_at(d.get('administered_at'))} "
+            f"(prescriber {d.get('prescriber')})"
+        )
+    if kind == "phase_changed":
+        return f"Phase: {_words(str(d.get('from')))} to {_words(str(d.get('to')))}"
+    if kind == "paused":
+        reason = f": {d['reason']}" if d.get("reason") else ""
+        return f"Paused at the {d.get('requested_by')}'s request{reason}"
+    if kind == "resumed":
+        return f"Resumed ({_words(str(d.get('to')))}) at the participant's wish to continue"
+    if kind == "stopped":
+        reason = f": {d['reason']}" if d.get("reason") else ""
+        return f"Stopped at the {d.get('requested_by')}'s request{reason}"
+    if kind == "pause_or_stop_declined":
+        return f"Staff proposed a {d.get('proposal')}; the participant declined"
+    if kind == "vitals_recorded":
+        return "Vitals: " + _vitals_text(d.get("vitals") or {})
+    if kind == "observation_recorded":
+        parts = [_scales_text(d)]
+        if d.get("signs"):
+            parts.append("signs: " + ", ".join(d["signs"]))
+        if d.get("parts"):
+            parts.append("parts: " + ", ".join(d["parts"]))
+        if d.get("note"):
+            parts.append(str(d["note"]))
+        return "Observation: " + "; ".join(p for p in parts if p)
+    if kind == "checklist_item_ticked":
+        note = f" ({d['note']})" if d.get("note") else ""
+        return f"Checklist: {_words(str(d.get('item')))} done{note}"
+    if kind == "note_recorded":
+        return f"{str(d.get('kind', 'note')).capitalize()} note: {d.get('text')}"
+    if kind == "amended":
+        return f"Amends entry {d.get('event_seq')}: {d.get('correction')} (reason: {d.get('reason')})"
+    if kind == "dedicated_facilitator_assigned":
+        return f"Dedicated facilitator: {d.get('username')}"
+    if kind == "participant_stepped_out":
+        return f"Stepped out of the room with {d.get('accompanied_by')}"
+    if kind == "participant_returned":
+        return f"Returned to the room with {d.get('accompanied_by')}"
+    if kind == "discharged":
+        return "Discharged (grounding checklist complete)"
+    if kind == "transferred":
+        return f"Transferred to {d.get('destination')}: {d.get('reason')}"
+    if kind == "escalation_raised":
+        return f"Escalation raised ({d.get('priority')}, step {d.get('step')}): {d.get('reason')}"
+    if kind == "escalation_updated":
+        return f"Escalation raised to {d.get('priority')} (step {d.get('step')}): {d.get('reason')}"
+    if kind == "escalation_climbed":
+        return f"Escalation climbed to step {d.get('step')} (not acknowledged in time)"
+    if kind == "escalation_resounded":
+        return "Escalation sounded again (not acknowledged)"
+    if kind == "escalation_acknowledged":
+        return f"Escalation acknowledged at step {d.get('step')}"
+    if kind == "escalation_resolved":
+        return f"Escalation resolved. Action: {d.get('action')}. Outcome: {d.get('outcome')}"
+    if kind == "alarm_muted":
+        return f"Alarm muted until {_at(d.get('until'))}"
+    if kind == "followup_opened":
+        return f"Follow-up opened for {d.get('owner')}, due {_at(d.get('due_at'))}: {d.get('reason')}"
+    if kind == "followup_closed":
+        return f"Follow-up closed: {d.get('contact_note')}"
+    shown = ", ".join(f"{k} {v}" for k, v in d.items() if isinstance(v, (str, int, float, bool)))
+    return _words(kind).capitalize() + (f": {shown}" if shown else "")
+
+
+# ---------------------------------------------------------------- building the record
+
+
+def build_record(
+    snapshot: Snapshot,
+    participant_id: str,
+    policy: Policy,
+    *,
+    exported_at: datetime,
+    exported_by: str | None = None,
+) -> ChartRecord:
+    state = snapshot.state
+    p = state.participant(participant_id)
+    if p is None:
+        raise RecordNotFound(f"participant {participant_id} is not in session {snapshot.session_id}")
+    events = [e for e in snapshot.events if _belongs(e, participant_id)]
+    own = [e for e in events if e.participant_id == participant_id]
+    partners = _partner_ids(snapshot.events, participant_id)
+    others = [(q, PARTNER if q.id in partners else OTHER) for q in state.participants.values() if q.id != p.id]
+    redact = Redactor(p, others)
+
+    amendments = _amendments(own)
+    dose = _dose(p)
+    vitals = _vitals(own, p)
+    bp = _bp_readings(p, vitals, dose)
+    ended = p.ended_at
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "generated_at": exported_at.isoformat(),
+        "generated_by": exported_by,
+        "disclaimer": DISCLAIMER,
+        "participant": {
+            "id": p.id,
+            "display_name": p.display_name,
+            "chart_id": p.chart_id,
+            "phase": p.phase.value,
+            "arrived_at": _iso(p.added_at),
+        },
+        "session": {
+            "id": state.session_id,
+            "kind": state.kind,
+            "room_id": state.room_id,
+            "room": snapshot.room_name or state.room_id,
+            "lead": state.lead,
+            "facilitators": list(state.facilitators),
+            "opened_at": _iso(state.opened_at),
+            "closed_at": _iso(state.closed_at),
+        },
+        "support": _support(own, p),
+        "screening": _screening(own, p, policy),
+        "concomitant_sedatives": list((p.screening or {}).get("concomitant_sedatives") or []),
+        "consent": _consent(own, p),
+        "dose": dose,
+        "monitoring": {
+            "arrived_at": _iso(p.added_at),
+            "start": _iso(p.dosed_at),
+            "end": _iso(ended),
+            "minutes": _minutes(p.dosed_at, ended),
+            "earliest_discharge_at": _iso(earliest_discharge(p, policy)),
+            "ongoing": p.dosed_at is not None and ended is None,
+        },
+        "blood_pressure": bp,
+        "vitals_in_range": {
+            "before_dosing": _in_range_before_dosing(p, bp, policy),
+            "before_leaving": _in_range_before_leaving(own, p, vitals, policy, exported_at),
+        },
+        "vitals": vitals,
+        "scales": _scales(own),
+        "adverse_events": _adverse_events(state, p),
+        "followups": _followups(state, p),
+        "pauses_and_stops": _pauses(own),
+        "consent_checkins": _checkins(own),
+        "transport": _transport(p),
+        "checklist": _checklist(own, p, policy, exported_at),
+        "checklist_ticks": [
+            {
+                "seq": e.seq,
+                "item": e.data.get("item"),
+                "by": e.actor,
+                "at": _iso(e.at),
+                "note": e.data.get("note", ""),
+            }
+            for e in own
+            if e.kind == "checklist_item_ticked"
+        ],
+        "outcome": _outcome(own, p),
+        "notes": _notes(own, amendments),
+        "amendments": [a for seqs in amendments.values() for a in seqs],
+        "refusals": [
+            {
+                "seq": e.seq,
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "command": e.data.get("command"),
+                "code": e.data.get("code"),
+                "message": e.data.get("message"),
+            }
+            for e in events
+            if e.kind == "command_refused"
+        ],
+        "timeline": _timeline(events, amendments),
+        "last_event_seq": snapshot.last_event_seq,
+        "last_event_hash": snapshot.last_event_hash,
+        "chain": {
+            "intact": snapshot.chain_problem is None,
+            "broken_at_seq": snapshot.chain_problem[0] if snapshot.chain_problem else None,
+            "problem": snapshot.chain_problem[1] if snapshot.chain_problem else None,
+        },
+    }
+    identity = data.pop("participant")
+    redacted = redact(data)
+    redacted["participant"] = identity
+    ordered = {"format": redacted.pop("format"), "participant": redacted.pop("participant"), **redacted}
+    return ChartRecord(ordered)
+
+
+def record_for(
+    snapshot: Snapshot,
+    participant_id: str,
+    policy: Policy,
+    exported_by: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> ChartRecord:
+    now = clock() if clock is not None else datetime.now(UTC)
+    return build_record(snapshot, participant_id, policy, exported_at=now, exported_by=exported_by)
+
+
+def _amendments(own: Sequence[Event]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    for e in own:
+        if e.kind != "amended":
+            continue
+        target = int(e.data.get("event_seq", 0))
+        out.setdefault(target, []).append(
+            {
+                "seq": e.seq,
+                "event_seq": target,
+                "correction": e.data.get("correction"),
+                "reason": e.data.get("reason"),
+                "at": _iso(e.at),
+                "by": e.actor,
+            }
+        )
+    return out
+
+
+def _support(own: Sequence[Event], p: ParticipantState) -> dict[str, Any]:
+    current = [{"kind": s.kind, "name": _support_label(s.as_dict())} for s in p.support]
+    history = []
+    for e in own:
+        if e.kind == "support_assigned":
+            history.append(
+                {
+                    "seq": e.seq,
+                    "at": _iso(e.at),
+                    "by": e.actor,
+                    "what": "assigned",
+                    "support": _support_label(e.data.get("support")),
+                }
+            )
+        elif e.kind == "support_removed":
+            history.append(
+                {
+                    "seq": e.seq,
+                    "at": _iso(e.at),
+                    "by": e.actor,
+                    "what": "removed",
+                    "support": str(e.data.get("support_id")),
+                }
+            )
+        elif e.kind == "support_handed_over":
+            history.append(
+                {
+                    "seq": e.seq,
+                    "at": _iso(e.at),
+                    "by": e.actor,
+                    "what": "emergency handover",
+                    "support": _support_label(e.data.get("replacement")),
+                    "reason": e.data.get("reason"),
+                }
+            )
+    return {"current": current, "history": history, "dedicated_facilitator": p.dedicated_facilitator}
+
+
+def _screening(own: Sequence[Event], p: ParticipantState, policy: Policy) -> dict[str, Any] | None:
+    if p.screening is None:
+        return None
+    screening = dict(p.screening)
+    cleared = [e for e in own if e.kind == "screening_cleared"]
+    last_clear = cleared[-1] if cleared else None
+    clearance = policy.vitals.predose_clearance
+    return {
+        "at": _iso(p.screened_at),
+        "bp": _plain(screening.get("bp")),
+        "contraindications": _plain(screening.get("contraindications") or {}),
+        "concomitant_sedatives": list(screening.get("concomitant_sedatives") or []),
+        "notes": screening.get("notes", ""),
+        "flags": list(p.screening_flags),
+        "cleared": p.screening_cleared,
+        "needed_clearance": bool(p.screening_flags),
+        "cleared_by": p.screening_cleared_by,
+        "cleared_at": _iso(last_clear.at) if last_clear else None,
+        "clearance_note": last_clear.data.get("note") if last_clear else None,
+        "predose_clearance_threshold": f"{clearance.sbp}/{clearance.dbp}",
+    }
+
+
+def _consent(own: Sequence[Event], p: ParticipantState) -> dict[str, Any] | None:
+    recorded = [e for e in own if e.kind == "consent_recorded"]
+    withdrawals = [
+        {"seq": e.seq, "at": _iso(e.at), "by": e.actor, "items": list(e.data.get("items") or [])}
+        for e in own
+        if e.kind == "consent_withdrawn"
+    ]
+    if p.consent is None and not withdrawals:
+        return None
+    last = recorded[-1] if recorded else None
+    return {
+        "signed_at": _iso(p.consented_at),
+        "attested_by": last.data.get("attested_by") if last else None,
+        "agreement": _plain(p.consent) if p.consent is not None else None,
+        "as_it_stands": _plain(p.active_consent) if p.consent is not None else None,
+        "withdrawn": sorted(p.consent_withdrawn),
+        "withdrawals": withdrawals,
+    }
+
+
+def _dose(p: ParticipantState) -> dict[str, Any] | None:
+    if p.dose is None:
+        return None
+    return {
+        "medication": "ketamine",
+        "route": p.dose.get("route"),
+        "dose_mg": _num(p.dose.get("dose_mg")),
+        "administered_at": _iso(p.dosed_at),
+        "prescriber": p.dose.get("prescriber"),
+    }
+
+
+def _vitals(own: Sequence[Event], p: ParticipantState) -> list[dict[str, Any]]:
+    out = []
+    for e in own:
+        if e.kind != "vitals_recorded":
+            continue
+        observed = _when(e.data.get("observed_at")) or e.at
+        values = {k: _num(v) for k, v in (e.data.get("vitals") or {}).items()}
+        out.append(
+            {
+                "seq": e.seq,
+                "observed_at": _iso(observed),
+                "recorded_at": _iso(e.at),
+                "late": bool(e.data.get("late")),
+                "minutes_after_dose": _minutes(p.dosed_at, observed),
+                "by": e.actor,
+                **{name: values.get(name) for name in VITAL_NAMES},
+            }
+        )
+    out.sort(key=lambda v: (_when(v["observed_at"]), v["seq"]))
+    return out
+
+
+def _bp_readings(p: ParticipantState, vitals: list[dict[str, Any]], dose: dict[str, Any] | None) -> dict[str, Any]:
+    """Blood pressure at the times an esketamine-style monitoring form asks for: before dosing,
+    about 40 minutes after, and before the end of monitoring (the readings nearest those times)."""
+    dosed_at = p.dosed_at
+    with_bp = [v for v in vitals if v.get("sbp") is not None or v.get("dbp") is not None]
+
+    def reading(v: dict[str, Any], source: str) -> dict[str, Any]:
+        return {
+            "sbp": v.get("sbp"),
+            "dbp": v.get("dbp"),
+            "observed_at": v.get("observed_at"),
+            "minutes_after_dose": v.get("minutes_after_dose"),
+            "source": source,
+            "seq": v.get("seq"),
+        }
+
+    before: dict[str, Any] | None = None
+    if p.screening is not None and p.screening.get("bp"):
+        bp = p.screening["bp"]
+        before = {
+            "sbp": _num(bp.get("sbp")),
+            "dbp": _num(bp.get("dbp")),
+            "observed_at": _iso(p.screened_at),
+            "minutes_after_dose": _minutes(dosed_at, p.screened_at),
+            "source": "screening",
+            "seq": None,
+        }
+    pre = [v for v in with_bp if dosed_at is None or (_when(v["observed_at"]) or dosed_at) <= dosed_at]
+    screened_at = _when(before["observed_at"]) if before is not None else None
+    if pre and (screened_at is None or (_when(pre[-1]["observed_at"]) or screened_at) >= screened_at):
+        before = reading(pre[-1], "vitals")
+    at_40: dict[str, Any] | None = None
+    before_end: dict[str, Any] | None = None
+    if dosed_at is not None:
+        post = [v for v in with_bp if (_when(v["observed_at"]) or dosed_at) > dosed_at]
+        if post:
+            target = TARGET_BP_MINUTES
+            nearest = min(post, key=lambda v: (abs((v["minutes_after_dose"] or 0) - target), v["seq"]))
+            if abs((nearest["minutes_after_dose"] or 0) - target) <= TARGET_BP_WINDOW:
+                at_40 = reading(nearest, "vitals")
+            end = p.ended_at
+            last = [v for v in post if end is None or (_when(v["observed_at"]) or end) <= end]
+            if last:
+                before_end = reading(last[-1], "vitals")
+    return {
+        "before_dosing": before,
+        "about_40_min": at_40,
+        "before_end": before_end,
+        "target_minutes": TARGET_BP_MINUTES,
+        "target_window_minutes": TARGET_BP_WINDOW,
+    }
+
+
+def _in_range_before_dosing(p: ParticipantState, bp: dict[str, Any], policy: Policy) -> dict[str, Any] | None:
+    reading = bp.get("before_dosing")
+    if reading is None:
+        return None
+    limit = policy.vitals.predose_clearance
+    sbp, dbp = reading.get("sbp"), reading.get("dbp")
+    above = (sbp is not None and sbp > limit.sbp) or (dbp is not None and dbp > limit.dbp)
+    detail = f"BP {_fmt(sbp)}/{_fmt(dbp)} mmHg "
+    detail += f"above {limit.sbp}/{limit.dbp}" if above else f"within {limit.sbp}/{limit.dbp}"
+    if above and p.screening_cleared_by:
+        detail += f"; cleared by prescriber {p.screening_cleared_by}"
+    elif above:
+        detail += "; not cleared by a prescriber"
+    return {"in_range": not above, "detail": detail, "cleared_by": p.screening_cleared_by if above else None}
+
+
+def _in_range_before_leaving(
+    own: Sequence[Event], p: ParticipantState, vitals: list[dict[str, Any]], policy: Policy, now: datetime
+) -> dict[str, Any] | None:
+    if p.dosed_at is None:
+        return None
+    end = p.ended_at or now
+    latest: dict[str, Any] = {}
+    latest_at: dict[str, str] = {}
+    for v in vitals:
+        observed = _when(v["observed_at"])
+        if observed is None or observed > end:
+            continue
+        for name in VITALS_FOR_DISCHARGE:
+            if v.get(name) is not None:
+                latest[name] = v[name]
+                latest_at[name] = v["observed_at"]
+    if not latest:
+        return {"in_range": False, "detail": "no vitals recorded after the dose", "values": {}}
+    missing = [n for n in VITALS_FOR_DISCHARGE if n not in latest]
+    out = vitals_out_of_range({k: float(v) for k, v in latest.items()}, policy)
+    checked = next(
+        (
+            item
+            for e in own
+            if e.kind == "discharged"
+            for item in (e.data.get("checklist") or [])
+            if item.get("key") == "vitals_in_range"
+        ),
+        None,
+    )
+    if out:
+        detail = "out of range: " + ", ".join(n.upper() for n in out)
+    elif missing:
+        detail = "not all taken: " + ", ".join(n.upper() for n in missing)
+    else:
+        detail = "last readings in range"
+    detail = f"{_vitals_text(latest)}; {detail}"
+    if checked is not None:
+        detail += f" (checklist at discharge: {checked.get('detail')})"
+    in_range = not out and not missing and (checked is None or bool(checked.get("done")))
+    return {"in_range": in_range, "detail": detail, "values": latest, "observed_at": latest_at}
+
+
+def _scales(own: Sequence[Event]) -> list[dict[str, Any]]:
+    out = []
+    for e in own:
+        if e.kind != "observation_recorded":
+            continue
+        d = e.data
+        out.append(
+            {
+                "seq": e.seq,
+                "observed_at": _iso(_when(d.get("observed_at")) or e.at),
+                "recorded_at": _iso(e.at),
+                "late": bool(d.get("late")),
+                "by": e.actor,
+                **{name: d.get(name) for name in SCALE_NAMES},
+                "signs": list(d.get("signs") or []),
+                "parts": list(d.get("parts") or []),
+                "note": d.get("note", ""),
+            }
+        )
+    out.sort(key=lambda s: (_when(s["observed_at"]), s["seq"]))
+    return out
+
+
+def _adverse_events(state: SessionState, p: ParticipantState) -> list[dict[str, Any]]:
+    out = []
+    for e in sorted(state.escalations.values(), key=lambda x: x.raised_at):
+        if e.participant_id != p.id:
+            continue
+        out.append(
+            {
+                "id": e.id,
+                "condition": e.condition,
+                "priority": e.priority,
+                "step": e.step,
+                "reason": e.reason,
+                "raised_at": _iso(e.raised_at),
+                "acknowledged_at": _iso(e.acknowledged_at),
+                "acknowledged_by": e.acknowledged_by,
+                "status": "open" if e.open else "resolved",
+                "resolved_at": _iso(e.resolved_at),
+                "resolved_by": e.resolved_by,
+                "action": e.action,
+                "outcome": e.outcome,
+                "history": [{k: _plain(v) for k, v in step.items() if k not in ("deadline",)} for step in e.history],
+            }
+        )
+    return out
+
+
+def _followups(state: SessionState, p: ParticipantState) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f.id,
+            "reason": f.reason,
+            "owner": f.owner,
+            "opened_at": _iso(f.opened_at),
+            "due_at": _iso(f.due_at),
+            "status": "open" if f.open else "closed",
+            "closed_at": _iso(f.closed_at),
+            "closed_by": f.closed_by,
+            "contact_note": f.contact_note,
+        }
+        for f in sorted(state.followups.values(), key=lambda x: x.opened_at)
+        if f.participant_id == p.id
+    ]
+
+
+def _pauses(own: Sequence[Event]) -> list[dict[str, Any]]:
+    out = []
+    for e in own:
+        if e.kind not in ("paused", "resumed", "stopped", "pause_or_stop_declined"):
+            continue
+        d = e.data
+        what = {"paused": "pause", "resumed": "resume", "stopped": "stop"}.get(e.kind, f"{d.get('proposal')} declined")
+        out.append(
+            {
+                "seq": e.seq,
+                "at": _iso(e.at),
+                "what": what,
+                "requested_by": d.get("requested_by", "participant" if e.kind == "resumed" else None),
+                "recorded_by": e.actor,
+                "reason": d.get("reason", ""),
+                "participant_response": d.get("participant_response"),
+                "from": d.get("from"),
+                "to": d.get("to"),
+            }
+        )
+    return out
+
+
+def _checkins(own: Sequence[Event]) -> list[dict[str, Any]]:
+    out = []
+    for e in own:
+        if e.kind == "consent_checkin_answered":
+            out.append(
+                {
+                    "seq": e.seq,
+                    "at": _iso(e.at),
+                    "by": e.actor,
+                    "answered": True,
+                    "ok": bool(e.data.get("ok")),
+                    "note": e.data.get("note", ""),
+                }
+            )
+        elif e.kind == "consent_checkin_missed":
+            out.append(
+                {
+                    "seq": e.seq,
+                    "at": _iso(e.at),
+                    "by": e.actor,
+                    "answered": False,
+                    "ok": None,
+                    "note": f"due {e.data.get('due_at')}, missed",
+                }
+            )
+    return out
+
+
+def _transport(p: ParticipantState) -> dict[str, Any]:
+    plan = (p.consent or {}).get("transport_plan")
+    tick = p.checklist_ticks.get("transport_confirmed")
+    return {
+        "plan": plan,
+        "confirmed": tick is not None,
+        "confirmed_by": tick.get("by") if tick else None,
+        "confirmed_at": _iso(tick.get("at")) if tick else None,
+        "note": tick.get("note", "") if tick else "",
+    }
+
+
+def _checklist(own: Sequence[Event], p: ParticipantState, policy: Policy, now: datetime) -> dict[str, Any] | None:
+    if p.dosed_at is None:
+        return None
+    discharged = [e for e in own if e.kind == "discharged" and e.data.get("checklist")]
+    if discharged:
+        items = [dict(item) for item in discharged[-1].data["checklist"]]
+        evaluated_at = discharged[-1].at
+        source = "as evaluated at discharge"
+    else:
+        evaluated_at = p.ended_at or now
+        items = [r.as_dict() for r in evaluate_checklist(p, policy, evaluated_at)]
+        source = "as evaluated at the end of monitoring" if p.ended_at else "as it stands at the export"
+    missing = [i["key"] for i in items if i.get("required") and not i.get("done")]
+    return {
+        "evaluated_at": _iso(evaluated_at),
+        "source": source,
+        "items": _plain(items),
+        "missing": missing,
+        "complete": not missing,
+    }
+
+
+def _outcome(own: Sequence[Event], p: ParticipantState) -> dict[str, Any] | None:
+    final = [e for e in own if e.kind in ("discharged", "transferred")]
+    if not final:
+        return None
+    e = final[-1]
+    out: dict[str, Any] = {"kind": e.kind, "at": _iso(e.at), "by": e.actor, "from_phase": e.data.get("from")}
+    if e.kind == "transferred":
+        out.update(reason=e.data.get("reason"), destination=e.data.get("destination"))
+    return out
+
+
+def _notes(own: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    out = []
+    for e in own:
+        if e.kind == "note_recorded":
+            d = e.data
+            out.append(
+                {
+                    "seq": e.seq,
+                    "kind": d.get("kind"),
+                    "text": d.get("text"),
+                    "parts": list(d.get("parts") or []),
+                    "somatic": d.get("somatic", ""),
+                    "observed_at": d.get("observed_at") or _iso(e.at),
+                    "recorded_at": _iso(e.at),
+                    "late": bool(d.get("late")),
+                    "by": e.actor,
+                    "amendments": amendments.get(e.seq, []),
+                }
+            )
+        elif e.kind == "observation_recorded" and (e.data.get("note") or "").strip():
+            d = e.data
+            out.append(
+                {
+                    "seq": e.seq,
+                    "kind": "observation",
+                    "text": d.get("note"),
+                    "parts": list(d.get("parts") or []),
+                    "somatic": ", ".join(d.get("signs") or []),
+                    "observed_at": d.get("observed_at") or _iso(e.at),
+                    "recorded_at": _iso(e.at),
+                    "late": bool(d.get("late")),
+                    "by": e.actor,
+                    "amendments": amendments.get(e.seq, []),
+                }
+            )
+    return out
+
+
+def _timeline(events: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    out = []
+    for e in events:
+        observed = e.data.get("observed_at") if isinstance(e.data.get("observed_at"), str) else None
+        out.append(
+            {
+                "seq": e.seq,
+                "at": _iso(e.at),
+                "kind": e.kind,
+                "actor": e.actor,
+                "device": e.device,
+                "summary": summarize(e),
+                "observed_at": observed,
+                "late": bool(e.data.get("late")),
+                "amends_seq": e.data.get("event_seq") if e.kind == "amended" else None,
+                "amended_by_seq": [a["seq"] for a in amendments.get(e.seq, [])],
+                "data": _plain(e.data),
+            }
+        )
+    return out
