@@ -945,12 +945,19 @@ def refusal(state: SessionState, command: c.Command, violation: RuleViolation, c
         affected = list(violation.details.get("participants") or ([participant_id] if participant_id else []))
         if affected:
             due = ctx.now + timedelta(hours=ctx.policy.followup_due_hours)
-            data["followup"] = {
-                "participant_id": affected[0],
-                "reason": f"Attempt to break a dyad lock by {ctx.actor.username}: {violation.message}",
-                "owner": state.lead,
-                "due_at": due.isoformat(),
-            }
+            items = [
+                {
+                    "participant_id": pid,
+                    "reason": f"Attempt to break a dyad lock by {ctx.actor.username}: {violation.message}",
+                    "owner": state.lead,
+                    "due_at": due.isoformat(),
+                }
+                for pid in affected
+            ]
+            # One follow-up per journeyer whose support was at stake.
+            data["followup"] = items[0]
+            if items[1:]:
+                data["more_followups"] = items[1:]
     ev.add("command_refused", data, participant_id)
     return ev.items
 

@@ -375,18 +375,19 @@ def evolve(state: SessionState, event: Event) -> SessionState:
         )
         state = replace(state, refusals=state.refusals + (refusal,))
         if data.get("followup"):
-            opened = data["followup"]
             followups = dict(state.followups)
-            fid = f"{state.session_id}-f{event.seq}"
-            followups[fid] = Followup(
-                id=fid,
-                participant_id=opened["participant_id"],
-                reason=opened["reason"],
-                owner=opened["owner"],
-                due_at=parse_time(opened["due_at"]),
-                opened_at=event.at,
-                source_seq=event.seq,
-            )
+            items = [data["followup"], *data.get("more_followups", [])]
+            for index, opened in enumerate(items):
+                fid = f"{state.session_id}-f{event.seq}" + (f".{index}" if index else "")
+                followups[fid] = Followup(
+                    id=fid,
+                    participant_id=opened["participant_id"],
+                    reason=opened["reason"],
+                    owner=opened["owner"],
+                    due_at=parse_time(opened["due_at"]),
+                    opened_at=event.at,
+                    source_seq=event.seq,
+                )
             state = replace(state, followups=followups)
         return state
     if kind == "participant_added":
@@ -454,6 +455,7 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
             deadline=deadline,
             acknowledged_at=None,
             acknowledged_by=None,
+            muted_until=None,
             sounded_at=event.at,
         )
     elif kind == "escalation_climbed":

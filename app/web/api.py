@@ -629,7 +629,7 @@ def _answerable(escalation_step: int, user: User) -> bool:
 
 def _session_of(item_id: str, marker: str) -> str:
     session_id, sep, rest = item_id.rpartition(f"-{marker}")
-    if not sep or not session_id or not rest.isdigit():
+    if not sep or not session_id or not rest.replace(".", "", 1).isdigit():
         raise ApiError(404, "not_found", "There is no such item.")
     return session_id
 

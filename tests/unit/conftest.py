@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.domain import commands as c
-from app.domain.decide import Context, decide
+from app.domain.decide import Context, decide, refusal
 from app.domain.errors import InvalidInput, RuleViolation
 from app.domain.model import Actor, Event, ParticipantState, Phase, SessionState, SupportRef, evolve, fold
 from app.domain.policy import DEFAULT_POLICY, Policy
@@ -114,6 +114,15 @@ class SessionBuilder:
     def refuse(self, cmd: c.Command, actor: Actor = FAY, code: str | None = None) -> RuleViolation:
         """The command must be refused by a rule, yield no events and leave the state as it was."""
         return self._rejected(RuleViolation, cmd, actor, code)  # type: ignore[return-value]
+
+    def refused_on_record(self, cmd: c.Command, actor: Actor = FAY, code: str | None = None) -> list[Event]:
+        """As the service does: the command is refused, and the record of the attempt is folded."""
+        violation = self.refuse(cmd, actor, code)
+        events = refusal(self.state, cmd, violation, self.ctx(actor))
+        for event in events:
+            self.state = evolve(self.state, event)
+        self.log.extend(events)
+        return events
 
     def invalid(self, cmd: c.Command, actor: Actor = FAY) -> InvalidInput:
         """The command must be rejected as malformed, yield no events and leave the state as it was."""

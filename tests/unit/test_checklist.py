@@ -221,7 +221,13 @@ def test_discharge_lists_only_what_is_still_missing_and_then_is_allowed() -> Non
 
 def test_vitals_going_out_of_range_again_block_a_discharge_that_was_ready(ready_session: SessionBuilder) -> None:
     b = ready_session.grounded_and_ready_to_leave("p1")
-    b.advance(minutes=1).run(c.RecordVitals("p1", {"spo2": 90}))
+    events = b.advance(minutes=1).run(c.RecordVitals("p1", {"spo2": 90}))
+    assert kinds(events) == ["vitals_recorded", "escalation_raised", "followup_opened"]
+    escalation_id = events[1].data["escalation_id"]
+    err = b.refuse(c.Discharge("p1"), code="escalations_open")
+    assert err.details == {"escalations": [escalation_id]}
+
+    b.run(c.ResolveEscalation(escalation_id, action="oxygen, repositioned", outcome="SpO2 recovering"), LEE)
     err = b.refuse(c.Discharge("p1"), code="checklist_incomplete")
     assert err.details == {"missing": ["vitals_in_range"]}
 

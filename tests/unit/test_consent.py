@@ -198,8 +198,10 @@ def test_a_stop_the_participant_asks_for_takes_effect_at_once_and_is_recorded_as
 ) -> None:
     b = ready_session.to_phase("p1", phase)
     events = b.run(c.Stop("p1", requested_by="participant"), FAY)
-    assert kinds(events) == ["stopped"]
+    assert kinds(events) == ["stopped", "followup_opened"], "every stop opens a follow-up (repair) item"
     assert events[0].data["from"] == phase and events[0].data["requested_by"] == "participant"
+    assert events[1].participant_id == "p1" and events[1].data["source_seq"] == events[0].seq
+    assert events[1].data["owner"] == "lee"
     assert b.phase() is Phase.STOPPED and b.p().stopped_by == "participant" and b.p().paused_from is None
 
 

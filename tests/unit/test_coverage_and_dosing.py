@@ -31,10 +31,12 @@ def test_a_prescriber_doses_a_ready_participant_and_the_first_check_in_falls_due
         "administered_at": b.now.isoformat(),
         "prescriber": "doc",
         "checkin_due_at": (b.now + timedelta(minutes=DEFAULT_POLICY.checkin_interval_minutes)).isoformat(),
+        "vitals_due_at": (b.now + timedelta(minutes=DEFAULT_POLICY.vitals_interval_minutes)).isoformat(),
     }
     p = b.p()
     assert p.phase is Phase.DOSED and p.altered and p.dosed_at == b.now
     assert p.checkin_due_at == b.now + timedelta(minutes=20)
+    assert p.vitals_due_at == b.now + timedelta(minutes=15)
 
 
 def test_a_dose_recorded_late_keeps_the_time_it_was_given(ready_session: SessionBuilder) -> None:

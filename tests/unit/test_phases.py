@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from app.domain import commands as c
 from app.domain.decide import refusal
-from app.domain.model import TRANSITIONS, Phase, evolve
+from app.domain.model import TRANSITIONS, Phase, fold
 
 from .conftest import ADA, DOC, FAY, LEE, T0, SessionBuilder, kinds, screening_cmd
 
@@ -264,11 +266,18 @@ def test_a_refused_attempt_becomes_a_command_refused_event_naming_who_what_and_w
     command = c.RemoveSupport("p1", "fay")
     violation = b.refuse(command, FAY, code="dyad_locked")
 
-    event = refusal(b.state, command, violation, b.ctx(FAY, device="tablet-2"))
+    events = refusal(b.state, command, violation, b.ctx(FAY, device="tablet-2"))
+    event = events[0]
     assert event.kind == "command_refused" and event.seq == b.state.seq + 1
     assert event.actor == "fay" and event.participant_id == "p1" and event.device == "tablet-2"
     assert event.data["command"] == "remove_support" and event.data["code"] == "dyad_locked"
     assert event.data["attempt"] == {"participant_id": "p1", "support_id": "fay"}
+    assert [e.seq for e in events] == list(range(event.seq, event.seq + len(events)))
+    # An attempt to break a dyad lock also opens a follow-up for the lead, pointing at the attempt.
+    after = fold(b.state.session_id, events, b.state)
+    followups = list(after.followups.values())
+    assert [(f.participant_id, f.owner, f.source_seq, f.open) for f in followups] == [("p1", "lee", event.seq, True)]
+    assert followups[0].due_at == b.now + timedelta(hours=48) and "dyad lock" in followups[0].reason
 
 
 def test_folding_a_refusal_keeps_it_on_the_record_and_changes_nothing_else(ready_session: SessionBuilder) -> None:
@@ -276,9 +285,10 @@ def test_folding_a_refusal_keeps_it_on_the_record_and_changes_nothing_else(ready
     command = c.RemoveSupport("p1", "fay")
     violation = b.refuse(command, FAY, code="dyad_locked")
     before = b.p()
-    after = evolve(b.state, refusal(b.state, command, violation, b.ctx(FAY)))
+    after = fold(b.state.session_id, refusal(b.state, command, violation, b.ctx(FAY)), b.state)
     assert after.participants["p1"] == before
     assert len(after.refusals) == 1
+    assert [(f.participant_id, f.source_seq) for f in after.followups.values()] == [("p1", after.refusals[0].seq)]
     assert (after.refusals[0].code, after.refusals[0].actor, after.refusals[0].participant_id) == (
         "dyad_locked",
         "fay",
@@ -289,7 +299,10 @@ def test_folding_a_refusal_keeps_it_on_the_record_and_changes_nothing_else(ready
 def test_a_refusal_for_an_unknown_participant_is_recorded_against_the_session(session: SessionBuilder) -> None:
     command = c.ChangePhase("ghost", "journeying")
     violation = session.refuse(command, code="not_found")
-    event = refusal(session.state, command, violation, session.ctx())
+    events = refusal(session.state, command, violation, session.ctx())
+    assert kinds(events) == ["command_refused"]
+    assert fold(session.state.session_id, events, session.state).followups == {}, "only a dyad lock opens a follow-up"
+    event = events[0]
     assert event.participant_id is None and event.data["attempt"]["participant_id"] == "ghost"
 
 

@@ -176,8 +176,9 @@ def test_a_leads_emergency_handover_replaces_the_support_person_in_the_same_even
     b = ready_session.checked_in("finn").to_phase("p1", "journeying")
     events = b.run(c.HandOverSupport("p1", replacement=staff("finn"), reason="  fay is unwell  "), LEE)
 
-    assert kinds(events) == ["support_handed_over"]
+    assert kinds(events) == ["support_handed_over", "followup_opened"], "every emergency handover opens a follow-up"
     assert events[0].actor == "lee"
+    assert events[1].data["source_seq"] == events[0].seq and events[1].data["owner"] == "lee"
     assert events[0].data == {
         "replacement": {"kind": "staff", "id": "finn"},
         "released": ["fay"],

@@ -20,7 +20,13 @@ def test_vitals_taken_now_are_recorded_with_the_time_observed_and_not_late(ready
     events = b.run(c.RecordVitals("p1", VITALS), FINN)
 
     assert kinds(events) == ["vitals_recorded"] and events[0].actor == "finn"
-    assert events[0].data == {"vitals": VITALS, "observed_at": b.now.isoformat(), "late": False}
+    assert events[0].data == {
+        "vitals": VITALS,
+        "observed_at": b.now.isoformat(),
+        "late": False,
+        "next_vitals_due_at": (b.now + timedelta(minutes=15)).isoformat(),
+    }
+    assert b.p().vitals_due_at == b.now + timedelta(minutes=15)
     assert b.p().vitals["sbp"] == Reading(122.0, b.now, b.now)
     assert b.p().vitals_history == ((b.now, {k: float(v) for k, v in VITALS.items()}),)
 
@@ -121,7 +127,8 @@ def test_an_observation_records_the_scales_given_with_signs_parts_and_note(ready
             note="  crying, wants hand held  ",
         )
     )
-    assert kinds(events) == ["observation_recorded"]
+    assert kinds(events) == ["observation_recorded", "escalation_raised"], "distress 2 raises a low alarm"
+    assert (events[1].data["condition"], events[1].data["priority"], events[1].data["step"]) == ("distress", "low", 1)
     assert events[0].data == {
         "distress": 2,
         "moaa_s": 4,
