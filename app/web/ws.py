@@ -141,13 +141,22 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
     presence = websocket.app.state.presence
     device = (websocket.query_params.get("device") or "").strip()[:80] or None
 
+    last_html = ""
+
     async def render() -> list[str] | None:
+        nonlocal last_html
         context = await run_in_threadpool(room_context, services, room_id, user)
         if context is None:
             return None
         seq = context["session"]["seq"] if context["session"] else None
         html = await run_in_threadpool(render_room_live, context)
-        return [html + _status_fragment(context["now"], seq)]
+        status = _status_fragment(context["now"], seq)
+        # Nothing changed (a heartbeat): say only that the link is alive, and leave the buttons
+        # under the facilitator's finger where they are.
+        if html == last_html:
+            return [status]
+        last_html = html
+        return [html + status]
 
     hint = {"type": "presence", "room_id": room_id}
     if device is not None:
@@ -170,10 +179,17 @@ async def overview_socket(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     presence = websocket.app.state.presence
 
+    last_html = ""
+
     async def render() -> list[str] | None:
+        nonlocal last_html
         context = await run_in_threadpool(overview_context, services, user, presence)
         html = await run_in_threadpool(render_overview_live, context)
-        return [html + _status_fragment(context["now"], None)]
+        status = _status_fragment(context["now"], None)
+        if html == last_html:
+            return [status]
+        last_html = html
+        return [html + status]
 
     await _serve(websocket, [ALL_ROOMS], render)
 

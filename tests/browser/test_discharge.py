@@ -43,6 +43,7 @@ def test_discharge_is_refused_until_the_checklist_is_complete_then_allowed(live_
     base = f"/api/v1/sessions/{sid}/participants/{pid}"
     page.on("dialog", lambda dialog: dialog.accept())
     sign_in(page, live_server, "farah", "/rooms/cedar-room")
+    page.locator("#live-status").filter(has_text="Live").wait_for(timeout=5000)
     card = page.locator(f"#p-{pid}")
     card.locator("[data-testid=checklist]").wait_for(timeout=5000)
     assert "earliest discharge" in card.locator("[data-testid=checklist-summary]").inner_text()
