@@ -202,6 +202,10 @@ class Services:
         answer = answer or _default_answer
         for _attempt in range(MAX_ATTEMPTS):
             with unit_of_work(self.write_engine) as db:
+                if db.get_bind().dialect.name == "postgresql":
+                    # Writers to one session queue on its row (as BEGIN IMMEDIATE does on SQLite);
+                    # the unique (session_id, seq) stays the guarantee if anything slips past.
+                    db.exec(select(CareSession.id).where(CareSession.id == session_id).with_for_update())  # type: ignore[call-overload]
                 if idempotency is not None:
                     replay = self._replay(db, idempotency)
                     if replay is not None:

@@ -108,7 +108,13 @@ def open_followup(sink: EventSink, participant_id: str, reason: str, source_seq:
     )
 
 
-def raise_alarm(sink: EventSink, participant: ParticipantState, alarm: Alarm, open_escalation: Escalation | None) -> None:
+def raise_alarm(
+    sink: EventSink,
+    participant: ParticipantState,
+    alarm: Alarm,
+    open_escalation: Escalation | None,
+    actor: str | None = None,
+) -> None:
     """Open an escalation, or raise the open one for the same condition if this is more urgent.
     The first time an escalation reaches the lead (step 2 or more) a follow-up item opens."""
     step = START_STEP[alarm.priority]
@@ -127,6 +133,7 @@ def raise_alarm(sink: EventSink, participant: ParticipantState, alarm: Alarm, op
                 "deadline": None if deadline is None else deadline.isoformat(),
             },
             participant.id,
+            actor=actor,
         )
         if step >= 2:
             open_followup(sink, participant.id, f"Escalated to the lead: {reason}", seq)
@@ -183,7 +190,8 @@ def tick_vitals_due(sink: EventSink) -> None:
             continue
         minutes = int((sink.now - p.vitals_due_at).total_seconds() // 60)
         late = f", {minutes} min late" if minutes else ""
-        raise_alarm(sink, p, Alarm("vitals_due", "low", f"vitals check due at {p.vitals_due_at:%H:%M}{late}"), None)
+        reminder = Alarm("vitals_due", "low", f"vitals check due at {p.vitals_due_at:%H:%M}{late}")
+        raise_alarm(sink, p, reminder, None, actor="system")
 
 
 def escalation_deadlines(state: SessionState) -> list[datetime]:

@@ -459,7 +459,8 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
             sounded_at=event.at,
         )
     elif kind == "escalation_climbed":
-        changes.update(step=int(data["step"]), deadline=deadline, sounded_at=event.at)
+        # A climb reaches people who have not heard it yet: it ends any mute.
+        changes.update(step=int(data["step"]), deadline=deadline, sounded_at=event.at, muted_until=None)
     elif kind == "escalation_resounded":
         changes.update(deadline=deadline, sounded_at=event.at)
     elif kind == "escalation_acknowledged":

@@ -948,3 +948,34 @@ def test_the_room_nobody_held_is_held_and_the_record_refolds(b: SessionBuilder) 
         "escalation_resolved",
     ]
     assert b.phase() is Phase.JOURNEYING
+
+
+# ---------------------------------------------------------------- the clock's own entries
+
+
+def test_a_missed_vitals_reminder_is_raised_by_the_system_not_by_a_person(b: SessionBuilder) -> None:
+    due = b.p().vitals_due_at
+    assert due is not None
+    raised = the(tick(b, due), "escalation_raised")
+    assert (raised.actor, raised.data["condition"]) == ("system", "vitals_due")
+
+
+def test_a_late_entry_taken_just_before_the_due_time_answers_the_reminder_and_sets_the_next(b: SessionBuilder) -> None:
+    due = b.p().vitals_due_at
+    assert due is not None
+    tick(b, due + timedelta(minutes=2))
+    taken = due - timedelta(minutes=1)
+    events = b.run(c.RecordVitals("p1", GOOD_VITALS, observed_at=taken))
+    assert the(events, "escalation_resolved").data["automatic"] is True
+    assert b.p().vitals_due_at == taken + VITALS_EVERY
+    assert of_kind(tick(b, taken + VITALS_EVERY - timedelta(seconds=1)), "escalation_raised") == []
+
+
+def test_climbing_to_step_3_ends_a_mute_so_the_new_audience_hears_it(b: SessionBuilder) -> None:
+    e = raise_one(b, distress=3)
+    b.advance(seconds=5)
+    b.run(c.MuteAlarm(e.id), LEE)
+    assert escalation(b, e.id).muted_until is not None
+    tick(b, e.raised_at + MEDIUM_ACK)
+    climbed = escalation(b, e.id)
+    assert (climbed.step, climbed.muted_until) == (3, None)

@@ -1,0 +1,116 @@
+"""The production store: the same service and API behaviour on PostgreSQL as on SQLite —
+optimistic appends from concurrent tablets, the hash chain, idempotency, one live session per
+room, and an escalation clock that survives a restart. Runs when HOLDSPACE_TEST_POSTGRES_URL names
+a server where a database may be created (CI starts one with .ci/postgres.sh)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from app.store.events import read_records, verify_chain
+from app.store.db import make_engine, unit_of_work
+from tests.conftest import Clock, create_schema, seed_clinic
+from tests.integration.conftest import login
+
+SERVER_URL = os.environ.get("HOLDSPACE_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not SERVER_URL, reason="set HOLDSPACE_TEST_POSTGRES_URL (see .ci/postgres.sh)")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    assert SERVER_URL is not None
+    server = sa.create_engine(SERVER_URL, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    name = f"holdspace_test_{secrets.token_hex(4)}"
+    url = sa.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    with server.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        create_schema(url)
+        seed_clinic(url)
+        yield url
+    finally:
+        with server.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        server.dispose()
+
+
+def _app(url: str, clock: Clock) -> Any:
+    return create_app(Settings(database_url=url, secret_key="postgres-test-secret-0123456789"), clock=clock, run_clock_task=False)
+
+
+def _dispose(app: Any) -> None:
+    app.state.services.engine.dispose()
+    app.state.services.write_engine.dispose()
+
+
+def test_concurrent_tablets_idempotency_and_the_hash_chain_on_postgresql(pg_url: str, clock: Clock) -> None:
+    app = _app(pg_url, clock)
+    try:
+        farah, theo = login(app, "farah"), login(app, "theo")
+        sid = farah.post(
+            "/api/v1/sessions", json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
+        ).json()["id"]
+        second = theo.post(
+            "/api/v1/sessions", json={"room_id": "cedar-room", "kind": "group", "facilitators": ["theo"], "lead": "lena"}
+        )
+        assert second.status_code == 409 and second.json()["error"]["code"] == "room_busy"
+        pid = farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Ada", "chart_id": "C-1"}).json()["id"]
+        path = f"/api/v1/sessions/{sid}/participants/{pid}/vitals"
+
+        def record(i: int) -> int:
+            client = farah if i % 2 else theo
+            return client.post(path, json={"hr": 60 + i}).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert set(pool.map(record, range(16))) == {200}
+
+        first = farah.post(path, json={"hr": 99}, headers={"Idempotency-Key": "tap-1"})
+        again = farah.post(path, json={"hr": 99}, headers={"Idempotency-Key": "tap-1"})
+        assert again.json() == first.json() and again.headers.get("idempotent-replay") == "true"
+
+        engine = make_engine(pg_url)
+        with unit_of_work(engine) as db:
+            records = read_records(db, sid)
+        engine.dispose()
+        assert [r.seq for r in records] == list(range(1, len(records) + 1))
+        assert sum(r.kind == "vitals_recorded" for r in records) == 17
+        assert verify_chain(records) is None
+        farah.close()
+        theo.close()
+    finally:
+        _dispose(app)
+
+
+def test_an_escalation_climbs_on_time_after_a_restart_on_postgresql(pg_url: str, clock: Clock) -> None:
+    app = _app(pg_url, clock)
+    try:
+        farah = login(app, "farah")
+        sid = farah.post(
+            "/api/v1/sessions", json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
+        ).json()["id"]
+        pid = farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Ada", "chart_id": "C-1"}).json()["id"]
+        farah.post(f"/api/v1/sessions/{sid}/participants/{pid}/observations", json={"distress": 3}).raise_for_status()
+        farah.close()
+    finally:
+        _dispose(app)
+
+    clock.advance(seconds=61)
+    restarted = _app(pg_url, clock)
+    try:
+        assert restarted.state.services.tick_due() == [sid]
+        lena: TestClient = login(restarted, "lena")
+        [escalation] = lena.get("/api/v1/escalations").json()
+        assert (escalation["priority"], escalation["step"]) == ("medium", 3)
+        lena.close()
+    finally:
+        _dispose(restarted)
