@@ -7,7 +7,7 @@ if ! pg_lsclusters -h | grep -q .; then
   pg_createcluster 15 main >/dev/null
 fi
 read -r version cluster _ < <(pg_lsclusters -h | head -n 1)
-pg_ctlcluster "$version" "$cluster" start 2>/dev/null || true
+pg_ctlcluster "$version" "$cluster" start >/dev/null 2>&1 || true
 for _ in $(seq 1 30); do
   su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break
   sleep 1
