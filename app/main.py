@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from app.config import Settings
 from app.live.broker import MemoryBroker
 from app.live.clock import run_clock
+from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
@@ -47,9 +48,16 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         # A fresh event for every start: one set at the last shutdown must not close new sockets.
         app.state.shutting_down = asyncio.Event()
         task = asyncio.create_task(run_clock(services)) if run_clock_task else None
+        listener = None
+        if services.write_engine.dialect.name == "postgresql":
+            listener = PgListener(settings.database_url, broker)
+            listener.start()
+        app.state.listener = listener
         try:
             yield
         finally:
+            if listener is not None:
+                listener.stop()
             app.state.shutting_down.set()
             if task is not None:
                 task.cancel()

@@ -33,6 +33,7 @@ from app.domain import (
     refusal,
 )
 from app.live.broker import ALL_ROOMS, MemoryBroker, room_channel
+from app.live.pg_notify import notify_statement
 from app.store import events as event_store
 from app.store.db import unit_of_work
 from app.store.events import canonical_json
@@ -249,6 +250,10 @@ class Services:
                             db.add(row)
                     if events:
                         event_store.append(db, events)
+                    if events and db.get_bind().dialect.name == "postgresql":
+                        # Delivered to every app process on commit, and never if this rolls back.
+                        statement, params = notify_statement(*self._hint(new_state))
+                        db.exec(statement, params=params)  # type: ignore[call-overload]
                     if idempotency is not None:
                         db.add(
                             IdempotencyRecord(
@@ -291,9 +296,14 @@ class Services:
             )
         return Outcome(record.status_code, json.loads(record.body), replayed=True)
 
-    def _publish(self, state: SessionState, events: list[Event]) -> None:
+    @staticmethod
+    def _hint(state: SessionState) -> tuple[list[str], dict[str, Any]]:
         message = {"type": "session", "session_id": state.session_id, "room_id": state.room_id, "seq": state.seq}
-        self.broker.publish([room_channel(state.room_id), ALL_ROOMS], message)
+        return [room_channel(state.room_id), ALL_ROOMS], message
+
+    def _publish(self, state: SessionState, events: list[Event]) -> None:
+        # Local screens hear at once; other processes hear through the database's NOTIFY.
+        self.broker.publish(*self._hint(state))
 
     # ------------------------------------------------------------ the clock
 

@@ -51,6 +51,13 @@ class MemoryBroker:
         else:
             loop.call_soon_threadsafe(self._deliver, channels, message)
 
+    def publish_all(self, message: dict[str, Any]) -> None:
+        """Tell every subscriber, whatever its channels (after hints may have been lost)."""
+        with self._lock:
+            channels = sorted({c for sub in self._subscriptions for c in sub.channels})
+        if channels:
+            self.publish(channels, message)
+
     def _deliver(self, channels: list[str], message: dict[str, Any]) -> None:
         with self._lock:
             subscriptions = list(self._subscriptions)

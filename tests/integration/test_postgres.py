@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,7 +20,7 @@ from app.config import Settings
 from app.main import create_app
 from app.store.events import read_records, verify_chain
 from app.store.db import make_engine, unit_of_work
-from tests.conftest import Clock, create_schema, seed_clinic
+from tests.conftest import PASSWORD, Clock, create_schema, seed_clinic
 from tests.integration.conftest import login
 
 SERVER_URL = os.environ.get("HOLDSPACE_TEST_POSTGRES_URL")
@@ -114,3 +115,30 @@ def test_an_escalation_climbs_on_time_after_a_restart_on_postgresql(pg_url: str,
         lena.close()
     finally:
         _dispose(restarted)
+
+
+def test_a_change_made_through_one_app_process_reaches_a_screen_on_another(pg_url: str, clock: Clock) -> None:
+    """Two app processes on one database (two apps here): the room socket on the first hears,
+    through LISTEN/NOTIFY, of a change committed through the second."""
+    first, second = _app(pg_url, clock), _app(pg_url, clock)
+    try:
+        with TestClient(first, headers={"X-Requested-With": "holdspace"}) as a, TestClient(
+            second, headers={"X-Requested-With": "holdspace"}
+        ) as b:
+            for client in (a, b):
+                client.post("/api/v1/auth/login", json={"username": "farah", "password": PASSWORD}).raise_for_status()
+            assert first.state.listener.connected.wait(5)
+            sid = b.post(
+                "/api/v1/sessions", json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
+            ).json()["id"]
+            with a.websocket_connect("/ws/rooms/cedar-room") as socket:
+                assert "Rowan A." not in socket.receive_text()
+                b.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-9"})
+                # The heartbeat would come after 10 s; the hint arrives well before.
+                started = time.monotonic()
+                while "Rowan A." not in socket.receive_text():
+                    pass
+                assert time.monotonic() - started < 5
+    finally:
+        _dispose(first)
+        _dispose(second)
