@@ -282,8 +282,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = f"http://{_shown_host(args.host)}:{args.port}"
     _out(f"Holdspace demo clinic in {_shown(url)}")
     if result.created:
-        _out(f"Seeded: rooms {', '.join(name for name, _ in demo.ROOMS)}; live sessions in "
-             f"{', '.join(result.sessions)}.")
+        _out(
+            f"Seeded: rooms {', '.join(name for name, _ in demo.ROOMS)}; live sessions in {', '.join(result.sessions)}."
+        )
         _out("")
         _out("Demo logins (shown only now; keep them if you will come back):")
         width = max(len(u) for u in result.usernames)
@@ -292,8 +293,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         _out("This database already has users, so nothing was added (the demo seeds only an empty one).")
         _out(f"Users: {', '.join(result.usernames)}")
-        _out(f"Their passwords were printed when the demo was first seeded (or are {demo.PASSWORD_ENV}, "
-             "if that was set then).")
+        _out(
+            f"Their passwords were printed when the demo was first seeded (or are {demo.PASSWORD_ENV}, "
+            "if that was set then)."
+        )
     _out("")
     if args.no_serve:
         _out(f"Not serving (--no-serve). Start it with: {PROG} demo  (then open {base}/login)")

@@ -150,8 +150,18 @@ def _pid(rng: random.Random) -> str:
     return f"{rng.getrandbits(48):012x}"
 
 
-def _consent(pid: str, *, touch: tuple[str, ...], pause: str, stop: str, music: bool, eyeshades: bool,
-             contact: str, transport: str, if_stop: str) -> c.RecordConsent:
+def _consent(
+    pid: str,
+    *,
+    touch: tuple[str, ...],
+    pause: str,
+    stop: str,
+    music: bool,
+    eyeshades: bool,
+    contact: str,
+    transport: str,
+    if_stop: str,
+) -> c.RecordConsent:
     return c.RecordConsent(
         participant_id=pid,
         touch=touch,
@@ -178,8 +188,19 @@ class Journey:
     grounding_at: float | None = None
 
 
-def _journey(t: Timeline, rng: random.Random, now: datetime, pid: str, j: Journey, base: Baseline, staff: Actor,
-             prescriber: Actor, *, checkin_notes: tuple[str, ...], observations: list[tuple[float, dict]]) -> None:
+def _journey(
+    t: Timeline,
+    rng: random.Random,
+    now: datetime,
+    pid: str,
+    j: Journey,
+    base: Baseline,
+    staff: Actor,
+    prescriber: Actor,
+    *,
+    checkin_notes: tuple[str, ...],
+    observations: list[tuple[float, dict]],
+) -> None:
     """Dose, phases, vitals every 15 minutes, consent check-ins every ~19 minutes, observations."""
     # The prescriber records the dose two minutes after giving it.
     given = now + timedelta(minutes=j.dose_at)
@@ -223,28 +244,86 @@ def _cedar(rng: random.Random, now: datetime, staff: dict[str, Actor]) -> tuple[
 
     # Screening. Jules's blood pressure is above the pre-dose line: the prescriber clears it.
     t.add(-112, farah, c.RecordScreening(rowan, NO_CONTRAINDICATIONS, 124, 78, notes="Second session; slept well."))
-    t.add(-110, theo, c.RecordScreening(
-        jules, NO_CONTRAINDICATIONS, 146, 92, ("sertraline 50 mg daily",), notes="Anxious about the group setting."))
+    t.add(
+        -110,
+        theo,
+        c.RecordScreening(
+            jules, NO_CONTRAINDICATIONS, 146, 92, ("sertraline 50 mg daily",), notes="Anxious about the group setting."
+        ),
+    )
     t.add(-108, theo, c.RecordScreening(sam, NO_CONTRAINDICATIONS, 118, 76, notes="First group session."))
     t.add(-107, farah, c.RecordScreening(ines, NO_CONTRAINDICATIONS, 128, 82))
-    t.add(-101, ade, c.ClearScreening(
-        jules, "Repeat BP 136/86 after ten minutes' rest; white-coat pattern documented at intake. "
-               "Cleared for a reduced sublingual dose; recheck BP at 40 minutes."))
+    t.add(
+        -101,
+        ade,
+        c.ClearScreening(
+            jules,
+            "Repeat BP 136/86 after ten minutes' rest; white-coat pattern documented at intake. "
+            "Cleared for a reduced sublingual dose; recheck BP at 40 minutes.",
+        ),
+    )
 
     # The pre-session agreements, attested by the facilitator who went through them.
-    t.add(-106, farah, _consent(rowan, touch=("hand", "shoulder"), pause="Hand raised, palm out", stop="Says 'red'",
-                                music=True, eyeshades=True, contact="Partner: Alex A., 555-0142",
-                                transport="Partner collects at 16:30", if_stop="Lights up a little, water, stay close"))
-    t.add(-105, theo, _consent(jules, touch=("hand",), pause="Taps the mat twice", stop="Says 'stop'",
-                               music=True, eyeshades=False, contact="Sister: Dana M., 555-0178",
-                               transport="Taxi booked for 16:45, escorted to the car",
-                               if_stop="Sit up with support, talk me through it"))
-    t.add(-104, theo, _consent(sam, touch=(), pause="Says 'pause'", stop="Says 'stop' or removes eyeshades",
-                               music=True, eyeshades=True, contact="Friend: Chris L., 555-0119",
-                               transport="Friend collects at 17:00", if_stop="No touch, just stay beside me"))
-    t.add(-103, farah, _consent(ines, touch=("hand", "hug"), pause="Hand on heart", stop="Says 'enough'",
-                                music=True, eyeshades=True, contact="Husband: Marco P., 555-0163",
-                                transport="Husband collects at 17:15", if_stop="Hold my hand, help me breathe"))
+    t.add(
+        -106,
+        farah,
+        _consent(
+            rowan,
+            touch=("hand", "shoulder"),
+            pause="Hand raised, palm out",
+            stop="Says 'red'",
+            music=True,
+            eyeshades=True,
+            contact="Partner: Alex A., 555-0142",
+            transport="Partner collects at 16:30",
+            if_stop="Lights up a little, water, stay close",
+        ),
+    )
+    t.add(
+        -105,
+        theo,
+        _consent(
+            jules,
+            touch=("hand",),
+            pause="Taps the mat twice",
+            stop="Says 'stop'",
+            music=True,
+            eyeshades=False,
+            contact="Sister: Dana M., 555-0178",
+            transport="Taxi booked for 16:45, escorted to the car",
+            if_stop="Sit up with support, talk me through it",
+        ),
+    )
+    t.add(
+        -104,
+        theo,
+        _consent(
+            sam,
+            touch=(),
+            pause="Says 'pause'",
+            stop="Says 'stop' or removes eyeshades",
+            music=True,
+            eyeshades=True,
+            contact="Friend: Chris L., 555-0119",
+            transport="Friend collects at 17:00",
+            if_stop="No touch, just stay beside me",
+        ),
+    )
+    t.add(
+        -103,
+        farah,
+        _consent(
+            ines,
+            touch=("hand", "hug"),
+            pause="Hand on heart",
+            stop="Says 'enough'",
+            music=True,
+            eyeshades=True,
+            contact="Husband: Marco P., 555-0163",
+            transport="Husband collects at 17:15",
+            if_stop="Hold my hand, help me breathe",
+        ),
+    )
 
     # Support persons: each facilitator holds two participants.
     t.add(-100, farah, c.AssignSupport(rowan, SupportRef("staff", "farah")))
@@ -253,44 +332,106 @@ def _cedar(rng: random.Random, now: datetime, staff: dict[str, Actor]) -> tuple[
     t.add(-99, theo, c.AssignSupport(sam, SupportRef("staff", "theo")))
 
     rowan_journey = Journey(-88, "sublingual", 200, journeying_at=-81, re_entry_at=-36, grounding_at=-13)
-    _journey(t, rng, now, rowan, rowan_journey, Baseline(122, 78, 72, 98, 14), farah, ade,
-             checkin_notes=("Nods, thumbs up", "'I'm okay, keep going'", "Smiles, says all good", "Clear yes"),
-             observations=[
-                 (-70, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Quiet tears, relaxed breathing."}),
-                 (-50, {"distress": 1, "moaa_s": 4, "rass": 0, "signs": ["tearful"], "parts": ["critic"],
-                        "note": "Spoke of an inner critic softening."}),
-                 (-25, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 2, "note": "Talking, oriented, calm."}),
-                 (-9, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 1, "note": "Sitting up; sipping water."}),
-             ])
+    _journey(
+        t,
+        rng,
+        now,
+        rowan,
+        rowan_journey,
+        Baseline(122, 78, 72, 98, 14),
+        farah,
+        ade,
+        checkin_notes=("Nods, thumbs up", "'I'm okay, keep going'", "Smiles, says all good", "Clear yes"),
+        observations=[
+            (-70, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Quiet tears, relaxed breathing."}),
+            (
+                -50,
+                {
+                    "distress": 1,
+                    "moaa_s": 4,
+                    "rass": 0,
+                    "signs": ["tearful"],
+                    "parts": ["critic"],
+                    "note": "Spoke of an inner critic softening.",
+                },
+            ),
+            (-25, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 2, "note": "Talking, oriented, calm."}),
+            (-9, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 1, "note": "Sitting up; sipping water."}),
+        ],
+    )
     t.add(-8, farah, c.TickChecklistItem(rowan, "oriented", "Knows day, place and who is with her."))
     t.add(-5, farah, c.TickChecklistItem(rowan, "transport_confirmed", "Partner on the way; no driving today."))
 
-    _journey(t, rng, now, jules, Journey(-80, "sublingual", 150, -73, -21), Baseline(128, 84, 80, 97, 15), theo, ade,
-             checkin_notes=("Thumbs up", "'Still here, it's okay'", "Nods"),
-             observations=[
-                 (-62, {"distress": 1, "moaa_s": 4, "rass": 0, "note": "Restless hands, settles with music."}),
-                 (-40, {"distress": 1, "moaa_s": 4, "rass": -1, "signs": ["nausea"],
-                        "note": "Mild nausea; sipping water, passed."}),
-                 (-15, {"distress": 0, "moaa_s": 5, "rass": 0, "note": "Eyes open, talking softly."}),
-             ])
+    _journey(
+        t,
+        rng,
+        now,
+        jules,
+        Journey(-80, "sublingual", 150, -73, -21),
+        Baseline(128, 84, 80, 97, 15),
+        theo,
+        ade,
+        checkin_notes=("Thumbs up", "'Still here, it's okay'", "Nods"),
+        observations=[
+            (-62, {"distress": 1, "moaa_s": 4, "rass": 0, "note": "Restless hands, settles with music."}),
+            (
+                -40,
+                {
+                    "distress": 1,
+                    "moaa_s": 4,
+                    "rass": -1,
+                    "signs": ["nausea"],
+                    "note": "Mild nausea; sipping water, passed.",
+                },
+            ),
+            (-15, {"distress": 0, "moaa_s": 5, "rass": 0, "note": "Eyes open, talking softly."}),
+        ],
+    )
 
-    _journey(t, rng, now, sam, Journey(-62, "intramuscular", 50, -58), Baseline(118, 76, 70, 98, 14), theo, ade,
-             checkin_notes=("Squeezes hand once: okay", "Nods"),
-             observations=[
-                 (-45, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Still, breathing slowly."}),
-                 (-25, {"distress": 1, "moaa_s": 4, "rass": 0, "signs": ["tearful"], "note": "Quiet crying."}),
-                 (-6, {"distress": 2, "moaa_s": 4, "rass": 1, "suds": 7, "signs": ["tearful", "restless"],
-                       "parts": ["isolator"],
-                       "note": "Crying and curling up; says 'I don't want to be alone'. Theo sitting close, "
-                               "breathing together."}),
-             ])
+    _journey(
+        t,
+        rng,
+        now,
+        sam,
+        Journey(-62, "intramuscular", 50, -58),
+        Baseline(118, 76, 70, 98, 14),
+        theo,
+        ade,
+        checkin_notes=("Squeezes hand once: okay", "Nods"),
+        observations=[
+            (-45, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Still, breathing slowly."}),
+            (-25, {"distress": 1, "moaa_s": 4, "rass": 0, "signs": ["tearful"], "note": "Quiet crying."}),
+            (
+                -6,
+                {
+                    "distress": 2,
+                    "moaa_s": 4,
+                    "rass": 1,
+                    "suds": 7,
+                    "signs": ["tearful", "restless"],
+                    "parts": ["isolator"],
+                    "note": "Crying and curling up; says 'I don't want to be alone'. Theo sitting close, "
+                    "breathing together.",
+                },
+            ),
+        ],
+    )
 
-    _journey(t, rng, now, ines, Journey(-45, "sublingual", 200, -39), Baseline(126, 80, 76, 99, 13), farah, ade,
-             checkin_notes=("Hand on heart, smiles", "Thumbs up"),
-             observations=[
-                 (-30, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Swaying to the music."}),
-                 (-12, {"distress": 0, "moaa_s": 4, "rass": -1, "note": "Peaceful, still."}),
-             ])
+    _journey(
+        t,
+        rng,
+        now,
+        ines,
+        Journey(-45, "sublingual", 200, -39),
+        Baseline(126, 80, 76, 99, 13),
+        farah,
+        ade,
+        checkin_notes=("Hand on heart, smiles", "Thumbs up"),
+        observations=[
+            (-30, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Swaying to the music."}),
+            (-12, {"distress": 0, "moaa_s": 4, "rass": -1, "note": "Peaceful, still."}),
+        ],
+    )
     return t, {"Rowan A.": rowan, "Jules M.": jules, "Sam K.": sam, "Ines P.": ines}
 
 
@@ -312,27 +453,77 @@ def _willow(rng: random.Random, now: datetime, staff: dict[str, Actor]) -> tuple
     t.add(-71, mika, c.RecordScreening(eli, NO_CONTRAINDICATIONS, 126, 80, notes="Supporting partner today."))
     t.add(-70, mika, c.RecordScreening(tess, NO_CONTRAINDICATIONS, 116, 74, notes="Journeying today; Kai supports."))
     t.add(-69, mika, c.RecordScreening(kai, NO_CONTRAINDICATIONS, 130, 84, notes="Supporting partner today."))
-    t.add(-66, mika, _consent(noor, touch=("hand",), pause="Raises a hand", stop="Says 'stop'", music=True,
-                              eyeshades=True, contact="Mother: Samira H., 555-0131",
-                              transport="Eli drives her home", if_stop="Eli stays, facilitator checks in"))
-    t.add(-65, mika, _consent(tess, touch=("hand", "shoulder"), pause="Says 'pause'", stop="Says 'red'",
-                              music=True, eyeshades=False, contact="Partner: Jo W., 555-0187",
-                              transport="Partner collects at 16:00", if_stop="Kai stays, lights up"))
+    t.add(
+        -66,
+        mika,
+        _consent(
+            noor,
+            touch=("hand",),
+            pause="Raises a hand",
+            stop="Says 'stop'",
+            music=True,
+            eyeshades=True,
+            contact="Mother: Samira H., 555-0131",
+            transport="Eli drives her home",
+            if_stop="Eli stays, facilitator checks in",
+        ),
+    )
+    t.add(
+        -65,
+        mika,
+        _consent(
+            tess,
+            touch=("hand", "shoulder"),
+            pause="Says 'pause'",
+            stop="Says 'red'",
+            music=True,
+            eyeshades=False,
+            contact="Partner: Jo W., 555-0187",
+            transport="Partner collects at 16:00",
+            if_stop="Kai stays, lights up",
+        ),
+    )
     t.add(-63, mika, c.AssignSupport(noor, SupportRef("participant", eli)))
     t.add(-63, mika, c.AssignSupport(tess, SupportRef("participant", kai)))
 
-    _journey(t, rng, now, noor, Journey(-52, "sublingual", 150, -46, -9), Baseline(120, 76, 74, 98, 14), mika, ade,
-             checkin_notes=("Thumbs up to Eli", "'Yes, okay'"),
-             observations=[
-                 (-35, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Holding Eli's hand, calm."}),
-                 (-7, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 2, "note": "Coming back, talking with Eli."}),
-             ])
-    _journey(t, rng, now, tess, Journey(-34, "sublingual", 150, -28), Baseline(116, 74, 68, 99, 13), mika, ade,
-             checkin_notes=("Nods",),
-             observations=[
-                 (-18, {"distress": 1, "moaa_s": 4, "rass": 0, "signs": ["laughing"],
-                        "note": "Laughing softly; Kai sitting beside her."}),
-             ])
+    _journey(
+        t,
+        rng,
+        now,
+        noor,
+        Journey(-52, "sublingual", 150, -46, -9),
+        Baseline(120, 76, 74, 98, 14),
+        mika,
+        ade,
+        checkin_notes=("Thumbs up to Eli", "'Yes, okay'"),
+        observations=[
+            (-35, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Holding Eli's hand, calm."}),
+            (-7, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 2, "note": "Coming back, talking with Eli."}),
+        ],
+    )
+    _journey(
+        t,
+        rng,
+        now,
+        tess,
+        Journey(-34, "sublingual", 150, -28),
+        Baseline(116, 74, 68, 99, 13),
+        mika,
+        ade,
+        checkin_notes=("Nods",),
+        observations=[
+            (
+                -18,
+                {
+                    "distress": 1,
+                    "moaa_s": 4,
+                    "rass": 0,
+                    "signs": ["laughing"],
+                    "note": "Laughing softly; Kai sitting beside her.",
+                },
+            ),
+        ],
+    )
     t.add(-20, mika, c.RecordObservation(eli, note="Holding space well; reminded to drink water too."))
     return t, {"Noor H.": noor, "Eli B.": eli, "Tess W.": tess, "Kai D.": kai}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -29,7 +29,9 @@ STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "holdspace_session"
 
 
-def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow, run_clock_task: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, clock: Callable[[], datetime] = utcnow, run_clock_task: bool = True
+) -> FastAPI:
     settings = settings or Settings()
     policy = settings.clinic_policy
     secret = settings.checked_secret()

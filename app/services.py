@@ -10,12 +10,13 @@ import json
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.domain import (
@@ -26,11 +27,13 @@ from app.domain import (
     Policy,
     RuleViolation,
     SessionState,
-    commands as c,
     decide,
     evolve,
     next_deadline,
     refusal,
+)
+from app.domain import (
+    commands as c,
 )
 from app.live.broker import ALL_ROOMS, MemoryBroker, room_channel
 from app.live.pg_notify import notify_statement
@@ -56,7 +59,7 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

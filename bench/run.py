@@ -59,7 +59,7 @@ async def _measure(base: str, cookie: str, writer: httpx.Client, path: str, tabl
         started = time.perf_counter()
         await asyncio.to_thread(writer.post, path, json={"sbp": sbp, "dbp": 70 + i % 10})
 
-        async def seen(sock: websockets.ClientConnection) -> None:
+        async def seen(sock: websockets.ClientConnection, marker: str = marker) -> None:
             while marker not in await asyncio.wait_for(sock.recv(), 5):
                 pass
 
@@ -89,7 +89,9 @@ def main() -> None:
                 json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"},
             ).json()["id"]
             pids = [
-                farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": f"P{i}", "chart_id": f"C-{i}"}).json()["id"]
+                farah.post(
+                    f"/api/v1/sessions/{sid}/participants", json={"display_name": f"P{i}", "chart_id": f"C-{i}"}
+                ).json()["id"]
                 for i in range(8)
             ]
             path = f"/api/v1/sessions/{sid}/participants/{pids[0]}/vitals"
@@ -105,7 +107,8 @@ def main() -> None:
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
     print(f"tablets={args.tablets} writes={args.writes} participants=8")
-    print(f"write -> every tablet updated: median {statistics.median(latencies):.1f} ms, p95 {p(0.95):.1f} ms, max {latencies[-1]:.1f} ms")
+    median = statistics.median(latencies)
+    print(f"write -> every tablet updated: median {median:.1f} ms, p95 {p(0.95):.1f} ms, max {latencies[-1]:.1f} ms")
     print(f"sequential appends over HTTP: {throughput:.0f} per second")
 
 

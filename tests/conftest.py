@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlmodel import SQLModel
@@ -20,7 +20,7 @@ class Clock:
     """A clock the test moves by hand."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = start or datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from .model import SupportRef
 
@@ -15,7 +16,7 @@ class Command:
 
     @property
     def name(self) -> str:
-        out = []
+        out: list[str] = []
         for ch in type(self).__name__:
             if ch.isupper() and out:
                 out.append("_")

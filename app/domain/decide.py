@@ -3,9 +3,10 @@ events follow, or refuse with a RuleViolation. Every invariant of PRODUCT.md liv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from . import commands as c
 from .checklist import evaluate_checklist
@@ -220,7 +221,12 @@ def _open_session(state: SessionState, cmd: c.OpenSession, ev: _Events) -> None:
         raise InvalidInput("A session needs a lead.", {"field": "lead"})
     ev.add(
         "session_opened",
-        {"room_id": cmd.room_id, "kind": cmd.kind, "facilitators": list(dict.fromkeys(cmd.facilitators)), "lead": cmd.lead},
+        {
+            "room_id": cmd.room_id,
+            "kind": cmd.kind,
+            "facilitators": list(dict.fromkeys(cmd.facilitators)),
+            "lead": cmd.lead,
+        },
     )
 
 
@@ -276,7 +282,9 @@ def _add_participant(state: SessionState, cmd: c.AddParticipant, ev: _Events) ->
         raise _refuse("already_exists", "That participant is already in this session.")
     if any(p.chart_id == chart_id for p in state.participants.values()):
         raise _refuse("already_exists", f"Chart {chart_id} is already in this session.", chart_id=chart_id)
-    ev.add("participant_added", {"id": cmd.participant_id, "display_name": name, "chart_id": chart_id}, cmd.participant_id)
+    ev.add(
+        "participant_added", {"id": cmd.participant_id, "display_name": name, "chart_id": chart_id}, cmd.participant_id
+    )
 
 
 # ---------------------------------------------------------------- screening, consent, dose
@@ -530,7 +538,7 @@ def _pause(state: SessionState, cmd: c.Pause, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     _requester(cmd.requested_by, cmd.participant_response)
     _move(p, Phase.PAUSED)
-    data = {"from": p.phase.value, "requested_by": cmd.requested_by, "reason": cmd.reason.strip()}
+    data: dict[str, Any] = {"from": p.phase.value, "requested_by": cmd.requested_by, "reason": cmd.reason.strip()}
     if cmd.requested_by == "staff":
         data["participant_response"] = cmd.participant_response
         if cmd.participant_response == "declines":
@@ -560,7 +568,7 @@ def _stop(state: SessionState, cmd: c.Stop, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     _requester(cmd.requested_by, cmd.participant_response)
     _move(p, Phase.STOPPED)
-    data = {"from": p.phase.value, "requested_by": cmd.requested_by, "reason": cmd.reason.strip()}
+    data: dict[str, Any] = {"from": p.phase.value, "requested_by": cmd.requested_by, "reason": cmd.reason.strip()}
     if cmd.requested_by == "staff":
         data["participant_response"] = cmd.participant_response
         if cmd.participant_response == "declines":
@@ -615,7 +623,12 @@ def _record_vitals(state: SessionState, cmd: c.RecordVitals, ev: _Events) -> Non
     if reminder is not None:
         ev.add(
             "escalation_resolved",
-            {"escalation_id": reminder.id, "action": "Vitals recorded", "outcome": _vitals_text(cmd.vitals), "automatic": True},
+            {
+                "escalation_id": reminder.id,
+                "action": "Vitals recorded",
+                "outcome": _vitals_text(cmd.vitals),
+                "automatic": True,
+            },
             p.id,
         )
     alarm = vitals_alarm(cmd.vitals, ev.ctx.policy)
@@ -805,7 +818,9 @@ def _acknowledge(state: SessionState, cmd: c.AcknowledgeEscalation, ev: _Events)
             f"{escalation.acknowledged_by} already acknowledged this step; it stays open until resolved.",
             escalation_id=escalation.id,
         )
-    ev.add("escalation_acknowledged", {"escalation_id": escalation.id, "step": escalation.step}, escalation.participant_id)
+    ev.add(
+        "escalation_acknowledged", {"escalation_id": escalation.id, "step": escalation.step}, escalation.participant_id
+    )
 
 
 def _resolve(state: SessionState, cmd: c.ResolveEscalation, ev: _Events) -> None:
@@ -860,7 +875,12 @@ def _tick(state: SessionState, cmd: c.Tick, ev: _Events) -> None:
         missed = 0
         while due + grace <= ev.ctx.now and missed < 50:
             next_due = due + interval
-            ev.add("consent_checkin_missed", {"due_at": due.isoformat(), "next_due_at": next_due.isoformat()}, p.id, actor="system")
+            ev.add(
+                "consent_checkin_missed",
+                {"due_at": due.isoformat(), "next_due_at": next_due.isoformat()},
+                p.id,
+                actor="system",
+            )
             due = next_due
             missed += 1
     tick_escalations(ev)

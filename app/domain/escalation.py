@@ -7,9 +7,10 @@ medical on-call."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from .model import PRIORITY_RANK, Escalation, ParticipantState, SessionState
 from .policy import Policy
@@ -17,13 +18,19 @@ from .policy import Policy
 START_STEP = {"low": 1, "medium": 2, "high": 3}
 DISTRESS_PRIORITY = {2: "low", 3: "medium", 4: "high"}
 DISTRESS_WORDS = {2: "distressed", 3: "acute distress", 4: "emergency"}
-STEP_WORDS = {1: "room facilitators", 2: "room facilitators and the session's lead", 3: "every lead on duty and the medical on-call"}
+STEP_WORDS = {
+    1: "room facilitators",
+    2: "room facilitators and the session's lead",
+    3: "every lead on duty and the medical on-call",
+}
 
 
 class EventSink(Protocol):
     state: SessionState
 
-    def add(self, kind: str, data: dict[str, Any], participant_id: str | None = None, actor: str | None = None) -> None: ...
+    def add(
+        self, kind: str, data: dict[str, Any], participant_id: str | None = None, actor: str | None = None
+    ) -> None: ...
 
     def next_seq(self) -> int: ...
 
@@ -50,7 +57,9 @@ def observation_alarms(scales: Mapping[str, int | None]) -> list[Alarm]:
     alarms = []
     distress = scales.get("distress")
     if distress is not None and distress >= 2:
-        alarms.append(Alarm("distress", DISTRESS_PRIORITY[distress], f"Distress {distress}: {DISTRESS_WORDS[distress]}"))
+        alarms.append(
+            Alarm("distress", DISTRESS_PRIORITY[distress], f"Distress {distress}: {DISTRESS_WORDS[distress]}")
+        )
     moaa_s = scales.get("moaa_s")
     if moaa_s is not None and moaa_s <= 2:
         priority = "high" if moaa_s == 0 else "medium"

@@ -8,12 +8,13 @@ Containers inside states are tuples, frozensets or dicts that are replaced, neve
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 
-class Phase(str, enum.Enum):
+class Phase(str, enum.Enum):  # noqa: UP042 - str() of a phase stays its enum name in logs
     ARRIVED = "arrived"
     SCREENED = "screened"
     DOSED = "dosed"
@@ -430,7 +431,12 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
     eid = data["escalation_id"]
     deadline = parse_time(data["deadline"]) if data.get("deadline") else None
     escalations = dict(state.escalations)
-    step_record = {"kind": kind, "at": event.at, "by": event.actor, **{k: v for k, v in data.items() if k != "escalation_id"}}
+    step_record = {
+        "kind": kind,
+        "at": event.at,
+        "by": event.actor,
+        **{k: v for k, v in data.items() if k != "escalation_id"},
+    }
     if kind == "escalation_raised":
         escalations[eid] = Escalation(
             id=eid,

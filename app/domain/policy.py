@@ -7,8 +7,9 @@ impossible value raises PolicyError naming the key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import PolicyError
 

@@ -49,4 +49,5 @@ class Presence:
             for key, link in list(self._links.items()):
                 if not link.online and now - link.since > FORGET_AFTER:
                     del self._links[key]
-            return sorted((Link(**vars(l)) for l in self._links.values() if l.room_id == room_id), key=lambda l: l.device)
+            links = (Link(**vars(link)) for link in self._links.values() if link.room_id == room_id)
+            return sorted(links, key=lambda link: link.device)

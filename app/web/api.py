@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from app.domain import SessionState, SupportRef, commands as c
+from app.domain import SessionState, SupportRef
+from app.domain import commands as c
 from app.domain.model import SESSION_KINDS
+from app.live.fragments import REACHED_AT_STEP_3, step_three_elsewhere
 from app.services import Outcome, Services
 from app.store import people
 from app.store.db import unit_of_work
@@ -26,7 +28,6 @@ from app.web.deps import (
     visible_session,
 )
 from app.web.errors import ApiError
-from app.live.fragments import REACHED_AT_STEP_3, step_three_elsewhere
 from app.web.views import escalation_view, event_view, followup_view, participant_view, session_view
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
@@ -390,8 +391,13 @@ def get_participant(session_id: str, participant_id: str, user: CurrentUser, ser
 
 @router.put(P + "/screening")
 def record_screening(
-    session_id: str, participant_id: str, body: ScreeningBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: ScreeningBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RecordScreening(
         participant_id, body.contraindications, body.bp.sbp, body.bp.dbp, tuple(body.concomitant_sedatives), body.notes
@@ -401,8 +407,13 @@ def record_screening(
 
 @router.post(P + "/screening/clear")
 def clear_screening(
-    session_id: str, participant_id: str, body: NoteBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: NoteBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.ClearScreening(participant_id, body.note)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -410,8 +421,13 @@ def clear_screening(
 
 @router.put(P + "/consent")
 def record_consent(
-    session_id: str, participant_id: str, body: ConsentBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: ConsentBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RecordConsent(
         participant_id,
@@ -430,8 +446,13 @@ def record_consent(
 
 @router.post(P + "/consent/withdraw")
 def withdraw_consent(
-    session_id: str, participant_id: str, body: WithdrawBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: WithdrawBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.WithdrawConsent(participant_id, tuple(body.items))
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -439,8 +460,13 @@ def withdraw_consent(
 
 @router.post(P + "/consent/checkin")
 def consent_checkin(
-    session_id: str, participant_id: str, body: CheckinBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: CheckinBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.AnswerCheckin(participant_id, body.ok, body.note)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -448,8 +474,13 @@ def consent_checkin(
 
 @router.post(P + "/support")
 def assign_support(
-    session_id: str, participant_id: str, body: SupportBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: SupportBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     ref = SupportRef(body.kind, body.id.lower() if body.kind == "staff" else body.id)
     command = c.AssignSupport(participant_id, ref)
@@ -458,8 +489,13 @@ def assign_support(
 
 @router.delete(P + "/support/{support_id}")
 def remove_support(
-    session_id: str, participant_id: str, support_id: str, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    support_id: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RemoveSupport(participant_id, support_id)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -467,8 +503,13 @@ def remove_support(
 
 @router.post(P + "/support/handover")
 def hand_over(
-    session_id: str, participant_id: str, body: HandoverBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: HandoverBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     replacement = SupportRef(body.replacement.kind, body.replacement.id)
     command = c.HandOverSupport(participant_id, replacement, body.reason, body.replaces)
@@ -477,8 +518,13 @@ def hand_over(
 
 @router.post(P + "/dose")
 def dose(
-    session_id: str, participant_id: str, body: DoseBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: DoseBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.AdministerDose(participant_id, body.route, body.dose_mg, body.administered_at)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -486,8 +532,13 @@ def dose(
 
 @router.post(P + "/phase")
 def change_phase(
-    session_id: str, participant_id: str, body: PhaseBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: PhaseBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.ChangePhase(participant_id, body.to)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -495,8 +546,13 @@ def change_phase(
 
 @router.post(P + "/pause")
 def pause(
-    session_id: str, participant_id: str, body: PauseStopBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: PauseStopBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.Pause(participant_id, body.requested_by, body.reason, body.participant_response)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -504,8 +560,13 @@ def pause(
 
 @router.post(P + "/resume")
 def resume(
-    session_id: str, participant_id: str, body: PauseStopBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: PauseStopBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.Resume(participant_id, bool(body.participant_wishes_to_continue), body.requested_by, body.reason)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -513,8 +574,13 @@ def resume(
 
 @router.post(P + "/stop")
 def stop(
-    session_id: str, participant_id: str, body: PauseStopBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: PauseStopBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.Stop(participant_id, body.requested_by, body.reason, body.participant_response)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -522,8 +588,13 @@ def stop(
 
 @router.post(P + "/vitals")
 def vitals(
-    session_id: str, participant_id: str, body: VitalsBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: VitalsBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     values = {k: v for k, v in body.model_dump(exclude={"observed_at"}).items() if v is not None}
     command = c.RecordVitals(participant_id, values, body.observed_at)
@@ -532,8 +603,13 @@ def vitals(
 
 @router.post(P + "/observations")
 def observations(
-    session_id: str, participant_id: str, body: ObservationBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: ObservationBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RecordObservation(
         participant_id,
@@ -551,8 +627,14 @@ def observations(
 
 @router.post(P + "/checklist/{item}")
 def tick_checklist(
-    session_id: str, participant_id: str, item: str, body: ChecklistBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    item: str,
+    body: ChecklistBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.TickChecklistItem(participant_id, item, body.note)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -560,16 +642,25 @@ def tick_checklist(
 
 @router.post(P + "/discharge")
 def discharge(
-    session_id: str, participant_id: str, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     return run_for_participant(request, services, user, session_id, participant_id, c.Discharge(participant_id), idem)
 
 
 @router.post(P + "/transfer")
 def transfer(
-    session_id: str, participant_id: str, body: TransferBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: TransferBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.Transfer(participant_id, body.reason, body.destination)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -577,8 +668,13 @@ def transfer(
 
 @router.post(P + "/amend")
 def amend(
-    session_id: str, participant_id: str, body: AmendBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: AmendBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     visible_session(services, user, session_id)
     target = services.events(session_id, after=body.event_seq - 1, limit=1)
@@ -589,8 +685,13 @@ def amend(
 
 @router.post(P + "/step-out")
 def step_out(
-    session_id: str, participant_id: str, body: StepOutBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: StepOutBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.StepOut(participant_id, body.accompanied_by.lower())
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -598,16 +699,27 @@ def step_out(
 
 @router.post(P + "/return")
 def return_to_room(
-    session_id: str, participant_id: str, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
-    return run_for_participant(request, services, user, session_id, participant_id, c.ReturnToRoom(participant_id), idem)
+    return run_for_participant(
+        request, services, user, session_id, participant_id, c.ReturnToRoom(participant_id), idem
+    )
 
 
 @router.post(P + "/dedicated-facilitator")
 def dedicated_facilitator(
-    session_id: str, participant_id: str, body: DedicatedBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: DedicatedBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.AssignDedicatedFacilitator(participant_id, body.username.lower())
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
@@ -681,7 +793,11 @@ def acknowledge(
 
 @router.post("/escalations/{escalation_id}/resolve")
 def resolve(
-    escalation_id: str, body: ResolveBody, request: Request, user: CurrentUser, services: ServicesDep,
+    escalation_id: str,
+    body: ResolveBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
     idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.ResolveEscalation(escalation_id, body.action, body.outcome)
@@ -708,7 +824,11 @@ def list_followups(user: CurrentUser, services: ServicesDep, status: Status = "o
 
 @router.post("/followups/{followup_id}/close")
 def close_followup(
-    followup_id: str, body: ContactNoteBody, request: Request, user: CurrentUser, services: ServicesDep,
+    followup_id: str,
+    body: ContactNoteBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
     idem: IdempotencyDep,
 ) -> JSONResponse:
     session_id = _session_of(followup_id, "f")
@@ -722,8 +842,13 @@ def close_followup(
 
 @router.post(P + "/notes", status_code=201)
 def record_note(
-    session_id: str, participant_id: str, body: SessionNoteBody, request: Request, user: CurrentUser,
-    services: ServicesDep, idem: IdempotencyDep,
+    session_id: str,
+    participant_id: str,
+    body: SessionNoteBody,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RecordNote(participant_id, body.kind, body.text, tuple(body.parts), body.somatic, body.observed_at)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem, status=201)

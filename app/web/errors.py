@@ -102,4 +102,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "Something went wrong on the server; nothing was recorded."), 500)
+        return JSONResponse(
+            error_body("internal_error", "Something went wrong on the server; nothing was recorded."), 500
+        )

@@ -111,7 +111,9 @@ def room_live_fragment(room_id: str, user: CurrentUser, services: ServicesDep) -
     return HTMLResponse(render_room_live(context))
 
 
-@router.get("/sessions/{session_id}/participants/{participant_id}", response_class=HTMLResponse, include_in_schema=False)
+@router.get(
+    "/sessions/{session_id}/participants/{participant_id}", response_class=HTMLResponse, include_in_schema=False
+)
 def participant_page(
     session_id: str, participant_id: str, request: Request, user: CurrentUser, services: ServicesDep
 ) -> Response:

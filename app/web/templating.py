@@ -3,7 +3,7 @@ for a websocket push, so the page and its fragment cannot drift apart."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,16 @@ def phase_label(value: str) -> str:
     return PHASE_LABELS[Phase(value)]
 
 
-env.filters.update(day_clock=day_clock, clock=clock, clock_seconds=clock_seconds, since=since, ago=ago, until=until, phase_label=phase_label)
-env.globals["utc"] = timezone.utc
+env.filters.update(
+    day_clock=day_clock,
+    clock=clock,
+    clock_seconds=clock_seconds,
+    since=since,
+    ago=ago,
+    until=until,
+    phase_label=phase_label,
+)
+env.globals["utc"] = UTC
 
 
 def render_block(template_name: str, block_name: str, context: dict[str, Any]) -> str:

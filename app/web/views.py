@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.domain import Event, ParticipantState, Policy, SessionState, consent_missing, earliest_discharge, evaluate_checklist
+from app.domain import (
+    Event,
+    ParticipantState,
+    Policy,
+    SessionState,
+    consent_missing,
+    earliest_discharge,
+    evaluate_checklist,
+)
 from app.domain.coverage import coverage_warnings
 from app.domain.escalation import STEP_WORDS
 from app.domain.model import Escalation, Followup
@@ -77,7 +85,13 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         ],
         "amendments": {
             str(seq): [
-                {"seq": a["seq"], "correction": a["correction"], "reason": a["reason"], "at": _iso(a["at"]), "by": a["by"]}
+                {
+                    "seq": a["seq"],
+                    "correction": a["correction"],
+                    "reason": a["reason"],
+                    "at": _iso(a["at"]),
+                    "by": a["by"],
+                }
                 for a in entries
             ]
             for seq, entries in p.amendments.items()
@@ -104,7 +118,9 @@ def session_view(state: SessionState, policy: Policy, now: datetime) -> dict[str
         "participants": [participant_view(state, p, policy, now) for p in state.participants.values()],
         "open_escalations": [escalation_view(state, e, now) for e in state.open_escalations],
         "followups": [followup_view(state, f, now) for f in state.followups.values() if f.open],
-        "disrupted_by": [{"id": p.id, "display_name": p.display_name, "distress": p.distress} for p in state.disrupted_by],
+        "disrupted_by": [
+            {"id": p.id, "display_name": p.display_name, "distress": p.distress} for p in state.disrupted_by
+        ],
         "refusals": [
             {
                 "seq": r.seq,

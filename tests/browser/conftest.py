@@ -7,9 +7,10 @@ import shutil
 import socket
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -28,11 +29,12 @@ class RealTimeClock(Clock):
         self.offset = timedelta(0)
 
     def __call__(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
     def advance(self, **kwargs: float) -> datetime:
         self.offset += timedelta(**kwargs)
         return self()
+
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -17,9 +17,13 @@ def _dosed_participant(server) -> tuple[str, str, object]:  # type: ignore[no-un
         json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
     ).json()["id"]
     api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = api.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Wren K.", "chart_id": "C-2001"}).json()["id"]
+    pid = api.post(
+        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Wren K.", "chart_id": "C-2001"}
+    ).json()["id"]
     base = f"/api/v1/sessions/{sid}/participants/{pid}"
-    api.put(base + "/screening", json={"contraindications": {"pregnancy": False}, "bp": {"sbp": 124, "dbp": 78}}).raise_for_status()
+    api.put(
+        base + "/screening", json={"contraindications": {"pregnancy": False}, "bp": {"sbp": 124, "dbp": 78}}
+    ).raise_for_status()
     api.put(
         base + "/consent",
         json={

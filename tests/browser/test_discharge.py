@@ -17,7 +17,9 @@ def _grounding_participant(server) -> tuple[str, str, object]:  # type: ignore[n
         json={"room_id": "cedar-room", "kind": "individual", "facilitators": ["farah"], "lead": "lena"},
     ).json()["id"]
     api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = api.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Ivy M.", "chart_id": "C-3107"}).json()["id"]
+    pid = api.post(
+        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Ivy M.", "chart_id": "C-3107"}
+    ).json()["id"]
     base = f"/api/v1/sessions/{sid}/participants/{pid}"
     api.put(base + "/screening", json={"contraindications": {}, "bp": {"sbp": 118, "dbp": 76}}).raise_for_status()
     api.put(
@@ -60,7 +62,14 @@ def test_discharge_is_refused_until_the_checklist_is_complete_then_allowed(live_
     api.post(base + "/vitals", json={"sbp": 124, "dbp": 80, "hr": 72, "spo2": 98}).raise_for_status()
     api.post(base + "/observations", json={"distress": 0, "moaa_s": 5, "rass": 0}).raise_for_status()
     # The items only a person can judge are ticked on the tablet, one tap each.
-    manual = ["oriented", "steady_gait", "nausea_settled", "transport_confirmed", "followup_scheduled", "belongings_returned"]
+    manual = [
+        "oriented",
+        "steady_gait",
+        "nausea_settled",
+        "transport_confirmed",
+        "followup_scheduled",
+        "belongings_returned",
+    ]
     for key in manual:
         item = card.locator(f"li[data-item={key}]")
         item.locator("button", has_text="Done").click()

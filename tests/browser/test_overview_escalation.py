@@ -20,7 +20,9 @@ def test_distress_on_a_tablet_alarms_the_overview_which_acknowledges_and_resolve
         json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
     ).json()["id"]
     api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = api.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}).json()["id"]
+    pid = api.post(
+        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}
+    ).json()["id"]
 
     tablet_context = browser.new_context(viewport={"width": 1024, "height": 768}, color_scheme="dark")
     lead_context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")

@@ -34,10 +34,13 @@ def _ten_rooms(server, db_url: str) -> None:  # type: ignore[no-untyped-def]
         api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
         for n in range(3):
             pid = api.post(
-                f"/api/v1/sessions/{sid}/participants", json={"display_name": f"P{index}-{n}", "chart_id": f"C-{index}{n}"}
+                f"/api/v1/sessions/{sid}/participants",
+                json={"display_name": f"P{index}-{n}", "chart_id": f"C-{index}{n}"},
             ).json()["id"]
             if index == 7 and n == 1:
-                api.post(f"/api/v1/sessions/{sid}/participants/{pid}/observations", json={"distress": 4}).raise_for_status()
+                api.post(
+                    f"/api/v1/sessions/{sid}/participants/{pid}/observations", json={"distress": 4}
+                ).raise_for_status()
 
 
 @pytest.mark.parametrize("viewport", [(1366, 768), (768, 1024)], ids=["laptop", "tablet"])
@@ -52,7 +55,9 @@ def test_ten_rooms_fit_one_overview_with_the_alarm_in_view(live_server, browser,
         alarm = page.locator(".alarm.prio-high")
         alarm.wait_for(timeout=3000)
         box = alarm.bounding_box()
-        assert box is not None and box["y"] + box["height"] <= viewport[1], "the alarm must be in view without scrolling"
+        assert box is not None and box["y"] + box["height"] <= viewport[1], (
+            "the alarm must be in view without scrolling"
+        )
         # Nothing overflows sideways on a tablet.
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport[0]
         screenshot(page, f"overview-ten-rooms-{viewport[0]}x{viewport[1]}")

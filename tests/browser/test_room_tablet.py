@@ -19,7 +19,9 @@ def _open_session_with_participant(server) -> tuple[str, str]:  # type: ignore[n
         json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
     ).json()["id"]
     api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = api.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}).json()["id"]
+    pid = api.post(
+        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}
+    ).json()["id"]
     return sid, pid
 
 

@@ -416,7 +416,7 @@ def test_forbidden_a_facilitator_cannot_dose(client_for: Clients, session_id: st
 
 
 def test_the_other_rule_codes_are_refusals_too(client_for: Clients, session_id: str) -> None:
-    farah, doc = client_for("farah"), client_for("dr.ade")
+    farah = client_for("farah")
     pid = ready_participant(farah, session_id, "Ada")
     bo = add_participant(farah, session_id, "Bo")
     attempts = [

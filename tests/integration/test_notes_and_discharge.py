@@ -9,7 +9,14 @@ from typing import Any
 from tests.conftest import Clock
 from tests.integration.helpers import assert_error, dosed_participant, events, ok, open_session, part, phase, state
 
-MANUAL = ["oriented", "steady_gait", "nausea_settled", "transport_confirmed", "followup_scheduled", "belongings_returned"]
+MANUAL = [
+    "oriented",
+    "steady_gait",
+    "nausea_settled",
+    "transport_confirmed",
+    "followup_scheduled",
+    "belongings_returned",
+]
 
 
 def _grounding(client_for: Any) -> tuple[Any, str, str]:
@@ -42,7 +49,10 @@ def test_notes_keep_late_entries_and_amendments_without_editing_anything(client_
     assert note["parts"] == ["isolator"] and note["somatic"] == "hands warm"
 
     amended = ok(
-        farah.post(part(sid, pid, "/amend"), json={"event_seq": note["seq"], "correction": "Curled up for 10 min", "reason": "timing"})
+        farah.post(
+            part(sid, pid, "/amend"),
+            json={"event_seq": note["seq"], "correction": "Curled up for 10 min", "reason": "timing"},
+        )
     )
     assert amended["notes"][-1]["text"] == "Curled up, then softened", "the original entry is never edited"
     assert [a["correction"] for a in amended["amendments"][str(note["seq"])]] == ["Curled up for 10 min"]
@@ -90,5 +100,8 @@ def test_discharge_is_refused_with_the_missing_items_then_allowed(client_for: An
     discharged = ok(farah.post(part(sid, pid, "/discharge")))
     assert discharged["phase"] == "discharged"
     checklist = {item["key"]: item for item in discharged["outcome"]["checklist"]}
-    assert checklist["belongings_returned"]["by"] == "farah" and checklist["belongings_returned"]["detail"] == "phone and keys"
+    assert (
+        checklist["belongings_returned"]["by"] == "farah"
+        and checklist["belongings_returned"]["detail"] == "phone and keys"
+    )
     assert all(item["done"] for item in checklist.values())

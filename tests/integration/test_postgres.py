@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.store.events import read_records, verify_chain
 from app.store.db import make_engine, unit_of_work
+from app.store.events import read_records, verify_chain
 from tests.conftest import PASSWORD, Clock, create_schema, seed_clinic
 from tests.integration.conftest import login
 
@@ -46,7 +46,9 @@ def pg_url() -> Iterator[str]:
 
 
 def _app(url: str, clock: Clock) -> Any:
-    return create_app(Settings(database_url=url, secret_key="postgres-test-secret-0123456789"), clock=clock, run_clock_task=False)
+    return create_app(
+        Settings(database_url=url, secret_key="postgres-test-secret-0123456789"), clock=clock, run_clock_task=False
+    )
 
 
 def _dispose(app: Any) -> None:
@@ -59,13 +61,17 @@ def test_concurrent_tablets_idempotency_and_the_hash_chain_on_postgresql(pg_url:
     try:
         farah, theo = login(app, "farah"), login(app, "theo")
         sid = farah.post(
-            "/api/v1/sessions", json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
+            "/api/v1/sessions",
+            json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"},
         ).json()["id"]
         second = theo.post(
-            "/api/v1/sessions", json={"room_id": "cedar-room", "kind": "group", "facilitators": ["theo"], "lead": "lena"}
+            "/api/v1/sessions",
+            json={"room_id": "cedar-room", "kind": "group", "facilitators": ["theo"], "lead": "lena"},
         )
         assert second.status_code == 409 and second.json()["error"]["code"] == "room_busy"
-        pid = farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Ada", "chart_id": "C-1"}).json()["id"]
+        pid = farah.post(
+            f"/api/v1/sessions/{sid}/participants", json={"display_name": "Ada", "chart_id": "C-1"}
+        ).json()["id"]
         path = f"/api/v1/sessions/{sid}/participants/{pid}/vitals"
 
         def record(i: int) -> int:
@@ -97,9 +103,12 @@ def test_an_escalation_climbs_on_time_after_a_restart_on_postgresql(pg_url: str,
     try:
         farah = login(app, "farah")
         sid = farah.post(
-            "/api/v1/sessions", json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
+            "/api/v1/sessions",
+            json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"},
         ).json()["id"]
-        pid = farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Ada", "chart_id": "C-1"}).json()["id"]
+        pid = farah.post(
+            f"/api/v1/sessions/{sid}/participants", json={"display_name": "Ada", "chart_id": "C-1"}
+        ).json()["id"]
         farah.post(f"/api/v1/sessions/{sid}/participants/{pid}/observations", json={"distress": 3}).raise_for_status()
         farah.close()
     finally:
@@ -122,14 +131,16 @@ def test_a_change_made_through_one_app_process_reaches_a_screen_on_another(pg_ur
     through LISTEN/NOTIFY, of a change committed through the second."""
     first, second = _app(pg_url, clock), _app(pg_url, clock)
     try:
-        with TestClient(first, headers={"X-Requested-With": "holdspace"}) as a, TestClient(
-            second, headers={"X-Requested-With": "holdspace"}
-        ) as b:
+        with (
+            TestClient(first, headers={"X-Requested-With": "holdspace"}) as a,
+            TestClient(second, headers={"X-Requested-With": "holdspace"}) as b,
+        ):
             for client in (a, b):
                 client.post("/api/v1/auth/login", json={"username": "farah", "password": PASSWORD}).raise_for_status()
             assert first.state.listener.connected.wait(5)
             sid = b.post(
-                "/api/v1/sessions", json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
+                "/api/v1/sessions",
+                json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"},
             ).json()["id"]
             with a.websocket_connect("/ws/rooms/cedar-room") as socket:
                 assert "Rowan A." not in socket.receive_text()

@@ -14,7 +14,9 @@ def _cedar_with_participant(client_for: Any) -> tuple[Any, str, str]:
         "/api/v1/sessions",
         json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"},
     ).json()["id"]
-    pid = farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1"}).json()["id"]
+    pid = farah.post(
+        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1"}
+    ).json()["id"]
     return farah, sid, pid
 
 

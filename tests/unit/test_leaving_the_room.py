@@ -3,14 +3,14 @@ keeps a facilitator while anyone in it is in an altered phase."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from app.domain import DEFAULT_POLICY, Actor, Context, RuleViolation, SessionState, SupportRef, decide, evolve
 from app.domain import commands as c
 
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def _apply(state: SessionState, command: c.Command, user: str = "fay", role: str = "facilitator") -> SessionState:
