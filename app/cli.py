@@ -227,7 +227,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             for session in sessions:
                 records = read_records(db, session.id)
                 events += len(records)
-                problem = _chain_problem(records)
+                problem = _chain_problem(records, (session.head_seq, session.head_hash))
                 if problem is not None:
                     seq, why = problem
                     broken.append(f"session {session.id} (room {session.room_id}): event {seq}: {why}")
@@ -252,7 +252,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _chain_problem(records: Sequence[EventRecord]) -> tuple[int, str] | None:
+def _chain_problem(records: Sequence[EventRecord], head: tuple[int, str]) -> tuple[int, str] | None:
     if not records:
         return 1, "the session has no events at all (its log was removed)"
     for record in records:  # verify_chain decodes each event; say which one does not decode
@@ -261,7 +261,7 @@ def _chain_problem(records: Sequence[EventRecord]) -> tuple[int, str] | None:
         except (TypeError, ValueError):
             earlier = verify_chain([r for r in records if r.seq < record.seq])
             return earlier or (record.seq, "its data is not valid JSON (edited)")
-    return verify_chain(records)
+    return verify_chain(records, head)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -252,7 +252,11 @@ class Services:
                             row.closed_at = ctx.now
                             db.add(row)
                     if events:
-                        event_store.append(db, events)
+                        appended = event_store.append(db, events)
+                        head = db.get(CareSession, session_id)
+                        if head is not None:
+                            head.head_seq, head.head_hash = appended[-1].seq, appended[-1].hash
+                            db.add(head)
                     if events and db.get_bind().dialect.name == "postgresql":
                         # Delivered to every app process on commit, and never if this rolls back.
                         statement, params = notify_statement(*self._hint(new_state))

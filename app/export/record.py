@@ -25,7 +25,7 @@ from app.domain import Event, ParticipantState, Policy, SessionState, earliest_d
 from app.domain.checklist import VITALS_FOR_DISCHARGE, vitals_out_of_range
 from app.store.db import unit_of_work
 from app.store.events import GENESIS, read_records, to_event, verify_chain
-from app.store.tables import Room
+from app.store.tables import CareSession, Room
 
 FORMAT = "holdspace-chart-record/1"
 PARTNER = "partner participant"
@@ -97,7 +97,9 @@ def load_snapshot(engine: Engine, session_id: str) -> Snapshot:
                 events.append(to_event(record))
             except ValueError:
                 unreadable.append(record.seq)
-        problem = verify_chain(records) if records else None
+        row = db.get(CareSession, session_id)
+        head = (row.head_seq, row.head_hash) if row is not None else None
+        problem = verify_chain(records, head) if records else None
         if unreadable and problem is None:  # pragma: no cover - verify_chain reports these itself
             problem = (unreadable[0], "its data is not readable (edited)")
         last = records[-1] if records else None

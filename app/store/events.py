@@ -113,8 +113,9 @@ def last_seq(db: Session, session_id: str) -> int:
     return int(value or 0)
 
 
-def verify_chain(records: Sequence[EventRecord]) -> tuple[int, str] | None:
-    """The first broken link as (seq, why), or None when the chain is whole."""
+def verify_chain(records: Sequence[EventRecord], head: tuple[int, str] | None = None) -> tuple[int, str] | None:
+    """The first broken link as (seq, why), or None when the chain is whole. With the session's
+    recorded head (last seq and hash), a log that stops short of it has lost events at its end."""
     prev = GENESIS
     expected_seq = 1
     for record in records:
@@ -130,4 +131,12 @@ def verify_chain(records: Sequence[EventRecord]) -> tuple[int, str] | None:
             return record.seq, "its content does not match its hash (edited)"
         prev = record.hash
         expected_seq += 1
+    if head is not None and (expected_seq - 1, prev) != head:
+        last = expected_seq - 1
+        if head[0] > last:
+            return (
+                last + 1,
+                f"the log ends at event {last} but the session recorded {head[0]} (events removed from its end)",
+            )
+        return last, "the log's last event is not the one the session recorded (edited or replaced)"
     return None

@@ -51,6 +51,10 @@ class CareSession(SQLModel, table=True):
     lead: str = Field(max_length=64)
     opened_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # The log's head, moved in the same transaction as every append: a log that ends before its
+    # head has lost events from its end, which the hash chain alone cannot show.
+    head_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    head_hash: str = Field(default="0" * 64, max_length=64, sa_column_kwargs={"server_default": "0" * 64})
 
 
 class EventRecord(SQLModel, table=True):

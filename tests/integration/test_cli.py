@@ -78,7 +78,7 @@ def _one_line_error(result: Result) -> str:
 
 def test_migrate_is_repeatable(run, db_url: str) -> None:  # type: ignore[no-untyped-def]
     first = run("migrate")
-    assert first.code == 0 and "upgraded from empty to 0001" in first.out
+    assert first.code == 0 and "upgraded from empty to 0002" in first.out
     again = run("migrate")
     assert again.code == 0 and "already up to date" in again.out
 
@@ -389,3 +389,17 @@ def test_verify_finds_unreadable_data_and_a_removed_log(seeded, run, engine) -> 
     out = result.out
     assert f"session {ids['cedar-room']}" in out and "event 3" in out and "not valid JSON" in out
     assert f"session {ids['willow-room']}" in out and "event 1" in out and "no events" in out
+
+
+def test_verify_finds_events_removed_from_the_end_of_a_log(seeded, run, engine) -> None:  # type: ignore[no-untyped-def]
+    """The hash chain alone cannot show a shortened log; the session's recorded head can."""
+    cedar = _session_ids(engine)["cedar-room"]
+    with engine.connect() as connection:
+        last = connection.execute(
+            sa.text("SELECT MAX(seq) FROM event WHERE session_id = :sid"), {"sid": cedar}
+        ).scalar()
+    _execute(engine, "DELETE FROM event WHERE session_id = :sid AND seq >= :from_seq", sid=cedar, from_seq=last - 1)
+    result = run("verify")
+    assert result.code == 1
+    assert f"session {cedar}" in result.out and f"event {last - 1}" in result.out
+    assert "removed from its end" in result.out

@@ -51,7 +51,7 @@ def test_upgrade_of_an_empty_sqlite_file_creates_every_table_with_the_same_colum
 
     migrate.upgrade(url)
 
-    assert migrate.current_revision(url) == migrate.head_revision() == "0001"
+    assert migrate.current_revision(url) == migrate.head_revision() == "0002"
     found = _inspect(url)
     expected_tables = set(SQLModel.metadata.tables)
     assert expected_tables == {"app_user", "room", "room_assignment", "care_session", "event", "idempotency_key"}
@@ -85,7 +85,7 @@ def test_upgrade_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
         assert migrate.is_up_to_date(url)
         with engine.connect() as connection:
             assert connection.execute(sa.text("SELECT username FROM app_user")).scalars().all() == ["farah"]
-            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
     finally:
         engine.dispose()
 
@@ -110,7 +110,7 @@ def test_url_set_on_the_config_wins_over_the_environment(tmp_path: Path, monkeyp
 
     # Without one, HOLDSPACE_DATABASE_URL is used.
     command.upgrade(migrate.alembic_config(), "head")
-    assert migrate.current_revision(f"sqlite:///{env_db}") == "0001"
+    assert migrate.current_revision(f"sqlite:///{env_db}") == "0002"
 
 
 def test_migrations_are_plain_portable_sqlalchemy() -> None:
@@ -155,7 +155,7 @@ def test_upgrade_on_postgresql() -> None:
             connection.exec_driver_sql(f"CREATE DATABASE {name}")
         migrate.upgrade(url)
         migrate.upgrade(url)
-        assert migrate.current_revision(url) == "0001"
+        assert migrate.current_revision(url) == "0002"
         assert _diff(url) == []
         found = _inspect(url)
         for table_name, table in SQLModel.metadata.tables.items():
@@ -164,3 +164,31 @@ def test_upgrade_on_postgresql() -> None:
         with server.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
         server.dispose()
+
+
+def test_the_session_head_is_taken_from_the_log_for_sessions_recorded_before_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = migrate.alembic_config(url)
+    command.upgrade(config, "0001")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO room (id, name, created_at) VALUES ('r', 'Room', CURRENT_TIMESTAMP);"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO care_session (id, room_id, kind, lead, opened_at) "
+                "VALUES ('s', 'r', 'group', 'lee', CURRENT_TIMESTAMP)"
+            )
+        )
+        for seq, digest in ((1, "a" * 64), (2, "b" * 64)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO event (session_id, seq, kind, at, actor, data, prev_hash, hash) "
+                    "VALUES ('s', :seq, 'x', CURRENT_TIMESTAMP, 'lee', '{}', :prev, :hash)"
+                ),
+                {"seq": seq, "prev": "0" * 64, "hash": digest},
+            )
+    migrate.upgrade(url)
+    with engine.connect() as connection:
+        head = connection.execute(sa.text("SELECT head_seq, head_hash FROM care_session WHERE id = 's'")).one()
+    engine.dispose()
+    assert tuple(head) == (2, "b" * 64)
