@@ -134,6 +134,8 @@ class AdministerDose(Command):
     route: str
     dose_mg: float
     administered_at: datetime | None = None
+    # Intravenous only: how long the infusion runs (vitals are due more often meanwhile).
+    infusion_minutes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from .checklist import evaluate_checklist
 from .errors import InvalidInput, RuleViolation
 from .escalation import (
     escalation_deadlines,
+    next_vitals_due,
     observation_alarms,
     open_followup,
     raise_alarm,
@@ -446,6 +447,11 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
             "administered_at is before the screening and the agreement were recorded; a dose follows them.",
             {"field": "administered_at", "earliest": max(prerequisites).isoformat()},
         )
+    if cmd.infusion_minutes is not None and (cmd.route != "intravenous" or not 0 < cmd.infusion_minutes <= 600):
+        raise InvalidInput(
+            "infusion_minutes is for an intravenous dose, between 1 and 600.", {"field": "infusion_minutes"}
+        )
+    dose_info: dict[str, Any] = {"infusion_minutes": cmd.infusion_minutes}
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
     ev.add(
         "dose_administered",
@@ -454,8 +460,9 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
             "dose_mg": cmd.dose_mg,
             "administered_at": administered_at.isoformat(),
             "prescriber": ev.ctx.actor.username,
+            "infusion_minutes": cmd.infusion_minutes,
             "checkin_due_at": due.isoformat(),
-            "vitals_due_at": (administered_at + timedelta(minutes=ev.ctx.policy.vitals_interval_minutes)).isoformat(),
+            "vitals_due_at": next_vitals_due(administered_at, dose_info, administered_at, ev.ctx.policy).isoformat(),
         },
         p.id,
     )
@@ -614,8 +621,8 @@ def _record_vitals(state: SessionState, cmd: c.RecordVitals, ev: _Events) -> Non
         "observed_at": observed.isoformat(),
         "late": observed < ev.ctx.now - CLOCK_SKEW,
     }
-    if p.altered:
-        next_due = observed + timedelta(minutes=ev.ctx.policy.vitals_interval_minutes)
+    if p.altered and p.dosed_at is not None and p.dose is not None:
+        next_due = next_vitals_due(p.dosed_at, p.dose, observed, ev.ctx.policy)
         if p.vitals_due_at is None or next_due > p.vitals_due_at:
             data["next_vitals_due_at"] = next_due.isoformat()
     ev.add("vitals_recorded", data, p.id)

@@ -209,3 +209,20 @@ def escalation_deadlines(state: SessionState) -> list[datetime]:
         if p.altered and p.vitals_due_at is not None and state.open_escalation(p.id, "vitals_due") is None:
             found.append(p.vitals_due_at)
     return found
+
+
+def next_vitals_due(dosed_at: datetime, dose: Mapping[str, Any], observed: datetime, policy: Policy) -> datetime:
+    """When vitals are next due after a reading at `observed`: every vitals interval (shorter while
+    an intravenous dose is infusing), and not later than the blood pressure check at about the
+    time BP peaks after dosing, until a reading has been taken near it."""
+    infusion = dose.get("infusion_minutes")
+    infusing_until = dosed_at + timedelta(minutes=int(infusion)) if infusion else None
+    minutes = policy.vitals_interval_minutes
+    if infusing_until is not None and observed < infusing_until:
+        minutes = policy.vitals_interval_minutes_infusing
+    due = observed + timedelta(minutes=minutes)
+    bp_check = dosed_at + timedelta(minutes=policy.bp_check_after_dose_minutes)
+    near = timedelta(minutes=5)
+    if observed < bp_check - near and due > bp_check:
+        due = bp_check
+    return due

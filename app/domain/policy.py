@@ -91,6 +91,10 @@ class Policy:
     # How long a due consent check-in may go unanswered before it is recorded as missed.
     checkin_grace_minutes: int = 5
     vitals_interval_minutes: int = 15
+    # Beyond the published shape: vitals while an intravenous dose is infusing, and the blood
+    # pressure check at about the time BP peaks after dosing.
+    vitals_interval_minutes_infusing: int = 10
+    bp_check_after_dose_minutes: int = 40
     participants_per_facilitator: int = 4
     # Beyond the published shape: when a follow-up (repair) item falls due, and how long a lead
     # may silence a sounding alarm on the overview (the alarm itself stays open and visible).
@@ -109,6 +113,8 @@ _MINIMUMS: dict[str, int] = {
     "checkin_interval_minutes": 1,
     "checkin_grace_minutes": 1,
     "vitals_interval_minutes": 1,
+    "vitals_interval_minutes_infusing": 1,
+    "bp_check_after_dose_minutes": 1,
     "participants_per_facilitator": 1,
     "followup_due_hours": 1,
     "alarm_mute_seconds": 5,

@@ -101,6 +101,7 @@ class DoseBody(Body):
     route: Literal["sublingual", "intramuscular", "intravenous", "intranasal"]
     dose_mg: float = Field(gt=0, le=1000)
     administered_at: datetime | None = None
+    infusion_minutes: int | None = Field(default=None, ge=1, le=600)
 
 
 class PhaseBody(Body):
@@ -526,7 +527,7 @@ def dose(
     services: ServicesDep,
     idem: IdempotencyDep,
 ) -> JSONResponse:
-    command = c.AdministerDose(participant_id, body.route, body.dose_mg, body.administered_at)
+    command = c.AdministerDose(participant_id, body.route, body.dose_mg, body.administered_at, body.infusion_minutes)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
 

@@ -30,6 +30,7 @@ def test_a_prescriber_doses_a_ready_participant_and_the_first_check_in_falls_due
         "dose_mg": 35.5,
         "administered_at": b.now.isoformat(),
         "prescriber": "doc",
+        "infusion_minutes": None,
         "checkin_due_at": (b.now + timedelta(minutes=DEFAULT_POLICY.checkin_interval_minutes)).isoformat(),
         "vitals_due_at": (b.now + timedelta(minutes=DEFAULT_POLICY.vitals_interval_minutes)).isoformat(),
     }
