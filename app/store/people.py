@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from app.domain.model import STAFF_ROLES
 
-from .tables import CareSession, Room, RoomAssignment, User
+from .tables import CareSession, Room, RoomAssignment, SignIn, User, utcnow
 
 _hasher = PasswordHasher()
 # A hash to verify against when the username is unknown, so both answers take the same time.
@@ -120,3 +120,34 @@ def room_staff(db: Session, room: Room) -> list[User]:
 
 def live_session(db: Session, room_id: str) -> CareSession | None:
     return db.exec(select(CareSession).where(CareSession.live_room_id == room_id)).first()
+
+
+SIGN_IN_HOURS = 12
+
+
+def start_sign_in(db: Session, user: User) -> str:
+    sign_in = SignIn(id=secrets.token_urlsafe(32), username=user.username)
+    db.add(sign_in)
+    db.flush()
+    return sign_in.id
+
+
+def signed_in_user(db: Session, sign_in_id: str | None) -> User | None:
+    """The active user of a sign-in that is neither revoked nor older than a working day."""
+    if not sign_in_id:
+        return None
+    sign_in = db.get(SignIn, sign_in_id)
+    if sign_in is None or sign_in.revoked_at is not None:
+        return None
+    created = sign_in.created_at if sign_in.created_at.tzinfo else sign_in.created_at.replace(tzinfo=utcnow().tzinfo)
+    if (utcnow() - created).total_seconds() > SIGN_IN_HOURS * 3600:
+        return None
+    user = get_user(db, sign_in.username)
+    return user if user is not None and user.active else None
+
+
+def end_sign_in(db: Session, sign_in_id: str | None) -> None:
+    sign_in = db.get(SignIn, sign_in_id) if sign_in_id else None
+    if sign_in is not None and sign_in.revoked_at is None:
+        sign_in.revoked_at = utcnow()
+        db.add(sign_in)

@@ -87,3 +87,14 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     body: str = Field(sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class SignIn(SQLModel, table=True):
+    """One signed-in browser or client. Signing out revokes it, so a copied cookie stops working."""
+
+    __tablename__ = "sign_in"
+
+    id: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -25,6 +25,8 @@ from app.web.deps import (
     check_csrf,
     device_of,
     room_for,
+    sign_in,
+    sign_out,
     visible_session,
 )
 from app.web.errors import ApiError
@@ -246,14 +248,13 @@ def login(body: LoginBody, request: Request, services: ServicesDep) -> dict[str,
         db.commit()
     if user is None:
         raise ApiError(401, "unauthorized", "That username and password do not match.")
-    request.session.clear()
-    request.session["username"] = user.username
+    sign_in(request, services, user)
     return {"username": user.username, "role": user.role}
 
 
 @router.post("/auth/logout")
-def logout(request: Request) -> dict[str, bool]:
-    request.session.clear()
+def logout(request: Request, services: ServicesDep) -> dict[str, bool]:
+    sign_out(request, services)
     return {"signed_out": True}
 
 

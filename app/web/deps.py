@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlmodel import Session
@@ -52,16 +52,29 @@ def check_csrf(request: Request) -> None:
     )
 
 
-def load_user(services: Services, username: str | None) -> User | None:
-    if not username:
-        return None
+def load_user(services: Services, session: dict[str, Any]) -> User | None:
+    """The user of the cookie's sign-in, if it is still valid (signing out revokes it)."""
     with unit_of_work(services.engine) as db:
-        user = people.get_user(db, username)
-    return user if user is not None and user.active else None
+        return people.signed_in_user(db, session.get("sign_in"))
+
+
+def sign_in(request: Request, services: Services, user: User) -> None:
+    with unit_of_work(services.write_engine) as db:
+        sign_in_id = people.start_sign_in(db, user)
+        db.commit()
+    request.session.clear()
+    request.session["sign_in"] = sign_in_id
+
+
+def sign_out(request: Request, services: Services) -> None:
+    with unit_of_work(services.write_engine) as db:
+        people.end_sign_in(db, request.session.get("sign_in"))
+        db.commit()
+    request.session.clear()
 
 
 def current_user(request: Request, services: ServicesDep) -> User:
-    user = load_user(services, request.session.get("username"))
+    user = load_user(services, request.session)
     if user is None:
         raise ApiError(401, "unauthorized", "Please sign in.")
     return user

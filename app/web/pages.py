@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from app.live.fragments import overview_context, render_room_live, room_context
 from app.store import people
 from app.store.db import unit_of_work
-from app.web.deps import CurrentUser, ServicesDep, csrf_token, load_user, visible_session
+from app.web.deps import CurrentUser, ServicesDep, csrf_token, load_user, sign_in, sign_out, visible_session
 from app.web.errors import ApiError, not_found
 from app.web.templating import templates
 from app.web.views import event_view, participant_view
@@ -46,7 +46,7 @@ def home() -> RedirectResponse:
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_page(request: Request, services: ServicesDep, next: str | None = None) -> Response:
-    if load_user(services, request.session.get("username")) is not None:
+    if load_user(services, request.session) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return _page(request, "pages/login.html", {"next": _safe_next(next), "error": None})
 
@@ -71,16 +71,17 @@ def login_submit(
     if user is None:
         context = {"next": _safe_next(next), "error": "That username and password do not match."}
         return _page(request, "pages/login.html", context, 401)
-    request.session.clear()
-    request.session["username"] = user.username
+    sign_in(request, services, user)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout", include_in_schema=False)
-def logout_submit(request: Request, csrf_token_field: str = Form(default="", alias="csrf_token")) -> Response:
+def logout_submit(
+    request: Request, services: ServicesDep, csrf_token_field: str = Form(default="", alias="csrf_token")
+) -> Response:
     expected = request.session.get("csrf", "")
     if expected and hmac.compare_digest(csrf_token_field, expected):
-        request.session.clear()
+        sign_out(request, services)
     return RedirectResponse("/login", status_code=303)
 
 

@@ -56,7 +56,7 @@ async def _admit(websocket: WebSocket) -> User | None:
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN)
         return None
     services: Services = websocket.app.state.services
-    user = await run_in_threadpool(load_user, services, websocket.session.get("username"))
+    user = await run_in_threadpool(load_user, services, websocket.session)
     await websocket.accept()
     if user is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in")

@@ -3,8 +3,10 @@ JSON API, reading state and events, and asserting that a refusal changed nothing
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
+from base64 import b64encode
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,10 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner
 
 from tests.conftest import create_schema, seed_clinic
-from tests.integration.conftest import JSON, login
+from tests.integration.conftest import JSON
 
 API = "/api/v1"
 CONSENT = {
@@ -43,6 +46,13 @@ def fast_db_url(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> str
         create_schema(url)
         seed_clinic(url)
         with sqlite3.connect(template) as raw:
+            # A standing sign-in per user, so tests can carry a cookie without re-hashing passwords.
+            names = [name for (name,) in raw.execute("SELECT username FROM app_user").fetchall()]
+            raw.executemany(
+                "INSERT INTO sign_in (id, username, created_at) VALUES (?, ?, CURRENT_TIMESTAMP)",
+                [(f"test-{name}", name) for name in names],
+            )
+            raw.commit()
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         raw.close()
         _TEMPLATE.append(template)
@@ -51,8 +61,14 @@ def fast_db_url(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> str
     return f"sqlite:///{target}"
 
 
-_COOKIES: dict[str, str] = {}
 SESSION_COOKIE = "holdspace_session"
+
+
+def signed_cookie(app: Any, username: str) -> str:
+    """The session cookie the app would set for the template's standing sign-in of `username`."""
+    secret = app.state.settings.checked_secret()
+    payload = b64encode(json.dumps({"sign_in": f"test-{username}"}).encode())
+    return TimestampSigner(secret).sign(payload).decode()
 
 
 @pytest.fixture(name="client_for")
@@ -63,11 +79,7 @@ def fast_client_for(app: Any) -> Iterator[Callable[[str], TestClient]]:
     clients: list[TestClient] = []
 
     def make(username: str) -> TestClient:
-        if username not in _COOKIES:
-            client = login(app, username)
-            _COOKIES[username] = client.cookies[SESSION_COOKIE]
-        else:
-            client = TestClient(app, headers=JSON, cookies={SESSION_COOKIE: _COOKIES[username]})
+        client = TestClient(app, headers=JSON, cookies={SESSION_COOKIE: signed_cookie(app, username)})
         clients.append(client)
         assert ok(client.get(f"{API}/me"))["username"] == username
         return client

@@ -16,10 +16,11 @@ from tests.integration.conftest import JSON, login
 from tests.integration.helpers import (
     API,
     NORMAL_VITALS,
+    SESSION_COOKIE,
     add_participant,
     assert_error,
     events,
-    fast_client_for,  # noqa: F401 - signs in once per run, then reuses the cookie
+    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
     fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     part,
@@ -290,3 +291,16 @@ def test_unknown_api_paths_and_methods_answer_in_the_error_shape(client_for: Cli
     assert_error(farah.get(f"{API}/no-such-thing"), 404, "not_found")
     assert_error(farah.delete(f"{API}/rooms"), 405, "method_not_allowed")
     assert_error(farah.get(sess("does-not-exist")), 404, "not_found")
+
+
+def test_signing_out_revokes_the_cookie_even_where_it_was_copied(app: Any) -> None:
+    """Sign-ins are recorded on the server: a copy of the cookie stops working at sign-out."""
+    tablet = login(app, "farah")
+    copied = TestClient(app, headers=JSON, cookies={SESSION_COOKIE: tablet.cookies[SESSION_COOKIE]})
+    assert copied.get(f"{API}/me").status_code == 200
+    assert tablet.post(f"{API}/auth/logout").status_code == 200
+    assert_error(copied.get(f"{API}/me"), 401, "unauthorized")
+    other = login(app, "farah")  # another sign-in of the same person is untouched
+    assert other.get(f"{API}/me").status_code == 200
+    for client in (tablet, copied, other):
+        client.close()

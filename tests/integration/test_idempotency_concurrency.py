@@ -24,7 +24,7 @@ from tests.integration.helpers import (
     assert_error,
     dosed_participant,
     events,
-    fast_client_for,  # noqa: F401 - signs in once per run, then reuses the cookie
+    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
     fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     part,
