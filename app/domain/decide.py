@@ -22,7 +22,6 @@ from .escalation import (
     vitals_alarm,
 )
 from .model import (
-    COVERING_ROLES,
     SESSION_KINDS,
     TRANSITIONS,
     Actor,
@@ -987,7 +986,3 @@ def refusal(state: SessionState, command: c.Command, violation: RuleViolation, c
                 data["more_followups"] = items[1:]
     ev.add("command_refused", data, participant_id)
     return ev.items
-
-
-# Which covering roles may be checked in; kept here so the service and the domain agree.
-CHECK_IN_ROLES = COVERING_ROLES | {"prescriber"}

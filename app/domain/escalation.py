@@ -18,6 +18,15 @@ from .policy import Policy
 START_STEP = {"low": 1, "medium": 2, "high": 3}
 DISTRESS_PRIORITY = {2: "low", 3: "medium", 4: "high"}
 DISTRESS_WORDS = {2: "distressed", 3: "acute distress", 4: "emergency"}
+# Step 3 reaches every lead on duty and the medical on-call, whatever room the alarm comes from.
+REACHED_AT_STEP_3 = frozenset({"lead", "prescriber"})
+
+
+def reaches_beyond_the_room(step: int, role: str) -> bool:
+    """Whether an alarm at `step` reaches someone of `role` who does not work in its room."""
+    return step >= 3 and role in REACHED_AT_STEP_3
+
+
 STEP_WORDS = {
     1: "room facilitators",
     2: "room facilitators and the session's lead",

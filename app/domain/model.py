@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 
@@ -587,7 +587,3 @@ def fold(session_id: str, events: list[Event] | tuple[Event, ...], state: Sessio
     for event in events:
         state = evolve(state, event)
     return state
-
-
-def minutes_between(earlier: datetime, later: datetime) -> float:
-    return (later - earlier) / timedelta(minutes=1)

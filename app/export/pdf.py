@@ -41,14 +41,12 @@ MUTED = colors.HexColor("#5f6b7a")
 RULE = colors.HexColor("#c9d1da")
 SHADE = colors.HexColor("#eef2f6")
 ALERT = colors.HexColor("#b42318")
-GOOD = colors.HexColor("#2f6f4f")
 SERIES = {
     "sbp": ("Systolic BP (mmHg)", colors.HexColor("#c0392b")),
     "dbp": ("Diastolic BP (mmHg)", colors.HexColor("#e59866")),
     "hr": ("Heart rate (/min)", colors.HexColor("#2471a3")),
     "spo2": ("SpO2 (%)", colors.HexColor("#1e8449")),
 }
-SCALE_LABELS = {"distress": "Distress", "moaa_s": "MOAA/S", "rass": "RASS", "suds": "SUDS"}
 
 _FONT_DIRS = (
     Path("/usr/share/fonts/truetype/dejavu"),

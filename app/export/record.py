@@ -593,36 +593,15 @@ def _support(own: Sequence[Event], p: ParticipantState) -> dict[str, Any]:
     current = [{"kind": s.kind, "name": _support_label(s.as_dict())} for s in p.support]
     history = []
     for e in own:
+        entry = {"seq": e.seq, "at": _iso(e.at), "by": e.actor}
         if e.kind == "support_assigned":
-            history.append(
-                {
-                    "seq": e.seq,
-                    "at": _iso(e.at),
-                    "by": e.actor,
-                    "what": "assigned",
-                    "support": _support_label(e.data.get("support")),
-                }
-            )
+            history.append({**entry, "what": "assigned", "support": _support_label(e.data.get("support"))})
         elif e.kind == "support_removed":
-            history.append(
-                {
-                    "seq": e.seq,
-                    "at": _iso(e.at),
-                    "by": e.actor,
-                    "what": "removed",
-                    "support": str(e.data.get("support_id")),
-                }
-            )
+            history.append({**entry, "what": "removed", "support": str(e.data.get("support_id"))})
         elif e.kind == "support_handed_over":
+            replacement = _support_label(e.data.get("replacement"))
             history.append(
-                {
-                    "seq": e.seq,
-                    "at": _iso(e.at),
-                    "by": e.actor,
-                    "what": "emergency handover",
-                    "support": _support_label(e.data.get("replacement")),
-                    "reason": e.data.get("reason"),
-                }
+                {**entry, "what": "emergency handover", "support": replacement, "reason": e.data.get("reason")}
             )
     return {"current": current, "history": history, "dedicated_facilitator": p.dedicated_facilitator}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.decide import PROTECTIVE_PARTS, TOUCH_AREAS
+from app.domain.escalation import reaches_beyond_the_room
 from app.domain.model import TRANSITIONS, Phase
 from app.domain.policy import ROUTES
 from app.services import Services
@@ -63,13 +64,9 @@ def render_room_live(context: dict[str, Any]) -> str:
     return render_block(ROOM_TEMPLATE, "room_live", context)
 
 
-# Step 3 of an escalation reaches every lead on duty and the medical on-call (PRODUCT.md).
-REACHED_AT_STEP_3 = frozenset({"lead", "prescriber"})
-
-
 def step_three_elsewhere(services: Services, user: User, now: Any) -> list[dict[str, Any]]:
     """Open step-3 alarms from rooms the user does not work in, for leads and prescribers."""
-    if user.role not in REACHED_AT_STEP_3:
+    if not reaches_beyond_the_room(3, user.role):
         return []
     with unit_of_work(services.engine) as db:
         own = {room.id for room in people.rooms_for(db, user)}
@@ -78,7 +75,9 @@ def step_three_elsewhere(services: Services, user: User, now: Any) -> list[dict[
         if row.room_id in own:
             continue
         state = services.state(row.id)
-        out.extend(escalation_view(state, e, now) for e in state.open_escalations if e.step >= 3)
+        out.extend(
+            escalation_view(state, e, now) for e in state.open_escalations if reaches_beyond_the_room(e.step, user.role)
+        )
     return out
 
 

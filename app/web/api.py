@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
-from app.domain.model import SESSION_KINDS
-from app.live.fragments import REACHED_AT_STEP_3, step_three_elsewhere
+from app.domain.escalation import reaches_beyond_the_room
+from app.live.fragments import step_three_elsewhere
 from app.services import Outcome, Services
 from app.store import people
 from app.store.db import unit_of_work
@@ -301,8 +301,6 @@ def create_session(
                 f"Not assigned to this room: {', '.join(unknown)}.",
                 {"field": "facilitators", "unknown": unknown},
             )
-    if body.kind not in SESSION_KINDS:  # pragma: no cover - pydantic already refuses
-        raise ApiError(422, "validation_error", "Unknown session kind.")
     outcome = services.open_session(
         actor_of(user),
         room,
@@ -736,11 +734,6 @@ def _visible_states(services: Services, user: User, live_only: bool) -> list[Ses
     return [services.state(row.id) for row in services.sessions_in_rooms(room_ids, live_only=live_only)]
 
 
-def _answerable(escalation_step: int, user: User) -> bool:
-    """Step 3 reaches every lead on duty and the medical on-call, whatever room it comes from."""
-    return escalation_step >= 3 and user.role in REACHED_AT_STEP_3
-
-
 def _session_of(item_id: str, marker: str) -> str:
     session_id, sep, rest = item_id.rpartition(f"-{marker}")
     if not sep or not session_id or not rest.replace(".", "", 1).isdigit():
@@ -774,7 +767,7 @@ def _escalation_command(
     except ApiError:
         row = services.care_session(session_id)
         escalation = services.state(session_id).escalations.get(escalation_id) if row and row.live_room_id else None
-        if escalation is None or not escalation.open or not _answerable(escalation.step, user):
+        if escalation is None or not escalation.open or not reaches_beyond_the_room(escalation.step, user.role):
             raise
 
     def answer(state: SessionState, _events: list[Any]) -> tuple[int, dict[str, Any]]:

@@ -24,10 +24,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _readings(readings: Any) -> dict[str, Any]:
-    return {
-        name: {"value": r.value if name in ("temp",) else _num(r.value), "observed_at": _iso(r.observed_at)}
-        for name, r in readings.items()
-    }
+    return {name: {"value": _num(r.value), "observed_at": _iso(r.observed_at)} for name, r in readings.items()}
 
 
 def _num(value: float) -> int | float:

@@ -13,7 +13,6 @@ from urllib.parse import urlparse
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketState
 
 from app.live.broker import ALL_ROOMS, room_channel
 from app.live.fragments import overview_context, render_overview_live, render_room_live, room_context
@@ -314,4 +313,4 @@ def _event_messages(services: Services, session_id: str, after: int, upto: int |
     return out
 
 
-__all__ = ["router", "WebSocketState"]
+__all__ = ["router"]

@@ -979,3 +979,20 @@ def test_climbing_to_step_3_ends_a_mute_so_the_new_audience_hears_it(b: SessionB
     tick(b, e.raised_at + MEDIUM_ACK)
     climbed = escalation(b, e.id)
     assert (climbed.step, climbed.muted_until) == (3, None)
+
+
+@pytest.mark.parametrize(
+    "step, role, reached",
+    [
+        (3, "lead", True),
+        (3, "prescriber", True),
+        (3, "facilitator", False),
+        (3, "admin", False),
+        (2, "lead", False),
+        (1, "prescriber", False),
+    ],
+)
+def test_only_step_3_reaches_leads_and_the_medical_on_call_beyond_the_room(step: int, role: str, reached: bool) -> None:
+    from app.domain.escalation import reaches_beyond_the_room
+
+    assert reaches_beyond_the_room(step, role) is reached
