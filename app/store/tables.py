@@ -19,6 +19,8 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=64, sa_column_kwargs={"unique": True}, index=True)
     role: str = Field(max_length=16)
     password_hash: str = Field(max_length=255)
+    # A short PIN for checking oneself in on a shared room tablet, hashed like the password.
+    pin_hash: str | None = Field(default=None, max_length=255)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
@@ -98,3 +100,19 @@ class SignIn(SQLModel, table=True):
     username: str = Field(max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class AccessLog(SQLModel, table=True):
+    """Who signed in (or failed to), and who read or exported which participant's chart record."""
+
+    __tablename__ = "access_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
+    username: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=32)  # sign_in, chart_view, chart_export, ...
+    outcome: str = Field(max_length=16)  # ok, failed, throttled
+    client: str | None = Field(default=None, max_length=64)
+    session_id: str | None = Field(default=None, max_length=40)
+    participant_id: str | None = Field(default=None, max_length=40, index=True)
+    detail: str | None = Field(default=None, max_length=200)
