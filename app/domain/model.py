@@ -139,6 +139,10 @@ class Escalation:
     reason: str
     raised_at: datetime
     deadline: datetime | None = None
+    # When it became the priority it has now (a low alarm raised to medium is a new medium alarm in
+    # all but history), and the priority it was first raised with.
+    priority_since: datetime | None = None
+    raised_priority: str = ""
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     sounded_at: datetime | None = None
@@ -447,6 +451,8 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
             reason=data["reason"],
             raised_at=event.at,
             deadline=deadline,
+            priority_since=event.at,
+            raised_priority=data["priority"],
             sounded_at=event.at,
             history=(step_record,),
         )
@@ -454,6 +460,8 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
     current = escalations[eid]
     changes: dict[str, Any] = {"history": current.history + (step_record,)}
     if kind == "escalation_updated":
+        if data["priority"] != current.priority:
+            changes["priority_since"] = event.at
         changes.update(
             priority=data["priority"],
             step=int(data["step"]),

@@ -172,6 +172,10 @@ def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[s
         "step_reaches": STEP_WORDS[e.step],
         "reason": e.reason,
         "raised_at": _iso(e.raised_at),
+        # When it became the priority it has now, and the priority it was raised with: a low alarm
+        # raised to medium a minute ago is a one-minute-old medium, not an eleven-minute-old one.
+        "priority_since": _iso(e.priority_since or e.raised_at),
+        "raised_priority": e.raised_priority or e.priority,
         "deadline": _iso(e.deadline),
         "acknowledged_at": _iso(e.acknowledged_at),
         "acknowledged_by": e.acknowledged_by,
