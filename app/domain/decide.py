@@ -404,6 +404,51 @@ def _withdraw_consent(state: SessionState, cmd: c.WithdrawConsent, ev: _Events) 
     ev.add("consent_withdrawn", {"items": sorted(set(cmd.items))}, p.id)
 
 
+@dataclass(frozen=True)
+class Gate:
+    """One condition a step needs (invariant 5 for the dose): its key, the refusal code, plain words."""
+
+    key: str
+    code: str
+    label: str
+
+
+def dose_gates_unmet(state: SessionState, p: ParticipantState) -> list[Gate]:
+    """Every condition of invariant 5 that is not yet met for dosing `p`, in the order they are
+    usually met: screening (and a prescriber's clearance if it is flagged), the agreement, a support
+    person, a facilitator in the room. Empty when the dose may be given."""
+    unmet: list[Gate] = []
+    if p.screening is None:
+        unmet.append(Gate("screening", "screening_not_cleared", "a screening (blood pressure and contraindications)"))
+    elif not p.screening_cleared:
+        flags = ", ".join(p.screening_flags)
+        unmet.append(
+            Gate(
+                "prescriber_clearance",
+                "screening_not_cleared",
+                f"a prescriber's clearance, with a note, of the flagged screening ({flags})",
+            )
+        )
+    if consent_missing(dict(p.consent) if p.consent is not None else None):
+        unmet.append(
+            Gate("agreement", "consent_incomplete", "the complete pre-session agreement, signed by the participant")
+        )
+    if not p.support:
+        unmet.append(Gate("support", "no_support_assigned", "a support person assigned"))
+    elif not any(_support_available(state, s, in_room=False) for s in p.support):
+        unmet.append(
+            Gate(
+                "support",
+                "no_support_assigned",
+                "a support person who can be with them now (staff on this session, or a partner who is not "
+                "in an altered phase)",
+            )
+        )
+    if not state.covering_present:
+        unmet.append(Gate("facilitator_present", "room_uncovered", "a facilitator checked in to the room"))
+    return unmet
+
+
 def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     if cmd.route not in ROUTES:
@@ -413,31 +458,22 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
     administered_at = _time(cmd.administered_at, ev.ctx, "administered_at")
     if ev.ctx.actor.role != "prescriber":
         raise _refuse("forbidden", "Only a prescriber can record a dose.")
+    if p.phase not in (Phase.ARRIVED, Phase.SCREENED):
+        _move(p, Phase.DOSED)
+    unmet = dose_gates_unmet(state, p)
+    if unmet:
+        details: dict[str, Any] = {"missing": [g.key for g in unmet]}
+        if p.screening_flags and not p.screening_cleared:
+            details["flags"] = list(p.screening_flags)
+        agreement_missing = consent_missing(dict(p.consent) if p.consent is not None else None)
+        if agreement_missing and agreement_missing != ["agreement"]:
+            details["agreement_missing"] = agreement_missing
+        raise RuleViolation(
+            unmet[0].code,
+            f"{p.display_name} cannot be dosed yet. Still missing: " + "; ".join(g.label for g in unmet) + ".",
+            details,
+        )
     _move(p, Phase.DOSED)
-    if not p.screening_cleared:
-        raise _refuse(
-            "screening_not_cleared",
-            f"{p.display_name}'s screening is flagged ({', '.join(p.screening_flags)}); a prescriber must clear "
-            "it with a note before dosing.",
-            flags=list(p.screening_flags),
-        )
-    missing = consent_missing(dict(p.consent) if p.consent is not None else None)
-    if missing:
-        raise _refuse(
-            "consent_incomplete",
-            f"{p.display_name}'s pre-session agreement is not complete.",
-            missing=missing,
-        )
-    if not p.support:
-        raise _refuse("no_support_assigned", f"{p.display_name} has no support person assigned.")
-    if not state.covering_present:
-        raise _refuse("room_uncovered", "No facilitator is checked in to the room.")
-    if not any(_support_available(state, s, in_room=False) for s in p.support):
-        raise _refuse(
-            "no_support_assigned",
-            f"{p.display_name} has no support person who can be with them now (staff checked in to the room, "
-            "or a partner who is not in an altered phase).",
-        )
     if _locked_dependants(state, p.id):
         raise _dyad_locked(state, p.id, p.display_name)
     prerequisites = [t for t in (p.screened_at, p.consented_at) if t is not None]

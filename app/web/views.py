@@ -15,8 +15,9 @@ from app.domain import (
     evaluate_checklist,
 )
 from app.domain.coverage import coverage_warnings
+from app.domain.decide import dose_gates_unmet
 from app.domain.escalation import STEP_WORDS
-from app.domain.model import Escalation, Followup
+from app.domain.model import Escalation, Followup, Phase
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -59,6 +60,12 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "last_vitals": _readings(p.vitals),
         "screening": dict(p.screening) if p.screening else None,
         "screening_cleared": p.screening_cleared,
+        # What a dose still needs (invariant 5), in the words a refusal would use.
+        "dose_missing": (
+            [{"key": g.key, "label": g.label} for g in dose_gates_unmet(state, p)]
+            if p.phase in (Phase.ARRIVED, Phase.SCREENED)
+            else []
+        ),
         "consent": dict(consent) if consent else None,
         "consent_withdrawn": sorted(p.consent_withdrawn),
         "consent_missing": consent_missing(dict(p.consent) if p.consent else None),
