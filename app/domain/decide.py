@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import commands as c
@@ -22,6 +22,7 @@ from .escalation import (
     vitals_alarm,
 )
 from .model import (
+    CLOCK_SKEW,
     SESSION_KINDS,
     TRANSITIONS,
     Actor,
@@ -30,6 +31,7 @@ from .model import (
     Phase,
     SessionState,
     SupportRef,
+    entered_late,
 )
 from .policy import AUTO_CHECKLIST_KEYS, ROUTES, Policy
 
@@ -40,8 +42,6 @@ PARTICIPANT_RESPONSES = ("agrees", "declines", "cannot_answer")
 PROTECTIVE_PARTS = ("critic", "perfectionist", "isolator", "numbing", "other")
 VITAL_RANGES = {"sbp": (40, 300), "dbp": (20, 200), "hr": (20, 250), "spo2": (50, 100), "rr": (2, 60)}
 SCALE_RANGES = {"distress": (0, 4), "moaa_s": (0, 5), "rass": (-5, 4), "suds": (0, 10)}
-# A clock on a tablet may run a little ahead; beyond this an observation "from the future" is refused.
-CLOCK_SKEW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,34 @@ def _move(participant: ParticipantState, to: Phase) -> None:
         )
 
 
-def _time(value: datetime | None, ctx: Context, field: str) -> datetime:
+def time_window(state: SessionState, ctx: Context) -> tuple[datetime, datetime]:
+    """The earliest and latest time a client may give for something observed or done: from the
+    session's start less the clinic's late-entry allowance, to now plus the clock-skew allowance."""
+    start = state.opened_at or ctx.now
+    earliest = start - timedelta(hours=ctx.policy.late_entry_allowance_hours)
+    return earliest, ctx.now + CLOCK_SKEW
+
+
+def _time(value: datetime | None, state: SessionState, ctx: Context, field: str) -> datetime:
+    """A time sent by a client, checked against the window and stored in UTC (`now` if none given)."""
     if value is None:
         return ctx.now
-    if value.tzinfo is None:
+    if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{field} needs a time zone offset.", {"field": field})
-    if value > ctx.now + CLOCK_SKEW:
-        raise InvalidInput(f"{field} is in the future.", {"field": field})
-    return value
+    try:
+        moment = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{field} is not a time that can be recorded.", {"field": field}) from None
+    earliest, latest = time_window(state, ctx)
+    window = {"field": field, "earliest": earliest.isoformat(), "latest": latest.isoformat()}
+    if moment > latest:
+        raise InvalidInput(f"{field} is in the future.", window)
+    if moment < earliest:
+        hours = ctx.policy.late_entry_allowance_hours
+        raise InvalidInput(
+            f"{field} is too early: a late entry can be at most {hours} h before the session started.", window
+        )
+    return moment
 
 
 def _support_label(state: SessionState, ref: SupportRef) -> str:
@@ -297,6 +317,7 @@ def _record_screening(state: SessionState, cmd: c.RecordScreening, ev: _Events) 
         low, high = VITAL_RANGES[field]
         if not low <= value <= high:
             raise InvalidInput(f"bp.{field} must be between {low} and {high}.", {"field": f"bp.{field}"})
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     clearance = ev.ctx.policy.vitals.predose_clearance
     flags = [f"contraindication:{key}" for key, present in sorted(cmd.contraindications.items()) if present]
     if cmd.sbp > clearance.sbp or cmd.dbp > clearance.dbp:
@@ -309,6 +330,8 @@ def _record_screening(state: SessionState, cmd: c.RecordScreening, ev: _Events) 
             "concomitant_sedatives": list(cmd.concomitant_sedatives),
             "notes": cmd.notes,
             "flags": flags,
+            "observed_at": observed.isoformat(),
+            "late": entered_late(observed, ev.ctx.now),
         },
         p.id,
     )
@@ -370,6 +393,7 @@ def _widens(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def _record_consent(state: SessionState, cmd: c.RecordConsent, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     agreement = _agreement(cmd)
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     if p.altered:
         before = dict(p.active_consent or {})
         widened = _widens(before, agreement) if before else ["agreement"]
@@ -390,7 +414,16 @@ def _record_consent(state: SessionState, cmd: c.RecordConsent, ev: _Events) -> N
     missing = [key for key in CONSENT_REQUIRED if not agreement[key]]
     if missing:
         raise InvalidInput(f"The agreement is missing: {', '.join(missing)}.", {"missing": missing})
-    ev.add("consent_recorded", {"agreement": agreement, "attested_by": ev.ctx.actor.username}, p.id)
+    ev.add(
+        "consent_recorded",
+        {
+            "agreement": agreement,
+            "attested_by": ev.ctx.actor.username,
+            "observed_at": observed.isoformat(),
+            "late": entered_late(observed, ev.ctx.now),
+        },
+        p.id,
+    )
 
 
 def _withdraw_consent(state: SessionState, cmd: c.WithdrawConsent, ev: _Events) -> None:
@@ -455,7 +488,7 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
         raise InvalidInput(f"route must be one of {', '.join(ROUTES)}.", {"field": "route"})
     if not 0 < cmd.dose_mg <= 1000:
         raise InvalidInput("dose_mg must be more than 0 and at most 1000.", {"field": "dose_mg"})
-    administered_at = _time(cmd.administered_at, ev.ctx, "administered_at")
+    administered_at = _time(cmd.administered_at, state, ev.ctx, "administered_at")
     if ev.ctx.actor.role != "prescriber":
         raise _refuse("forbidden", "Only a prescriber can record a dose.")
     if p.phase not in (Phase.ARRIVED, Phase.SCREENED):
@@ -479,7 +512,8 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
     prerequisites = [t for t in (p.screened_at, p.consented_at) if t is not None]
     if prerequisites and administered_at < max(prerequisites):
         raise InvalidInput(
-            "administered_at is before the screening and the agreement were recorded; a dose follows them.",
+            "administered_at is before the screening was done or the agreement was signed (the times they "
+            "were observed, which a late entry gives); a dose follows them.",
             {"field": "administered_at", "earliest": max(prerequisites).isoformat()},
         )
     if cmd.infusion_minutes is not None and (cmd.route != "intravenous" or not 0 < cmd.infusion_minutes <= 600):
@@ -650,11 +684,11 @@ def _record_vitals(state: SessionState, cmd: c.RecordVitals, ev: _Events) -> Non
         low, high = VITAL_RANGES[name]
         if not low <= value <= high:
             raise InvalidInput(f"{name} must be between {low} and {high}.", {"field": name})
-    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     data: dict[str, Any] = {
         "vitals": dict(cmd.vitals),
         "observed_at": observed.isoformat(),
-        "late": observed < ev.ctx.now - CLOCK_SKEW,
+        "late": entered_late(observed, ev.ctx.now),
     }
     if p.altered and p.dosed_at is not None and p.dose is not None:
         next_due = next_vitals_due(p.dosed_at, p.dose, observed, ev.ctx.policy)
@@ -696,14 +730,14 @@ def _record_observation(state: SessionState, cmd: c.RecordObservation, ev: _Even
         raise InvalidInput(f"parts are some of {', '.join(PROTECTIVE_PARTS)}.", {"field": "parts"})
     if all(v is None for v in scales.values()) and not cmd.note.strip() and not cmd.signs and not cmd.parts:
         raise InvalidInput("An observation needs a scale, a sign, a part or a note.", {"field": "note"})
-    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     data: dict[str, Any] = {k: v for k, v in scales.items() if v is not None}
     data.update(
         signs=list(cmd.signs),
         note=cmd.note.strip(),
         parts=list(cmd.parts),
         observed_at=observed.isoformat(),
-        late=observed < ev.ctx.now - CLOCK_SKEW,
+        late=entered_late(observed, ev.ctx.now),
     )
     ev.add("observation_recorded", data, p.id)
     for alarm in observation_alarms(scales):
@@ -821,7 +855,7 @@ def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
         )
     if state.closed_at is not None and cmd.kind != "integration":
         raise _refuse("session_closed", "This session is closed; only integration themes can still be added.")
-    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     ev.add(
         "note_recorded",
         {
@@ -830,7 +864,7 @@ def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
             "parts": sorted(set(cmd.parts)),
             "somatic": cmd.somatic.strip(),
             "observed_at": observed.isoformat(),
-            "late": observed < ev.ctx.now - CLOCK_SKEW,
+            "late": entered_late(observed, ev.ctx.now),
         },
         p.id,
     )

@@ -60,6 +60,14 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "last_vitals": _readings(p.vitals),
         "screening": dict(p.screening) if p.screening else None,
         "screening_cleared": p.screening_cleared,
+        # When the screening was done and the agreement signed, when each was typed in, and whether
+        # that was a late entry (invariant 8: both times are kept).
+        "screening_observed_at": _iso(p.screened_at),
+        "screening_recorded_at": _iso(p.screening_recorded_at),
+        "screening_late": p.screening_late,
+        "consent_observed_at": _iso(p.consented_at),
+        "consent_recorded_at": _iso(p.consent_recorded_at),
+        "consent_late": p.consent_late,
         # What a dose still needs (invariant 5), in the words a refusal would use.
         "dose_missing": (
             [{"key": g.key, "label": g.label} for g in dose_gates_unmet(state, p)]
