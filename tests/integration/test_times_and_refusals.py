@@ -300,7 +300,7 @@ def test_an_alarm_raised_from_low_to_medium_shows_both_times_in_the_json_and_on_
     assert (medium["raised_at"], medium["priority_since"]) == (raised_at.isoformat(), upgraded_at.isoformat())
 
     clock.advance(seconds=50)
-    since = re.compile(r"Medium since \d\d:\d\d \(just now\)</span>\s*\(raised as low \d\d:\d\d, 11 min ago\)")
+    since = re.compile(r"Medium since \d\d:\d\d, just now</span>\s*\(raised as low \d\d:\d\d, 11 min ago\)")
     room = state(farah, session_id)["room_id"]
     room_page = farah.get(f"/rooms/{room}", headers={"Accept": "text/html"})
     overview = lena.get("/overview", headers={"Accept": "text/html"})
