@@ -7,6 +7,7 @@ Each bad time or wrongly typed value is a 422 `validation_error` naming the fiel
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,6 +93,10 @@ def test_an_insane_time_is_a_422_naming_the_field_and_nothing_is_recorded(
     assert ok(farah.get(part(session_id, pid)))["phase"] == "screened"
     page = farah.get(f"/sessions/{session_id}/participants/{pid}", headers={"Accept": "text/html"})
     assert page.status_code == 200
+    started = time.monotonic()
+    pdf = farah.get(part(session_id, pid, "/export.pdf"))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert time.monotonic() - started < 30
 
 
 def test_times_within_the_window_are_accepted_and_stored_in_utc(
