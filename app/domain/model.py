@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -70,6 +70,15 @@ TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     Phase.DISCHARGED: frozenset(),
     Phase.TRANSFERRED: frozenset(),
 }
+
+# A clock on a tablet may run a little ahead; beyond this an observation "from the future" is refused.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def entered_late(observed: datetime, recorded: datetime) -> bool:
+    """Whether an entry was typed in after the fact: observed before it was recorded (beyond the skew)."""
+    return observed < recorded - CLOCK_SKEW
+
 
 SESSION_KINDS = ("individual", "group", "dyad_training")
 STAFF_ROLES = ("facilitator", "lead", "prescriber", "admin")
@@ -139,6 +148,10 @@ class Escalation:
     reason: str
     raised_at: datetime
     deadline: datetime | None = None
+    # When it became the priority it has now (a low alarm raised to medium is a new medium alarm in
+    # all but history), and the priority it was first raised with.
+    priority_since: datetime | None = None
+    raised_priority: str = ""
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     sounded_at: datetime | None = None
@@ -190,8 +203,12 @@ class ParticipantState:
     screening: Mapping[str, Any] | None = None
     screening_flags: tuple[str, ...] = ()
     screening_cleared_by: str | None = None
+    # When the screening was done and the agreement signed (the observed times, which a late entry
+    # gives), and when each was typed in.
     screened_at: datetime | None = None
+    screening_recorded_at: datetime | None = None
     consented_at: datetime | None = None
+    consent_recorded_at: datetime | None = None
     consent: Mapping[str, Any] | None = None
     consent_withdrawn: frozenset[str] = frozenset()
     dose: Mapping[str, Any] | None = None
@@ -219,6 +236,22 @@ class ParticipantState:
     def distress(self) -> int | None:
         reading = self.scales.get("distress")
         return None if reading is None else int(reading.value)
+
+    @property
+    def screening_late(self) -> bool:
+        return (
+            self.screened_at is not None
+            and self.screening_recorded_at is not None
+            and entered_late(self.screened_at, self.screening_recorded_at)
+        )
+
+    @property
+    def consent_late(self) -> bool:
+        return (
+            self.consented_at is not None
+            and self.consent_recorded_at is not None
+            and entered_late(self.consented_at, self.consent_recorded_at)
+        )
 
     @property
     def screening_cleared(self) -> bool:
@@ -322,6 +355,12 @@ class SessionState:
 
 def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def _observed(data: Mapping[str, Any], at: datetime) -> datetime:
+    """The time an entry was observed: its own `observed_at`, or (older entries) when it was recorded."""
+    value = data.get("observed_at")
+    return parse_time(value) if value else at
 
 
 def _with_participant(state: SessionState, participant: ParticipantState) -> SessionState:
@@ -447,6 +486,8 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
             reason=data["reason"],
             raised_at=event.at,
             deadline=deadline,
+            priority_since=event.at,
+            raised_priority=data["priority"],
             sounded_at=event.at,
             history=(step_record,),
         )
@@ -454,6 +495,8 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
     current = escalations[eid]
     changes: dict[str, Any] = {"history": current.history + (step_record,)}
     if kind == "escalation_updated":
+        if data["priority"] != current.priority:
+            changes["priority_since"] = event.at
         changes.update(
             priority=data["priority"],
             step=int(data["step"]),
@@ -497,12 +540,19 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
             screening=data,
             screening_flags=tuple(data.get("flags", ())),
             screening_cleared_by=None,
-            screened_at=at,
+            screened_at=_observed(data, at),
+            screening_recorded_at=at,
         )
     if kind == "screening_cleared":
         return replace(p, screening_cleared_by=event.actor)
     if kind == "consent_recorded":
-        return replace(p, consent=data["agreement"], consent_withdrawn=frozenset(), consented_at=at)
+        return replace(
+            p,
+            consent=data["agreement"],
+            consent_withdrawn=frozenset(),
+            consented_at=_observed(data, at),
+            consent_recorded_at=at,
+        )
     if kind == "consent_withdrawn":
         return replace(p, consent_withdrawn=p.consent_withdrawn | frozenset(data["items"]))
     if kind == "support_assigned":

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
@@ -39,6 +39,31 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# A time a client sends is an ISO 8601 text with its offset, nothing else: no number (a JSON `0` is
+# not 1970), no bare date, no digits read as seconds since 1970. Whether the time is plausible for
+# the session (not in the future, not long before the session) is the domain's rule.
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})")
+
+
+def _iso_time_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _ISO_TIME.fullmatch(value):
+        raise ValueError("must be a date and time in ISO 8601 with an offset, e.g. 2026-03-14T09:30:00+01:00")
+    return value
+
+
+ClientTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_text)]
+
+
+def _json_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+# `true` is not 1 and `0` is not `false`: numbers and yes/no answers take only their own JSON type.
+StrictTrue = Annotated[Literal[True], BeforeValidator(_json_bool)]
+
+
 class LoginBody(Body):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
@@ -57,15 +82,16 @@ class ParticipantBody(Body):
 
 
 class BloodPressure(Body):
-    sbp: int = Field(ge=40, le=300)
-    dbp: int = Field(ge=20, le=200)
+    sbp: StrictInt = Field(ge=40, le=300)
+    dbp: StrictInt = Field(ge=20, le=200)
 
 
 class ScreeningBody(Body):
-    contraindications: dict[str, bool] = Field(default_factory=dict, max_length=50)
+    contraindications: dict[str, StrictBool] = Field(default_factory=dict, max_length=50)
     bp: BloodPressure
     concomitant_sedatives: list[str] = Field(default_factory=list, max_length=20)
     notes: str = Field(default="", max_length=4000)
+    observed_at: ClientTime | None = None
 
 
 class NoteBody(Body):
@@ -76,12 +102,13 @@ class ConsentBody(Body):
     touch: list[Literal["hand", "shoulder", "feet", "hug"]] = Field(default_factory=list)
     pause_signal: str = Field(default="", max_length=200)
     stop_signal: str = Field(default="", max_length=200)
-    music: bool = False
-    eyeshades: bool = False
+    music: StrictBool = False
+    eyeshades: StrictBool = False
     if_stop_requested: str = Field(default="", max_length=1000)
     emergency_contact: str = Field(default="", max_length=200)
     transport_plan: str = Field(default="", max_length=400)
-    signed_by_participant: bool = False
+    signed_by_participant: StrictBool = False
+    observed_at: ClientTime | None = None
 
 
 class WithdrawBody(Body):
@@ -101,9 +128,9 @@ class HandoverBody(Body):
 
 class DoseBody(Body):
     route: Literal["sublingual", "intramuscular", "intravenous", "intranasal"]
-    dose_mg: float = Field(gt=0, le=1000)
-    administered_at: datetime | None = None
-    infusion_minutes: int | None = Field(default=None, ge=1, le=600)
+    dose_mg: StrictFloat = Field(gt=0, le=1000)
+    administered_at: ClientTime | None = None
+    infusion_minutes: StrictInt | None = Field(default=None, ge=1, le=600)
 
 
 class PhaseBody(Body):
@@ -114,11 +141,11 @@ class PauseStopBody(Body):
     requested_by: Literal["participant", "staff"]
     reason: str = Field(default="", max_length=2000)
     participant_response: Literal["agrees", "declines", "cannot_answer"] | None = None
-    participant_wishes_to_continue: bool | None = None
+    participant_wishes_to_continue: StrictBool | None = None
 
 
 class CheckinBody(Body):
-    ok: bool
+    ok: StrictBool
     note: str = Field(default="", max_length=2000)
 
 
@@ -128,7 +155,7 @@ class VitalsBody(Body):
     hr: StrictInt | None = Field(default=None, ge=20, le=250)
     spo2: StrictInt | None = Field(default=None, ge=50, le=100)
     rr: StrictInt | None = Field(default=None, ge=2, le=60)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class ObservationBody(Body):
@@ -139,11 +166,11 @@ class ObservationBody(Body):
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
     parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class ChecklistBody(Body):
-    done: Literal[True] = True
+    done: StrictTrue = True
     note: str = Field(default="", max_length=2000)
 
 
@@ -170,7 +197,7 @@ class SessionNoteBody(Body):
     text: str = Field(min_length=1, max_length=8000)
     parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
     somatic: str = Field(default="", max_length=2000)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class StepOutBody(Body):
@@ -178,7 +205,7 @@ class StepOutBody(Body):
 
 
 class AmendBody(Body):
-    event_seq: int = Field(ge=1, le=2**62)
+    event_seq: StrictInt = Field(ge=1, le=2**62)
     correction: str = Field(min_length=1, max_length=4000)
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -400,7 +427,13 @@ def record_screening(
     idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RecordScreening(
-        participant_id, body.contraindications, body.bp.sbp, body.bp.dbp, tuple(body.concomitant_sedatives), body.notes
+        participant_id,
+        body.contraindications,
+        body.bp.sbp,
+        body.bp.dbp,
+        tuple(body.concomitant_sedatives),
+        body.notes,
+        body.observed_at,
     )
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
@@ -440,6 +473,7 @@ def record_consent(
         body.transport_plan,
         body.signed_by_participant,
         body.if_stop_requested,
+        body.observed_at,
     )
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 

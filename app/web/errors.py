@@ -66,7 +66,8 @@ def _validation_details(err: RequestValidationError) -> dict[str, Any]:
     for item in err.errors():
         loc = [str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path")]
         fields.append({"field": ".".join(loc) or "body", "problem": item.get("msg", "invalid")})
-    return {"fields": fields}
+    # `field` names the first one, as the domain's own validation errors do.
+    return {"field": fields[0]["field"] if fields else "body", "fields": fields}
 
 
 def install(app: FastAPI) -> None:
