@@ -390,3 +390,24 @@ def test_stopping_the_server_tells_open_live_screens_1012_to_reconnect(db_url: s
             server.kill()
             server.wait()
         server.stderr.close()
+
+
+def test_compose_runs_migrate_once_before_two_app_processes_with_secrets_from_an_uncommitted_file() -> None:
+    import yaml
+
+    text = (ROOT / "compose.yaml").read_text()
+    compose = yaml.safe_load(text)
+    services = compose["services"]
+    assert services["db"]["image"].endswith("postgres:15")
+    assert "holdspace-db" in compose["volumes"]
+    assert any(v.startswith("holdspace-db:") for v in services["db"]["volumes"])
+    assert services["migrate"]["command"] == ["migrate"]
+    app_service = services["app"]
+    assert app_service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert app_service["command"][:1] == ["serve"] and "--workers" in app_service["command"]
+    assert int(app_service["command"][app_service["command"].index("--workers") + 1]) >= 2
+    env = app_service["environment"]
+    assert env["HOLDSPACE_SECRET_KEY"].startswith("${HOLDSPACE_SECRET_KEY:?")
+    assert "${POSTGRES_PASSWORD:?" in env["HOLDSPACE_DATABASE_URL"]
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored
