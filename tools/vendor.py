@@ -42,7 +42,7 @@ def sri(data: bytes, algorithm: str = "sha512") -> str:
 
 def fetch() -> None:
     manifest: dict[str, dict[str, str]] = {}
-    VENDOR.mkdir(parents=True, exist_ok=True)
+    contents: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (package, member) in FILES.items():
             version, integrity = locked(package)
@@ -56,13 +56,13 @@ def fetch() -> None:
             data = tarball.read_bytes()
             algorithm = integrity.split("-", 1)[0]
             if sri(data, algorithm) != integrity:
-                sys.exit(f"{package}@{version}: the tarball does not match package-lock.json's integrity; nothing changed")
+                sys.exit(f"{package}@{version}: the tarball does not match package-lock.json's integrity; stopped")
             with tarfile.open(tarball) as archive:
                 extracted = archive.extractfile(member)
                 if extracted is None:
                     sys.exit(f"{package}@{version} has no {member}")
                 content = extracted.read()
-            (VENDOR / name).write_bytes(content)
+            contents[name] = content
             manifest[name] = {
                 "package": package,
                 "version": version,
@@ -70,6 +70,10 @@ def fetch() -> None:
                 "sha256": hashlib.sha256(content).hexdigest(),
             }
             print(f"{name}: {package}@{version} (integrity checked)")
+    # Only when every package checked out is anything written.
+    VENDOR.mkdir(parents=True, exist_ok=True)
+    for name, content in contents.items():
+        (VENDOR / name).write_bytes(content)
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
