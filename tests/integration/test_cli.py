@@ -187,7 +187,7 @@ def test_serve_migrates_then_runs_the_app_factory(run, db_url, monkeypatch) -> N
     monkeypatch.setattr(cli, "_serve", lambda app, host, port, **kw: calls.append((app, host, port, kw)))
     result = run("serve", "--host", "0.0.0.0", "--port", "8123")
     assert result.code == 0, result
-    assert calls == [("app.main:create_app", "0.0.0.0", 8123, {"factory": True})]
+    assert calls == [("app.main:create_app", "0.0.0.0", 8123, {"factory": True, "workers": 1})]
     assert is_up_to_date(db_url)
 
 
