@@ -584,13 +584,7 @@ def _summary(d: _Doc, data: dict[str, Any]) -> None:
         adverse += f"; {open_count} OPEN" if open_count else "; all resolved with action and outcome"
     pauses = data["pauses_and_stops"]
     pause_text = ", ".join(f"{p['what']} ({p.get('requested_by') or '-'}) {hm(p['at'])}" for p in pauses) or "none"
-    outcome = data.get("outcome")
-    if outcome is None:
-        outcome_text = "still in the session at the time of this export"
-    elif outcome["kind"] == "transferred":
-        outcome_text = f"TRANSFERRED at {hm(outcome['at'])} to {outcome.get('destination')}"
-    else:
-        outcome_text = f"discharged at {hm(outcome['at'])}, grounding checklist complete"
+    outcome_text = _outcome_text(data.get("outcome"))
     consent = data.get("consent") or {}
     standing = consent.get("as_it_stands") or {}
     touch = ", ".join(standing.get("touch") or []) or "none"
@@ -971,19 +965,28 @@ def _checklist(d: _Doc, data: dict[str, Any]) -> None:
     )
 
 
+def _outcome_text(outcome: dict[str, Any] | None) -> str:
+    """The record's outcome (the domain's words), with when it happened."""
+    if not outcome or not outcome.get("kind"):
+        return ((outcome or {}).get("text") or "still in the session") + " at the time of this export"
+    text = str(outcome["text"])
+    if outcome["kind"] == "transferred":
+        text = text[:1].upper() + text[1:]
+        text = text.replace("Transferred", "TRANSFERRED", 1)
+    return f"{text}, at {hm(outcome['at'])}"
+
+
 def _outcome(d: _Doc, data: dict[str, Any]) -> None:
     outcome = data.get("outcome")
-    if not outcome:
-        d.section("Discharge or transfer", d.p("Not yet discharged or transferred at the time of this export.", "body"))
+    if not outcome or not outcome.get("kind"):
+        d.section("Discharge or transfer", d.p(d.e(_outcome_text(outcome).capitalize()) + ".", "body"))
         return
+    rows = [("Outcome", str(outcome["text"])[:1].upper() + str(outcome["text"])[1:])]
     if outcome["kind"] == "transferred":
-        rows = [
-            ("Outcome", "Transferred to emergency care"),
+        rows += [
             ("Destination", outcome.get("destination") or "-"),
             ("Reason", outcome.get("reason") or "-"),
         ]
-    else:
-        rows = [("Outcome", "Discharged, grounding checklist complete")]
     rows += [
         ("At", day(outcome["at"])),
         ("Recorded by", outcome["by"]),
