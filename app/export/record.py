@@ -214,7 +214,13 @@ def _vitals_text(values: Mapping[str, Any]) -> str:
 def _at(value: Any) -> str:
     """A moment inside a summary line, in the clinic's (the server's) time zone."""
     moment = _when(value)
-    return "-" if moment is None else moment.astimezone().strftime("%d %b %Y %H:%M")
+    if moment is None:
+        return "-"
+    try:
+        moment = moment.astimezone()
+    except OverflowError:  # a stored time at the edge of the calendar (year 1): shown as recorded
+        pass
+    return moment.strftime("%d %b %Y %H:%M")
 
 
 def _fmt(value: Any) -> str:

@@ -210,3 +210,23 @@ def test_the_checklist_summary_is_the_discharge_rule(client_for: Clients, clock:
     assert record["checklist"]["missing"] == missing and record["checklist"]["complete"] is False
     assert record["outcome"]["status"] == "in_session"
     assert "still in the session" in _pdf_text(farah.get(part(sid, pid, "/export.pdf")).content)
+
+
+def test_a_note_at_the_api_limit_in_every_format_and_the_zip(client_for: Clients, clock: Clock) -> None:
+    """Issue 9, item 5, through the API: the longest observation note and session note the API
+    accepts, with markup-special characters and scripts the built-in PDF fonts cannot draw."""
+    farah, lena = client_for("farah"), client_for("lena")
+    sid = open_session(farah, kind="group")
+    pid = add_participant(farah, sid, "Zoë <b>&amp; \u05e9\u05dc\u05d5\u05dd", "K&<1>")
+    note = ("Quiet; then <tears> & laughter \u6f22\u5b57 e\u0301 \U0001f600. " * 100)[:4000]
+    ok(farah.post(part(sid, pid, "/observations"), json={"distress": 1, "note": note}))
+    long_note = ("Integration & <theme> \u0645\u0631\u062d\u0628\u0627 " * 300)[:8000].strip()
+    ok(farah.post(part(sid, pid, "/notes"), json={"kind": "integration", "text": long_note}), 201)
+    formats = _every_format(farah, sid, pid)
+    record = json.loads(formats["json"].text)
+    assert {n["text"] for n in record["notes"]} == {note.strip(), long_note}
+    assert len(PdfReader(io.BytesIO(formats["pdf"].content)).pages) >= 2
+    assert "<tears> & laughter" in _pdf_text(formats["pdf"].content)
+    zipped = lena.get(sess(sid, "/export.zip"))
+    assert zipped.status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(zipped.content)).testzip() is None
