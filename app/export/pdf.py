@@ -69,15 +69,16 @@ def _fonts() -> tuple[str, str]:
     candidates.append((bundled / "Vera.ttf", bundled / "VeraBd.ttf"))
     for regular, bold in candidates:
         if regular.is_file() and bold.is_file():
+            # Named after the file, so a fallback never takes over the name of a font registered before.
+            family = f"HS-{regular.stem}"
+            names = (f"{family}-Regular", f"{family}-Bold")
             try:
-                pdfmetrics.registerFont(TTFont("HS-Regular", str(regular)))
-                pdfmetrics.registerFont(TTFont("HS-Bold", str(bold)))
+                pdfmetrics.registerFont(TTFont(names[0], str(regular)))
+                pdfmetrics.registerFont(TTFont(names[1], str(bold)))
             except Exception:  # pragma: no cover - an unreadable font file: try the next
                 continue
-            pdfmetrics.registerFontFamily(
-                "HS", normal="HS-Regular", bold="HS-Bold", italic="HS-Regular", boldItalic="HS-Bold"
-            )
-            _FONTS = ("HS-Regular", "HS-Bold")
+            pdfmetrics.registerFontFamily(family, normal=names[0], bold=names[1], italic=names[0], boldItalic=names[1])
+            _FONTS = names
             return _FONTS
     _FONTS = ("Helvetica", "Helvetica-Bold")  # pragma: no cover
     return _FONTS

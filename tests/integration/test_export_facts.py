@@ -230,3 +230,18 @@ def test_a_note_at_the_api_limit_in_every_format_and_the_zip(client_for: Clients
     zipped = lena.get(sess(sid, "/export.zip"))
     assert zipped.status_code == 200
     assert zipfile.ZipFile(io.BytesIO(zipped.content)).testzip() is None
+
+
+def test_chart_ids_that_make_the_same_folder_name_both_reach_the_zip(client_for: Clients) -> None:
+    farah, lena = client_for("farah"), client_for("lena")
+    sid = open_session(farah, kind="group")
+    first = add_participant(farah, sid, "First", "KAP/4")
+    second = add_participant(farah, sid, "Second", "KAP_4")
+    response = lena.get(sess(sid, "/export.zip"))
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = archive.namelist()
+        assert len(names) == len(set(names)) == 8
+        records = [n for n in names if n.endswith(".json") and not n.endswith(".fhir.json")]
+        found = {json.loads(archive.read(n))["participant"]["id"] for n in records}
+    assert found == {first, second}

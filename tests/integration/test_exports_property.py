@@ -17,6 +17,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fhir.resources.R4B.bundle import Bundle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -245,3 +246,16 @@ def test_an_observation_note_at_the_length_limit_makes_a_pdf() -> None:
     snapshot = Snapshot("s1", tuple(s.log), s.state, s.state.seq, "0" * 64, None)
     record = build_record(snapshot, "p1", s.policy, exported_at=s.now)
     assert len(PdfReader(io.BytesIO(pdf_export(record))).pages) >= 2
+
+
+def test_without_dejavu_the_pdf_falls_back_to_a_bundled_font(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.export import pdf
+
+    monkeypatch.setattr(pdf, "_FONT_DIRS", ())
+    monkeypatch.setattr(pdf, "_FONTS", None)
+    s = SessionBuilder().opened().checked_in("fay").with_participant("p1", "Zoë \u05e9\u05dc\u05d5\u05dd \U0001f600")
+    snapshot = Snapshot("s1", tuple(s.log), s.state, s.state.seq, "0" * 64, None)
+    record = build_record(snapshot, "p1", s.policy, exported_at=s.now)
+    content = pdf.pdf_export(record)
+    assert pdf._fonts()[0] == "HS-Vera-Regular"
+    assert "Zoë" in PdfReader(io.BytesIO(content)).pages[0].extract_text()
