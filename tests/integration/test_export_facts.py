@@ -172,6 +172,7 @@ def test_the_outcome_says_what_happened_in_every_format(client_for: Clients, clo
         assert record["outcome"]["status"] == status and record["outcome"]["text"] == words
         pdf = _pdf_text(formats["pdf"].content)
         assert words in pdf.lower()
+        assert f"# outcome={status}: {words}" in formats["csv"].text.splitlines()
         bundle = json.loads(formats["fhir.json"].text)
         [encounter] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter"]
         assert encounter["status"] == encounter_status

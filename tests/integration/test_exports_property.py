@@ -172,7 +172,10 @@ def check_every_format(record: ChartRecord) -> None:
     assert json.loads(json.dumps(data, ensure_ascii=False)) == data
 
     text = csv_export(record)
-    body = io.StringIO(text.split("\r\n", 7)[7])  # seven `#` lines, then the table
+    lines = text.split("\r\n")
+    comments = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    assert lines[comments - 1].startswith(f"# outcome={data['outcome']['status']}: ")
+    body = io.StringIO("\r\n".join(lines[comments:]))  # the `#` lines, then the table
     rows = list(csv.reader(body))
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == len(data["timeline"]) + 1
     for row, entry in zip(rows[1:], data["timeline"], strict=True):
