@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import commands as c
-from .checklist import evaluate_checklist
+from .checklist import evaluate_checklist, missing_items
 from .errors import InvalidInput, RuleViolation
 from .escalation import (
     escalation_deadlines,
@@ -802,7 +802,7 @@ def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:
     data: dict[str, Any] = {"from": p.phase.value}
     if p.dosed_at is not None:
         results = evaluate_checklist(p, ev.ctx.policy, ev.ctx.now)
-        missing = [r.key for r in results if r.required and not r.done]
+        missing = missing_items(results)
         if missing:
             labels = [r.label for r in results if r.key in missing]
             raise _refuse(
