@@ -22,6 +22,7 @@ from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
 from app.web import api, errors, exports, pages, ws
+from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
 
 log = logging.getLogger("holdspace")
@@ -79,6 +80,8 @@ def create_app(
     app.state.services = services
     app.state.broker = broker
     app.state.presence = Presence()
+    # Wrong PINs or passwords typed on a room tablet to check someone in or out, per user.
+    app.state.presence_attempts = AttemptThrottle(limit=5, window_seconds=600)
     app.state.shutting_down = asyncio.Event()
     app.add_middleware(
         SessionMiddleware,
