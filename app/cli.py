@@ -324,10 +324,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"Seeded: rooms {', '.join(name for name, _ in demo.ROOMS)}; live sessions in {', '.join(result.sessions)}."
         )
         _out("")
-        _out("Demo logins (shown only now; keep them if you will come back):")
+        _out("Demo logins (shown only now; keep them if you will come back).")
+        _out("The PIN checks that person in on a room tablet someone else is signed in to:")
         width = max(len(u) for u in result.usernames)
         for username in result.usernames:
-            _out(f"  {username:<{width}}  {result.roles[username]:<12} {result.passwords[username]}")
+            pin = result.pins.get(username)
+            line = f"  {username:<{width}}  {result.roles[username]:<12} {result.passwords[username]}"
+            _out(f"{line}  PIN {pin}" if pin else line)
     else:
         _out("This database already has users, so nothing was added (the demo seeds only an empty one).")
         _out(f"Users: {', '.join(result.usernames)}")
