@@ -99,6 +99,7 @@ def _migrate(url: str) -> tuple[str | None, str | None]:
 def _check_config(settings: Settings) -> None:
     """Everything start-up needs, checked before the database is touched."""
     settings.checked_secret()
+    settings.clinic_zone  # noqa: B018  (HOLDSPACE_TIMEZONE must name a known zone)
     settings.clinic_policy  # noqa: B018  (loads and validates the policy file)
 
 

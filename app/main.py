@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from app import localtime
 from app.config import Settings
 from app.live.broker import MemoryBroker
 from app.live.clock import run_clock
@@ -35,6 +36,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     policy = settings.clinic_policy
+    localtime.configure(settings.clinic_zone)
     secret = settings.checked_secret()
     broker = MemoryBroker()
     services = Services(

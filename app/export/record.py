@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from app import localtime
 from app.domain import Event, ParticipantState, Policy, SessionState, earliest_discharge, evaluate_checklist, evolve
 from app.domain.checklist import VITALS_FOR_DISCHARGE, vitals_out_of_range
 from app.store.db import unit_of_work
@@ -200,9 +201,9 @@ def _vitals_text(values: Mapping[str, Any]) -> str:
 
 
 def _at(value: Any) -> str:
-    """A moment inside a summary line, in the clinic's (the server's) time zone."""
-    moment = _when(value)
-    return "-" if moment is None else moment.astimezone().strftime("%d %b %Y %H:%M")
+    """A moment inside a summary line, in the clinic's time zone (HOLDSPACE_TIMEZONE)."""
+    moment = localtime.local(_when(value))
+    return "-" if moment is None else moment.strftime("%d %b %Y %H:%M")
 
 
 def _fmt(value: Any) -> str:
@@ -473,6 +474,9 @@ def build_record(
         "format": FORMAT,
         "generated_at": exported_at.isoformat(),
         "generated_by": exported_by,
+        # Times in the record are UTC instants; people read them in this zone (the PDF and the
+        # CSV's *_local columns show them so).
+        "time_zone": localtime.clinic_zone().key,
         "disclaimer": DISCLAIMER,
         "participant": {
             "id": p.id,

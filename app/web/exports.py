@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from app import localtime
 from app.export import (
     ChartRecord,
     RecordNotFound,
@@ -150,5 +151,5 @@ def export_session(session_id: str, user: CurrentUser, services: ServicesDep) ->
 
 
 def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
-    local = moment.astimezone()
+    local = localtime.local(moment) or moment
     return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
