@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -13,7 +15,7 @@ from app.domain import SessionState, SupportRef
 from app.domain import commands as c
 from app.domain.escalation import reaches_beyond_the_room
 from app.live.fragments import step_three_elsewhere
-from app.services import Outcome, Services
+from app.services import Idempotency, Outcome, Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import User
@@ -400,6 +402,15 @@ def _attestation(request: Request, staff: User, body: PresenceBody | None) -> tu
     return how, matched
 
 
+def _secret_free(idem: Idempotency | None, request: Request, how: str, matched: bool) -> Idempotency | None:
+    """The idempotency fingerprint is a hash of the request body; with a 4-digit PIN in it, that
+    hash would give the PIN away to anyone reading the table. Fingerprint the outcome instead."""
+    if idem is None:
+        return None
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n{how} {matched}".encode()).hexdigest()
+    return replace(idem, fingerprint=digest)
+
+
 def _room_staff(services: Services, user: User, session_id: str, username: str) -> User | None:
     _, room = visible_session(services, user, session_id)
     with unit_of_work(services.engine) as db:
@@ -428,7 +439,7 @@ def check_in(
     except TooManyAttempts as err:
         return _too_many(err)
     command = c.CheckIn(staff.username, staff.role, attested_by=how, credential_matched=matched)
-    return run(request, services, user, session_id, command, idem)
+    return run(request, services, user, session_id, command, _secret_free(idem, request, how, matched))
 
 
 @router.post("/sessions/{session_id}/facilitators/{username}/check-out")
@@ -453,7 +464,7 @@ def check_out(
         except TooManyAttempts as err:
             return _too_many(err)
     command = c.CheckOut(username.lower(), attested_by=how, credential_matched=matched)
-    return run(request, services, user, session_id, command, idem)
+    return run(request, services, user, session_id, command, _secret_free(idem, request, how, matched))
 
 
 # ------------------------------------------------------------------ participants

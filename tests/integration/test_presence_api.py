@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from app.store import people
 from app.store.db import unit_of_work
+from app.store.tables import IdempotencyRecord
 from tests.conftest import PASSWORD
 from tests.integration.helpers import (
     assert_error,
@@ -153,3 +157,26 @@ def test_checking_out_is_by_oneself_or_recorded_by_a_colleague_who_is_in_the_roo
     assert ok(farah.post(sess(session_id, "/facilitators/theo/check-out")))["facilitators_present"] == ["farah"]
     last = [e for e in events(farah, session_id) if e["kind"] == "facilitator_checked_out"][-1]
     assert last["data"] == {"username": "theo", "attested_by": "colleague"} and last["actor"] == "farah"
+
+
+def test_a_pin_leaves_no_guessable_trace_in_the_idempotency_record(app: Any, client_for: Any, session_id: str) -> None:
+    farah = client_for("farah")
+    _set_pin(app, "theo", THEO_PIN)
+    path = sess(session_id, "/facilitators/theo/check-in")
+    body = json.dumps({"pin": THEO_PIN}).encode()
+    headers = {"Idempotency-Key": "tap-1", "Content-Type": "application/json"}
+    first = ok(farah.post(path, content=body, headers=headers))
+    assert first["facilitators_present"] == ["theo"]
+    # A repeat of the same tap is answered from the record and appends nothing.
+    seq = state(farah, session_id)["seq"]
+    assert ok(farah.post(path, content=body, headers=headers)) == first
+    assert state(farah, session_id)["seq"] == seq
+    with unit_of_work(app.state.services.engine) as db:
+        rows = list(db.exec(select(IdempotencyRecord)))
+    assert rows and all(THEO_PIN not in row.body for row in rows)
+    # The stored fingerprint is not a hash of the body, which 10,000 guesses would reverse.
+    guessable = {
+        hashlib.sha256(f"POST {path}\n".encode() + json.dumps({"pin": f"{n:04d}"}).encode()).hexdigest()
+        for n in range(10_000)
+    }
+    assert not any(row.fingerprint in guessable for row in rows)
