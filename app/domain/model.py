@@ -283,6 +283,9 @@ class SessionState:
     facilitators: tuple[str, ...] = ()
     opened_at: datetime | None = None
     present: Mapping[str, str] = field(default_factory=dict)  # username -> role, checked into the room
+    # Checked in by someone else (only in logs written before presence had to be attested): on the
+    # record as present, but never counted as covering the room.
+    unattested: frozenset[str] = frozenset()
     participants: Mapping[str, ParticipantState] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
     escalations: Mapping[str, Escalation] = field(default_factory=dict)
@@ -308,7 +311,13 @@ class SessionState:
     def covering_present(self) -> tuple[str, ...]:
         """Facilitators (or leads) checked in and in the room now."""
         away = self.escorting
-        return tuple(sorted(u for u, role in self.present.items() if role in COVERING_ROLES and u not in away))
+        return tuple(
+            sorted(
+                u
+                for u, role in self.present.items()
+                if role in COVERING_ROLES and u not in away and u not in self.unattested
+            )
+        )
 
     @property
     def altered_in_room(self) -> bool:
@@ -398,11 +407,14 @@ def evolve(state: SessionState, event: Event) -> SessionState:
     if kind == "facilitator_checked_in":
         present = dict(state.present)
         present[data["username"]] = data["role"]
-        return replace(state, present=present)
+        # Older events carry no attestation: only a check-in made by the person's own sign-in counts.
+        attested = "attested_by" in data or event.actor == data["username"]
+        unattested = state.unattested - {data["username"]} if attested else state.unattested | {data["username"]}
+        return replace(state, present=present, unattested=unattested)
     if kind == "facilitator_checked_out":
         present = dict(state.present)
         present.pop(data["username"], None)
-        return replace(state, present=present)
+        return replace(state, present=present, unattested=state.unattested - {data["username"]})
     if kind == "command_refused":
         refusal = Refusal(
             seq=event.seq,
