@@ -22,7 +22,7 @@ from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
-from app.web import api, errors, exports, health, pages, ws
+from app.web import api, errors, exports, health, pages, review, ws
 from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
 from app.web.logs import AccessLog
@@ -98,6 +98,8 @@ def create_app(
     app.include_router(api.router)
     app.include_router(exports.router)
     app.include_router(pages.router)
+    app.include_router(review.api)
+    app.include_router(review.pages)
     app.include_router(ws.router)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -135,6 +135,19 @@ class Refusal:
 
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 
+# The owner of a follow-up that must not rest with the session's lead (one about the lead's own
+# conduct), and whom an overdue follow-up climbs to: the clinic's admins.
+CLINIC_ADMINS = "@admins"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """The first time one person had an alarm on a visible screen, and which screen it was."""
+
+    username: str
+    at: datetime
+    device: str | None = None
+
 
 @dataclass(frozen=True)
 class Escalation:
@@ -161,10 +174,14 @@ class Escalation:
     action: str | None = None
     outcome: str | None = None
     history: tuple[Mapping[str, Any], ...] = ()
+    seen: tuple[Sighting, ...] = ()
 
     @property
     def open(self) -> bool:
         return self.resolved_at is None
+
+    def seen_by(self, username: str) -> bool:
+        return any(s.username == username for s in self.seen)
 
     @property
     def rank(self) -> int:
@@ -185,6 +202,11 @@ class Followup:
     closed_at: datetime | None = None
     closed_by: str | None = None
     contact_note: str | None = None
+    opened_by: str = ""
+    # The participant's own account in their words (a concern raised after the session), and
+    # whether the follow-up is about the lead's own conduct (then the lead never owns it).
+    account: str = ""
+    concerns_lead: bool = False
 
     @property
     def open(self) -> bool:
@@ -461,6 +483,9 @@ def evolve(state: SessionState, event: Event) -> SessionState:
             due_at=parse_time(data["due_at"]),
             opened_at=event.at,
             source_seq=int(data["source_seq"]),
+            opened_by=event.actor,
+            account=data.get("account", ""),
+            concerns_lead=bool(data.get("concerns_lead", False)),
         )
         followups = dict(state.followups)
         followups[followup.id] = followup
@@ -505,6 +530,11 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
         )
         return replace(state, escalations=escalations)
     current = escalations[eid]
+    if kind == "escalation_seen":
+        # Who saw it is not a step of the alarm: it stays out of the alarm's history.
+        sighting = Sighting(event.actor, event.at, event.device)
+        escalations[eid] = replace(current, seen=current.seen + (sighting,))
+        return replace(state, escalations=escalations)
     changes: dict[str, Any] = {"history": current.history + (step_record,)}
     if kind == "escalation_updated":
         if data["priority"] != current.priority:

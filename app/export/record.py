@@ -35,6 +35,7 @@ from app.domain import (
     evolve,
 )
 from app.domain.checklist import VITALS_FOR_DISCHARGE, ItemResult, missing_items, vitals_out_of_range
+from app.domain.followups import closed_late
 from app.domain.outcome import Outcome, outcome_of
 from app.store.db import unit_of_work
 from app.store.events import GENESIS, read_records, to_event, verify_chain
@@ -458,6 +459,8 @@ def summarize(event: Event, others: Mapping[str, str] | None = None) -> str:
         return f"Follow-up opened for {d.get('owner')}, due {_at(d.get('due_at'))}: {d.get('reason')}"
     if kind == "followup_closed":
         return f"Follow-up closed: {d.get('contact_note')}"
+    if kind == "escalation_seen":
+        return "Alarm on a visible screen (first time for this person)"
     shown = ", ".join(f"{k} {v}" for k, v in d.items() if isinstance(v, (str, int, float, bool)))
     return _words(kind).capitalize() + (f": {shown}" if shown else "")
 
@@ -877,6 +880,10 @@ def _followups(state: SessionState, p: ParticipantState) -> list[dict[str, Any]]
             "closed_at": _iso(f.closed_at),
             "closed_by": f.closed_by,
             "contact_note": f.contact_note,
+            "opened_by": f.opened_by,
+            "account": f.account,
+            "concerns_lead": f.concerns_lead,
+            "closed_late": closed_late(f),
         }
         for f in sorted(state.followups.values(), key=lambda x: x.opened_at)
         if f.participant_id == p.id
