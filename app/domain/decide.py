@@ -623,13 +623,7 @@ def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None
         {"replacement": cmd.replacement.as_dict(), "released": released, "reason": reason},
         p.id,
     )
-    open_followup(
-        ev,
-        p.id,
-        f"Emergency handover of {p.display_name}'s support: {reason}",
-        ev.next_seq() - 1,
-        owner=repair_owner(state, ev.ctx.actor.username),
-    )
+    open_followup(ev, p.id, f"Emergency handover of {p.display_name}'s support: {reason}", ev.next_seq() - 1)
 
 
 # ---------------------------------------------------------------- phases, pause, stop
