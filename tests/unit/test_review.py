@@ -15,7 +15,7 @@ from app.domain.model import CLINIC_ADMINS, Actor, Event
 from app.domain.policy import DEFAULT_POLICY, policy_from_mapping
 from app.domain.report import percentile, response_report
 from app.domain.review import fold_to, review, seq_at
-from tests.unit.conftest import ADA, FINN, LEE, T0, SessionBuilder, kinds, partner, staff
+from tests.unit.conftest import ADA, FINN, LEE, T0, SessionBuilder, kinds, staff
 
 LOU = Actor("lou", "lead")
 
