@@ -200,13 +200,14 @@ def timeline_svg(found: SessionReview) -> str:
                 f'<line x1="{xa:.1f}" y1="{y - 9}" x2="{xa:.1f}" y2="{y + 9}" stroke="#ffffff" stroke-width="2"/>'
             )
     axis_y = height - 14
-    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
+    shape = "%H:%M" if span >= 600 else "%H:%M:%S"
+    for fraction, anchor in ((0.0, "start"), (0.25, "middle"), (0.5, "middle"), (0.75, "middle"), (1.0, "end")):
         moment = datetime.fromtimestamp(start.timestamp() + span * fraction, tz=start.tzinfo)
         label = localtime.local(moment)
-        text = label.strftime("%H:%M") if label else ""
+        text = label.strftime(shape) if label else ""
         parts.append(
             f'<text x="{x(moment):.1f}" y="{axis_y + 10}" fill="#8b98a5" font-size="11" '
-            f'text-anchor="middle">{text}</text>'
+            f'text-anchor="{anchor}">{text}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
