@@ -17,6 +17,8 @@ from datetime import datetime
 from sqlmodel import select
 
 from app.domain import SessionState
+from app.domain.followups import reached_admins
+from app.domain.model import Followup
 from app.domain.report import ResponseReport, response_report
 from app.domain.review import SessionReview, fold_to, review
 from app.services import Services
@@ -134,6 +136,18 @@ class Reviews:
         rows = self.sessions_for_report(user, start, end)
         reviews = [self.review(row.id) for row in rows]
         return response_report(reviews, start, end, self.services.clock(), self.services.policy)
+
+    def admins_followups(self) -> list[tuple[SessionState, Followup]]:
+        """Open follow-ups that are the clinic's admins' now: about a lead's own conduct, or overdue
+        long enough to have climbed past the session's lead."""
+        now, policy = self.services.clock(), self.services.policy
+        found = []
+        for row in self.services.all_sessions():
+            state = self.services.state(row.id)
+            for followup in state.followups.values():
+                if followup.open and reached_admins(followup, now, policy):
+                    found.append((state, followup))
+        return sorted(found, key=lambda pair: pair[1].due_at)
 
     def room_names(self) -> dict[str, str]:
         with unit_of_work(self.services.engine) as db:

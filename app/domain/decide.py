@@ -21,7 +21,7 @@ from .escalation import (
     tick_vitals_due,
     vitals_alarm,
 )
-from .followups import followup_owners
+from .followups import reached_admins
 from .model import (
     CLINIC_ADMINS,
     CLOCK_SKEW,
@@ -964,7 +964,7 @@ def _close_followup(state: SessionState, cmd: c.CloseFollowup, ev: _Events) -> N
         raise _refuse("not_found", "There is no such follow-up item.", followup_id=cmd.followup_id)
     if not followup.open:
         raise _refuse("already_closed", f"This follow-up was closed by {followup.closed_by}.")
-    if ev.ctx.actor.role == "admin" and CLINIC_ADMINS not in followup_owners(followup, ev.now, ev.policy):
+    if ev.ctx.actor.role == "admin" and not reached_admins(followup, ev.now, ev.policy):
         raise _refuse("forbidden", "This follow-up is the session's lead's to close; it has not climbed to the admins.")
     ev.add("followup_closed", {"followup_id": followup.id, "contact_note": note}, followup.participant_id)
 

@@ -111,14 +111,14 @@ def _deadline(priority: str, step: int, now: datetime, policy: Policy) -> dateti
     return now + timedelta(seconds=policy.ack_timeout_seconds.high)
 
 
-def open_followup(sink: EventSink, participant_id: str, reason: str, source_seq: int, owner: str | None = None) -> None:
+def open_followup(sink: EventSink, participant_id: str, reason: str, source_seq: int) -> None:
     due = sink.now + timedelta(hours=sink.policy.followup_due_hours)
     sink.add(
         "followup_opened",
         {
             "followup_id": f"{sink.state.session_id}-f{sink.next_seq()}",
             "reason": reason,
-            "owner": owner or sink.state.lead,
+            "owner": sink.state.lead,
             "due_at": due.isoformat(),
             "source_seq": source_seq,
         },

@@ -40,6 +40,13 @@ def followup_owners(followup: Followup, now: datetime, policy: Policy) -> tuple[
     return (followup.owner,)
 
 
+def reached_admins(followup: Followup, now: datetime, policy: Policy) -> bool:
+    """Whether the follow-up is (or, once closed, was before it closed) the clinic's admins' to answer."""
+    if followup.owner == CLINIC_ADMINS:
+        return True
+    return (followup.closed_at or now) >= climbs_at(followup, policy)
+
+
 def closed_late(followup: Followup) -> bool:
     """A follow-up closed after it fell due."""
     return followup.closed_at is not None and followup.closed_at > followup.due_at

@@ -24,8 +24,7 @@ from pydantic import (
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
 from app.domain.escalation import reaches_beyond_the_room
-from app.domain.followups import followup_owners
-from app.domain.model import CLINIC_ADMINS
+from app.domain.followups import reached_admins
 from app.live.fragments import step_three_elsewhere
 from app.services import Idempotency, Outcome, Services
 from app.store import people
@@ -973,7 +972,7 @@ def list_followups(user: CurrentUser, services: ServicesDep, status: Status = "o
         states = _visible_states(services, user, live_only=False)
     for state in states:
         for followup in state.followups.values():
-            if user.role == "admin" and CLINIC_ADMINS not in followup_owners(followup, now, services.policy):
+            if user.role == "admin" and not reached_admins(followup, now, services.policy):
                 continue
             if status == "all" or (status == "open") == followup.open:
                 out.append(followup_view(state, followup, now, services.policy))
@@ -998,7 +997,7 @@ def close_followup(
     if user.role == "admin":
         # An admin closes only a follow-up that is theirs (the domain says which); others stay hidden.
         followup = services.state(session_id).followups.get(followup_id) if services.care_session(session_id) else None
-        if followup is None or CLINIC_ADMINS not in followup_owners(followup, services.clock(), services.policy):
+        if followup is None or not reached_admins(followup, services.clock(), services.policy):
             raise ApiError(404, "not_found", "There is no such item.")
         outcome = services.execute(
             session_id, command, actor_of(user), device=device_of(request), idempotency=idem, answer=answer

@@ -33,7 +33,7 @@ from app.web.review_views import (
     timeline_svg,
 )
 from app.web.templating import templates
-from app.web.views import event_view, session_view
+from app.web.views import event_view, followup_view, session_view
 
 api = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
 pages = APIRouter()
@@ -355,6 +355,12 @@ def reports_page(
         "lead_chart": bars_svg(report["by_lead"], "Median seconds to acknowledge, per lead"),
         "room_chart": bars_svg(report["by_room"], "Median seconds to acknowledge, per room"),
         "room_names": reviews.room_names(),
+        "followups": [
+            followup_view(state, f, services.clock(), services.policy) for state, f in reviews.admins_followups()
+        ]
+        if user.role == "admin"
+        else [],
+        "owner_words": owner_words,
     }
     return templates.TemplateResponse(request, "pages/reports.html", context)
 

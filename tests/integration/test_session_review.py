@@ -282,9 +282,14 @@ def test_the_response_report_sums_the_reviews(disrupted: dict[str, Any], client_
     [climbed] = ok(admin.get(f"{API}/followups"))
     assert climbed["session_id"] == sid and climbed["state"] == "escalated"
     assert climbed["owners"] == ["lena", "@admins"]
+    page = admin.get("/reports")
+    assert "s admins (1)</h2>" in page.text and climbed["id"] in page.text
+    assert_error(disrupted["farah"].get("/reports", headers={"Accept": "application/json"}), 404, "not_found")
     assert_error(admin.post(f"{API}/followups/{climbed['id']}/close", json={}), 422, "validation_error")
     closed = ok(admin.post(f"{API}/followups/{climbed['id']}/close", json={"contact_note": "Called Ada; she is well"}))
     assert closed["status"] == "closed" and closed["closed_by"] == "admin"
+    assert ok(admin.get(f"{API}/followups")) == []
+    assert [f["id"] for f in ok(admin.get(f"{API}/followups", params={"status": "all"}))] == [climbed["id"]]
     done = ok(admin.get(f"{API}/reports/response", params=params))["by_lead"][0]
     assert (done["followups_closed"], done["followups_overdue"]) == (1, 0)
 

@@ -10,7 +10,7 @@ import pytest
 
 from app.domain import commands as c
 from app.domain.errors import PolicyError
-from app.domain.followups import climbs_at, followup_owners, followup_state
+from app.domain.followups import climbs_at, followup_owners, followup_state, reached_admins
 from app.domain.model import CLINIC_ADMINS, Actor, Event
 from app.domain.policy import DEFAULT_POLICY, policy_from_mapping
 from app.domain.report import percentile, response_report
@@ -150,6 +150,8 @@ def test_an_overdue_follow_up_climbs_to_the_admins_after_the_policy_time(session
     at_climb = due + timedelta(hours=6)
     assert followup_state(followup, at_climb, policy) == "escalated"
     assert followup_owners(followup, at_climb, policy) == ("lee", CLINIC_ADMINS)
+    assert not reached_admins(followup, at_climb - timedelta(seconds=1), policy)
+    assert reached_admins(followup, at_climb, policy)
 
     # An admin may close it only once it is theirs.
     session.policy = policy
@@ -159,6 +161,8 @@ def test_an_overdue_follow_up_climbs_to_the_admins_after_the_policy_time(session
     [closed] = session.run(c.CloseFollowup(followup.id, "Called her; she is well"), ADA)
     assert closed.kind == "followup_closed" and closed.actor == "ada"
     assert followup_state(session.state.followups[followup.id], at_climb, policy) == "closed"
+    # Closed after it climbed: it stays on the admins' record of what was theirs.
+    assert reached_admins(session.state.followups[followup.id], at_climb + timedelta(days=30), policy)
 
 
 def test_the_lead_never_owns_the_repair_of_her_own_attempt_to_break_a_dyad(dyad: SessionBuilder) -> None:
