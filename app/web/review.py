@@ -305,7 +305,15 @@ def _parse_bound(value: str | None, field: str) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=localtime.clinic_zone())
+    if field == "to" and len(value.strip()) == 10:
+        # A bare date as the end of a range means through that whole day in the clinic.
+        moment += timedelta(days=1)
     return moment
+
+
+def _local_day(moment: datetime) -> str:
+    shown = localtime.local(moment)
+    return "" if shown is None else shown.date().isoformat()
 
 
 @api.get("/reports/response", response_model=None)
@@ -351,6 +359,8 @@ def reports_page(
         "report": report,
         "lower": lower,
         "upper": upper,
+        "first_day": _local_day(lower),
+        "last_day": _local_day(upper - timedelta(microseconds=1)),
         "sessions": sessions,
         "lead_chart": bars_svg(report["by_lead"], "Median seconds to acknowledge, per lead"),
         "room_chart": bars_svg(report["by_room"], "Median seconds to acknowledge, per room"),

@@ -282,7 +282,8 @@ def bars_svg(rows: list[dict[str, Any]], label: str) -> str:
     top = max([v for _, v in values if v is not None] or [1.0])
     height = 24 * max(1, len(values)) + 10
     parts = [
-        f'<svg class="bars" role="img" viewBox="0 0 600 {height}" width="100%" xmlns="http://www.w3.org/2000/svg" '
+        f'<svg class="bars" role="img" viewBox="0 0 600 {height}" width="600" height="{height}" '
+        'xmlns="http://www.w3.org/2000/svg" '
         f"aria-label={quoteattr(label)}>"
     ]
     for i, (name, value) in enumerate(values):

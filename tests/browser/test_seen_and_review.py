@@ -91,6 +91,13 @@ def test_a_visible_screen_reports_what_it_shows_and_a_hidden_one_does_not(live_s
         assert "No alarm was open." in review.locator("[data-testid=replay-alarms]").inner_text()
         review.keyboard.press("ArrowRight")
         review.locator("[data-testid=replay-position]").filter(has_text="Event 4 of").wait_for(timeout=3000)
+
+        reports = lead_context.new_page()
+        reports.goto(f"{live_server.url}/reports")
+        lead_row = reports.locator("[data-testid=report-lead] tbody tr").first
+        assert "lena" in lead_row.inner_text() and "0 / 1 / 0" in lead_row.inner_text()  # alarms high/medium/low
+        assert reports.locator("svg.bars").count() == 2
+        screenshot(reports, "response-report")
     finally:
         tablet_context.close()
         lead_context.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -274,6 +274,9 @@ def test_the_response_report_sums_the_reviews(disrupted: dict[str, Any], client_
     assert_error(disrupted["farah"].get(f"{API}/reports/response", params=params), 404, "not_found")
     page = admin.get("/reports", params={"from": t0.date().isoformat()})
     assert page.status_code == 200 and "Cedar Room" in page.text and "<svg" in page.text
+    # A bare date as `to` means through that whole day.
+    day = ok(admin.get(f"{API}/reports/response", params={"from": t0.date().isoformat(), "to": t0.date().isoformat()}))
+    assert day["sessions"] == 1 and day["to"] == iso(datetime.combine(t0.date() + timedelta(days=1), time(), UTC))
 
     # Three days on, the follow-up is overdue and has climbed to the clinic's admins.
     clock.advance(hours=72)
