@@ -39,6 +39,11 @@ def _hm(value: datetime | None) -> str:
     return "" if shown is None else shown.strftime("%H:%M:%S")
 
 
+def _day(value: datetime | None) -> str:
+    shown = localtime.local(value)
+    return "" if shown is None else shown.strftime("%a %d %b %H:%M")
+
+
 def _secs(value: float | None) -> str:
     if value is None:
         return "—"
@@ -217,9 +222,9 @@ def review_pdf(found: SessionReview, room_name: str) -> bytes:
                 names.get(f.followup.participant_id, ""),
                 f.followup.reason + (f" — in their words: {f.followup.account}" if f.followup.account else ""),
                 _owner(f.followup.owner),
-                _hm(f.followup.due_at),
+                _day(f.followup.due_at),
                 FOLLOWUP_STATES[f.state],
-                f"{_hm(f.followup.closed_at)} by {f.followup.closed_by}: {f.followup.contact_note}"
+                f"{_day(f.followup.closed_at)} by {f.followup.closed_by}: {f.followup.contact_note}"
                 if f.followup.closed_at
                 else "",
             ]
