@@ -94,6 +94,29 @@ class Reviews:
             return False
         return True
 
+    def recent_reviewable(self, user: User, limit: int = 12) -> list[dict[str, object]]:
+        """The latest closed sessions whose review `user` may read, newest first (for the rooms page)."""
+        scope = ReviewScope(user)
+        with unit_of_work(self.services.engine) as db:
+            rows = list(
+                db.exec(
+                    select(CareSession)
+                    .where(CareSession.closed_at.is_not(None))  # type: ignore[union-attr]
+                    .order_by(CareSession.opened_at.desc())  # type: ignore[attr-defined]
+                    .limit(200)
+                )
+            )
+            rooms = {room.id: room for room in db.exec(select(Room))}
+        found: list[dict[str, object]] = []
+        for row in rows:
+            room = rooms.get(row.room_id)
+            if room is None or not scope.may_review(row, room, self.services.state(row.id)):
+                continue
+            found.append({"id": row.id, "room": room.name, "opened_at": row.opened_at, "lead": row.lead})
+            if len(found) >= limit:
+                break
+        return found
+
     def review(self, session_id: str) -> SessionReview:
         """The session's review as of now (folded again only when its log has grown, once closed)."""
         now = self.services.clock()

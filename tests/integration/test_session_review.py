@@ -413,3 +413,18 @@ def test_a_follow_up_opened_after_the_session_in_the_participants_words(client_f
     assert listed[named["id"]]["contact_note"] == "Met Ada; apology and a plan"
     assert listed[named["id"]]["status"] == "closed" and listed[named["id"]]["closed_by"] == "farah"
     assert listed[opened["id"]]["account"] == body["account"] and listed[opened["id"]]["status"] == "open"
+
+
+def test_the_rooms_page_links_the_reviews_each_person_may_read(client_for: Clients) -> None:
+    farah = client_for("farah")
+    sid = open_session(farah, kind="individual", facilitators=["farah"])
+    pid = add_participant(farah, sid, "Ada")
+    ok(farah.post(part(sid, pid, "/transfer"), json={"reason": "chose not to go ahead", "destination": "home"}))
+    ok(client_for("lena").post(sess(sid, "/close")))
+    link = f'href="/sessions/{sid}/review"'
+    for user in ("farah", "lena", "admin"):
+        assert link in client_for(user).get("/rooms").text, user
+    for user in ("theo", "mika", "lou", "dr.ade"):  # not of this session, or not of this room
+        assert link not in client_for(user).get("/rooms").text, user
+    assert 'href="/reports"' in client_for("lena").get("/rooms").text
+    assert 'href="/reports"' not in farah.get("/rooms").text
