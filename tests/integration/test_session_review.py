@@ -428,3 +428,22 @@ def test_the_rooms_page_links_the_reviews_each_person_may_read(client_for: Clien
         assert link not in client_for(user).get("/rooms").text, user
     assert 'href="/reports"' in client_for("lena").get("/rooms").text
     assert 'href="/reports"' not in farah.get("/rooms").text
+
+
+def test_an_alarm_that_reached_every_lead_is_seen_from_another_rooms_overview(client_for: Clients) -> None:
+    farah, doc, lou, mika = (client_for(u) for u in ("farah", "dr.ade", "lou", "mika"))
+    sid = open_session(farah)
+    ada = dosed_participant(farah, doc, sid, "Ada")
+    ben = dosed_participant(farah, doc, sid, "Ben")
+    ok(farah.post(part(sid, ada, "/observations"), json={"distress": 4}))  # high: step 3 at once
+    ok(farah.post(part(sid, ben, "/observations"), json={"distress": 2}))  # low: the room only
+    alarms = {e["participant_id"]: e["id"] for e in state(farah, sid)["open_escalations"]}
+    assert seen(lou, sid, [alarms[ada]], "willow-laptop")["recorded"] == [alarms[ada]]
+    # What never reached him is not his to have seen, and a facilitator of another room sees none.
+    assert_error(lou.post(sess(sid, "/seen"), json={"escalation_ids": [alarms[ben]]}), 404, "not_found")
+    assert_error(mika.post(sess(sid, "/seen"), json={"escalation_ids": [alarms[ada]]}), 404, "not_found")
+    assert_error(client_for("admin").post(sess(sid, "/seen"), json={"escalation_ids": [alarms[ada]]}), 404, "not_found")
+    sightings = [(e["actor"], e["device"]) for e in events(farah, sid) if e["kind"] == "escalation_seen"]
+    assert sightings == [("lou", "willow-laptop")]
+    assert_error(farah.post(sess(sid, "/seen"), json={"escalation_ids": []}), 422, "validation_error")
+    assert_error(farah.post(sess(sid, "/seen"), json={"escalation_ids": ["x"] * 51}), 422, "validation_error")
