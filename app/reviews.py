@@ -26,7 +26,7 @@ from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import CareSession, Room, User
 
-REVIEW_CACHE_SIZE = 512
+REVIEW_CACHE_SIZE = 4096
 # The longest range one report covers; a wider question is asked in parts.
 REPORT_MAX_DAYS = 366
 

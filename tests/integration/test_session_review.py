@@ -447,3 +447,30 @@ def test_an_alarm_that_reached_every_lead_is_seen_from_another_rooms_overview(cl
     assert sightings == [("lou", "willow-laptop")]
     assert_error(farah.post(sess(sid, "/seen"), json={"escalation_ids": []}), 422, "validation_error")
     assert_error(farah.post(sess(sid, "/seen"), json={"escalation_ids": ["x"] * 51}), 422, "validation_error")
+
+
+def test_closed_reviews_are_cached_within_a_bound_and_folded_again_when_the_log_grows(
+    app: Any, client_for: Clients
+) -> None:
+    from app.reviews import Reviews
+
+    farah, lena, doc = (client_for(u) for u in ("farah", "lena", "dr.ade"))
+    closed = []
+    for _ in range(2):
+        sid = open_session(farah, kind="individual", facilitators=["farah"])
+        pid = dosed_participant(farah, doc, sid, "Ada")
+        ok(farah.post(part(sid, pid, "/stop"), json={"requested_by": "participant"}))  # opens a follow-up
+        ok(farah.post(part(sid, pid, "/transfer"), json={"reason": "wished to go", "destination": "hospital"}))
+        ok(lena.post(sess(sid, "/close")))
+        closed.append(sid)
+    reviews = Reviews(app.state.services, cache_size=1)
+    first = reviews.review(closed[0])
+    assert reviews.review(closed[0]) is first  # a closed session's log did not change: not folded again
+    second = reviews.review(closed[1])
+    assert list(reviews._cache) == [closed[1]]  # the bound: the least recently used went out
+    assert reviews.review(closed[0]) is not first and reviews.review(closed[0]) == first
+    # A follow-up closed after the session adds to its log: the review is folded again.
+    [followup] = second.followups
+    ok(farah.post(f"{API}/followups/{followup.followup.id}/close", json={"contact_note": "Called; she is well"}))
+    again = reviews.review(closed[1])
+    assert again is not second and again.followups[0].state == "closed" and again.seq == second.seq + 1
