@@ -18,6 +18,11 @@ FOLLOWUP_STATES = {
 }
 
 
+def owner_words(owner: str) -> str:
+    """A follow-up's owner as people read it."""
+    return "the clinic's admins" if owner == CLINIC_ADMINS else owner
+
+
 def climbs_at(followup: Followup, policy: Policy) -> datetime:
     """When an open follow-up climbs past the lead to the clinic's admins."""
     return followup.due_at + timedelta(hours=policy.followup_escalate_hours)

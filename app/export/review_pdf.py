@@ -17,8 +17,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from app import localtime
-from app.domain.followups import FOLLOWUP_STATES
-from app.domain.model import CLINIC_ADMINS
+from app.domain.followups import FOLLOWUP_STATES, owner_words
 from app.domain.review import SessionReview, minutes
 
 from .pdf import INK, MUTED, RULE, SHADE, _styles
@@ -53,10 +52,6 @@ def _secs(value: float | None) -> str:
 
 def _mins(value: float) -> str:
     return f"{minutes(value)} min"
-
-
-def _owner(owner: str) -> str:
-    return "the clinic's admins" if owner == CLINIC_ADMINS else owner
 
 
 def timeline_drawing(found: SessionReview, width: float) -> Drawing:
@@ -221,7 +216,7 @@ def review_pdf(found: SessionReview, room_name: str) -> bytes:
             [
                 names.get(f.followup.participant_id, ""),
                 f.followup.reason + (f" — in their words: {f.followup.account}" if f.followup.account else ""),
-                _owner(f.followup.owner),
+                owner_words(f.followup.owner),
                 _day(f.followup.due_at),
                 FOLLOWUP_STATES[f.state],
                 f"{_day(f.followup.closed_at)} by {f.followup.closed_by}: {f.followup.contact_note}"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from app import localtime
 from app.domain import commands as c
 from app.domain.escalation import reaches_beyond_the_room
-from app.domain.followups import climbs_at, followup_state
+from app.domain.followups import climbs_at, followup_state, owner_words
 from app.domain.model import CLINIC_ADMINS
 from app.domain.review import FollowupReview, seq_at
 from app.export.review_pdf import review_pdf
@@ -26,7 +26,6 @@ from app.web.errors import ApiError, not_found
 from app.web.review_views import (
     bars_svg,
     followup_review_view,
-    owner_words,
     report_csv,
     report_view,
     review_view,

@@ -14,17 +14,12 @@ from xml.sax.saxutils import escape, quoteattr
 
 from app import localtime
 from app.domain.followups import FOLLOWUP_STATES
-from app.domain.model import CLINIC_ADMINS
 from app.domain.report import MEASURES, PRIORITIES, ResponseFigures, ResponseReport
 from app.domain.review import AlarmReview, FollowupReview, SessionReview, minutes
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
-
-
-def owner_words(owner: str) -> str:
-    return "the clinic's admins" if owner == CLINIC_ADMINS else owner
 
 
 def alarm_view(alarm: AlarmReview) -> dict[str, Any]:
