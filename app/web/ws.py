@@ -19,7 +19,7 @@ from app.live.fragments import overview_context, render_overview_live, render_ro
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
-from app.store.tables import Room, User
+from app.store.tables import CareSession, Room, User
 from app.web.deps import load_user
 from app.web.templating import clock_seconds
 from app.web.views import escalation_view, session_view
@@ -32,6 +32,8 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_RESTARTING = 1012
+# How many sessions one `after_seq` may name (a room has one live session at a time).
+MAX_AFTER_SEQ = 50
 
 
 def origin_allowed(websocket: WebSocket) -> bool:
@@ -215,15 +217,29 @@ def _visible_live_sessions(services: Services, user: User, room_id: str | None) 
         return out
 
 
+def _still_visible(services: Services, user: User, session_ids: list[str]) -> list[str]:
+    """The ones of `session_ids` the user may see: the rule of the HTTP API (the session's room
+    is one the user works in or leads)."""
+    with unit_of_work(services.engine) as db:
+        out = []
+        for session_id in session_ids:
+            row = db.get(CareSession, session_id)
+            room = db.get(Room, row.room_id) if row is not None else None
+            if room is not None and people.works_in(db, room, user):
+                out.append(session_id)
+        return out
+
+
 def _parse_after(value: str | None) -> dict[str, int]:
     """`after_seq` as `sid:n,sid2:m` (several per session id)."""
     out: dict[str, int] = {}
     if not value:
         return out
-    for part in value.split(","):
+    for part in value.split(",")[:MAX_AFTER_SEQ]:
         sid, _, n = part.partition(":")
-        if sid and n.isdigit():
-            out[sid.strip()] = int(n)
+        sid = sid.strip()
+        if sid and len(sid) <= 40 and n.isdigit() and len(n) <= 18:
+            out[sid] = int(n)
     return out
 
 
@@ -247,17 +263,25 @@ async def json_stream(websocket: WebSocket) -> None:
         if first:
             views = [session_view(services.state(sid), services.policy, now) for _, sid in visible]
             messages.append({"type": "snapshot", "sessions": views, "seq": {v["id"]: v["seq"] for v in views}})
+            # `after_seq` may name any text: only the sessions this user may see are followed.
+            named = dict(sent)
+            sent.clear()
             for view in views:
                 # A reconnect that names where it left off also gets what it missed, in order.
-                after = sent.get(view["id"])
+                after = named.get(view["id"])
                 if after is not None:
                     messages.extend(_event_messages(services, view["id"], after, view["seq"]))
                 sent[view["id"]] = view["seq"]
             first = False
             return [json.dumps(m) for m in messages]
         live_ids = [sid for _, sid in visible]
-        # Sessions that closed since the last message still owe their last events (the close itself).
+        # Sessions that closed since the last message still owe their last events (the close
+        # itself), if the user may still see them.
         ended = [sid for sid in sent if sid not in live_ids]
+        if ended:
+            ended = _still_visible(services, user, ended)
+            for sid in [sid for sid in sent if sid not in live_ids and sid not in ended]:
+                sent.pop(sid, None)
         for sid in live_ids + ended:
             after = sent.get(sid, 0)
             events = _event_messages(services, sid, after, None)
