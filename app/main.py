@@ -23,6 +23,7 @@ from app.services import Services, utcnow
 from app.store.db import make_engine
 from app.web import api, errors, exports, pages, ws
 from app.web.deps import CurrentUser
+from app.web.guards import BodyLimit, SecurityHeaders
 
 log = logging.getLogger("holdspace")
 STATIC = Path(__file__).parent / "static"
@@ -86,8 +87,12 @@ def create_app(
         session_cookie=SESSION_COOKIE,
         max_age=12 * 3600,
         same_site="strict",
-        https_only=settings.secure_cookies,
+        https_only=settings.https,
     )
+    # Outermost: an oversized body is refused before anything reads it; every answer, the
+    # refusal included, carries the security headers.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders, hsts=settings.https)
     errors.install(app)
     app.include_router(api.router)
     app.include_router(exports.router)

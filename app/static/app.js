@@ -72,12 +72,8 @@
 
   // Short reconnect delays: an alarm screen must not wait for the extension's 64 s back-off.
   htmx.config.wsReconnectDelay = function (retry) { return Math.min(500 + retry * 750, 3000); };
-  // Error answers are shown as a notice, never swapped into the page.
-  htmx.config.responseHandling = [
-    { code: "204", swap: false },
-    { code: "[23]..", swap: true },
-    { code: "[45]..", swap: false, error: true }
-  ];
+  // The rest of htmx's settings (no eval, error answers never swapped in) are in base.html's
+  // htmx-config meta tag.
 
   document.addEventListener("htmx:configRequest", function (e) {
     var d = e.detail;

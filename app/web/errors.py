@@ -23,19 +23,31 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
-    413: "too_large",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "too_many_attempts",
 }
+# A refused body may have thousands of bad fields: the answer names the first few, briefly.
+MAX_ERROR_FIELDS = 20
+MAX_ERROR_TEXT = 200
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.headers = headers
 
 
 def not_found(what: str = "That") -> ApiError:
@@ -49,30 +61,42 @@ def _is_page(request: Request) -> bool:
     return "application/json" not in request.headers.get("accept", "")
 
 
-def _respond(request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def _respond(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     if _is_page(request) and request.method == "GET":
         if status == 401:
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         from app.web.templating import templates
 
         return templates.TemplateResponse(
-            request, "pages/error.html", {"status": status, "message": message}, status_code=status
+            request, "pages/error.html", {"status": status, "message": message}, status_code=status, headers=headers
         )
-    return JSONResponse(error_body(code, message, details), status_code=status)
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
 def _validation_details(err: RequestValidationError) -> dict[str, Any]:
     fields = []
-    for item in err.errors():
+    errors = err.errors()
+    for item in errors[:MAX_ERROR_FIELDS]:
         loc = [str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path")]
-        fields.append({"field": ".".join(loc) or "body", "problem": item.get("msg", "invalid")})
-    return {"fields": fields}
+        field = ".".join(loc)[:MAX_ERROR_TEXT] or "body"
+        fields.append({"field": field, "problem": str(item.get("msg", "invalid"))[:MAX_ERROR_TEXT]})
+    details: dict[str, Any] = {"fields": fields}
+    if len(errors) > MAX_ERROR_FIELDS:
+        details["more_fields"] = len(errors) - MAX_ERROR_FIELDS
+    return details
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return _respond(request, exc.status, exc.code, exc.message, exc.details)
+        return _respond(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
@@ -97,7 +121,9 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return _respond(request, exc.status_code, code, message)
+        details = {"allow": exc.headers["Allow"]} if exc.status_code == 405 and exc.headers else None
+        # 405 keeps its Allow header.
+        return _respond(request, exc.status_code, code, message, details, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

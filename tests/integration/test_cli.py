@@ -78,7 +78,7 @@ def _one_line_error(result: Result) -> str:
 
 def test_migrate_is_repeatable(run, db_url: str) -> None:  # type: ignore[no-untyped-def]
     first = run("migrate")
-    assert first.code == 0 and "upgraded from empty to 0003" in first.out
+    assert first.code == 0 and "upgraded from empty to 0004" in first.out
     again = run("migrate")
     assert again.code == 0 and "already up to date" in again.out
 
