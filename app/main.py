@@ -21,9 +21,10 @@ from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
-from app.web import api, errors, exports, pages, ws
+from app.web import api, audit, errors, exports, pages, ws
 from app.web.deps import CurrentUser
 from app.web.guards import BodyLimit, SecurityHeaders
+from app.web.throttle import LoginThrottle
 
 log = logging.getLogger("holdspace")
 STATIC = Path(__file__).parent / "static"
@@ -80,6 +81,7 @@ def create_app(
     app.state.services = services
     app.state.broker = broker
     app.state.presence = Presence()
+    app.state.login_throttle = LoginThrottle()
     app.state.shutting_down = asyncio.Event()
     app.add_middleware(
         SessionMiddleware,
@@ -96,6 +98,7 @@ def create_app(
     errors.install(app)
     app.include_router(api.router)
     app.include_router(exports.router)
+    app.include_router(audit.router)
     app.include_router(pages.router)
     app.include_router(ws.router)
 

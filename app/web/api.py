@@ -22,10 +22,11 @@ from app.web.deps import (
     IdempotencyDep,
     ServicesDep,
     actor_of,
+    attempt_sign_in,
     check_csrf,
     device_of,
+    record_chart_access,
     room_for,
-    sign_in,
     sign_out,
     visible_session,
 )
@@ -242,13 +243,8 @@ def run_for_participant(
 
 
 @router.post("/auth/login")
-def login(body: LoginBody, request: Request, services: ServicesDep) -> dict[str, str]:
-    with unit_of_work(services.write_engine) as db:
-        user = people.authenticate(db, body.username, body.password)
-        db.commit()
-    if user is None:
-        raise ApiError(401, "unauthorized", "That username and password do not match.")
-    sign_in(request, services, user)
+async def login(body: LoginBody, request: Request, services: ServicesDep) -> dict[str, str]:
+    user = await attempt_sign_in(request, services, body.username, body.password)
     return {"username": user.username, "role": user.role}
 
 
@@ -380,12 +376,15 @@ def add_participant(
 
 
 @router.get(P)
-def get_participant(session_id: str, participant_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def get_participant(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
     visible_session(services, user, session_id)
     state = services.state(session_id)
     participant = state.participant(participant_id)
     if participant is None:
         raise ApiError(404, "not_found", "There is no such participant in this session.")
+    record_chart_access(request, services, user, "chart_view", session_id, [participant_id], "api")
     return participant_view(state, participant, services.policy, services.clock())
 
 
