@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -80,7 +80,8 @@ def create_app(
     app.state.settings = settings
     app.state.services = services
     app.state.broker = broker
-    app.state.presence = Presence()
+    app.state.presence = Presence(forget_after=timedelta(minutes=policy.offline_tablet_forget_minutes))
+    app.state.socket_counts = ws.SocketCounts()
     app.state.login_throttle = LoginThrottle()
     app.state.shutting_down = asyncio.Event()
     app.add_middleware(

@@ -100,6 +100,8 @@ class Policy:
     # may silence a sounding alarm on the overview (the alarm itself stays open and visible).
     followup_due_hours: int = 48
     alarm_mute_seconds: int = 60
+    # How long the lead's overview keeps showing a tablet whose live link dropped.
+    offline_tablet_forget_minutes: int = 720
     observation_minutes: ObservationMinutes = field(default_factory=ObservationMinutes)
     ack_timeout_seconds: AckTimeoutSeconds = field(default_factory=AckTimeoutSeconds)
     vitals: Vitals = field(default_factory=Vitals)
@@ -118,6 +120,7 @@ _MINIMUMS: dict[str, int] = {
     "participants_per_facilitator": 1,
     "followup_due_hours": 1,
     "alarm_mute_seconds": 5,
+    "offline_tablet_forget_minutes": 1,
 }
 
 

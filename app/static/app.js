@@ -186,7 +186,12 @@
   document.addEventListener("htmx:wsClose", function (e) {
     setLive(false);
     var code = e.detail.event ? e.detail.event.code : 1006;
-    if (code === 4401) { window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname); return; }
+    if (code === 4401) {
+      // Signed out (here or elsewhere), or the sign-in ran out: the record leaves the screen.
+      window.location.href = "/login?signed_out=1&next=" + encodeURIComponent(window.location.pathname);
+      return;
+    }
+    if (code === 4429) { showNotice("Too many live screens are open for this sign-in. Close some, then reload.", "error"); return; }
     if (code === 4404) { showNotice("This room is no longer available to you.", "error"); return; }
     // The extension itself retries only after 1006, 1011, 1012 and 1013.
     if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && e.detail.socketWrapper) {

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.domain import Actor
+from app.live.broker import SIGNED_OUT, sign_in_channel
 from app.services import Idempotency, Services
 from app.store import access, people
 from app.store.db import unit_of_work
@@ -146,10 +147,14 @@ def record_chart_access(
 
 
 def sign_out(request: Request, services: Services) -> None:
+    sign_in_id = request.session.get("sign_in")
     with unit_of_work(services.write_engine) as db:
-        people.end_sign_in(db, request.session.get("sign_in"))
+        people.end_sign_in(db, sign_in_id)
         db.commit()
     request.session.clear()
+    if sign_in_id:
+        # Every live screen of this sign-in closes now (4401); other processes notice within seconds.
+        request.app.state.broker.publish([sign_in_channel(str(sign_in_id))], SIGNED_OUT)
 
 
 def current_user(request: Request, services: ServicesDep) -> User:

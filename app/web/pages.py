@@ -54,10 +54,14 @@ def home() -> RedirectResponse:
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(request: Request, services: ServicesDep, next: str | None = None) -> Response:
+def login_page(
+    request: Request, services: ServicesDep, next: str | None = None, signed_out: str | None = None
+) -> Response:
     if load_user(services, request.session) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _page(request, "pages/login.html", {"next": _safe_next(next), "error": None})
+    return _page(
+        request, "pages/login.html", {"next": _safe_next(next), "error": None, "signed_out": signed_out == "1"}
+    )
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)

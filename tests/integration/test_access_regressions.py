@@ -4,31 +4,40 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from app.config import Settings
+from app.live.presence import Presence
 from app.main import create_app
+from app.web import ws as ws_module
 from app.web.errors import MAX_ERROR_FIELDS
 from app.web.guards import MAX_BODY_BYTES
 from tests.conftest import PASSWORD, Clock
-from tests.integration.conftest import JSON
+from tests.integration.conftest import JSON, login
 from tests.integration.helpers import (
     API,
+    SESSION_COOKIE,
     add_participant,
     assert_error,
     fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
     fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
+    signed_cookie,
 )
 
 Clients = Callable[[str], TestClient]
 STREAM = f"{API}/stream"
+MAX_MESSAGES = 6
 TEMPLATES = Path(__file__).parents[2] / "app" / "templates"
 
 
@@ -189,3 +198,152 @@ def test_secure_cookies_are_on_by_default_outside_the_demo() -> None:
     assert Settings(secret_key="x" * 32).https is True
     assert Settings(secret_key="x" * 32, demo=True).https is False
     assert Settings(secret_key="x" * 32, secure_cookies=False).https is False
+
+
+# ------------------------------------------------------------------ 3. sockets end with the sign-in
+
+
+def closed_with(ws: Any) -> int:
+    """Read until the server closes the socket (a bounded number of messages); its close code."""
+    for _ in range(MAX_MESSAGES):
+        try:
+            ws.receive_text()
+        except WebSocketDisconnect as closed:
+            return closed.code
+    raise AssertionError("the socket stayed open")
+
+
+def use_cookie(client: TestClient, cookie: str) -> None:
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, cookie)
+
+
+@pytest.mark.parametrize("path", ["/ws/rooms/cedar-room", "/ws/overview", STREAM])
+def test_signing_out_closes_every_socket_of_that_sign_in_with_4401(app: Any, session_id: str, path: str) -> None:
+    # Sockets are opened through one client (one event loop), swapping its cookie.
+    other = login(app, "lena").cookies[SESSION_COOKIE]  # another sign-in of the same person
+    tablet = login(app, "lena")
+    own = tablet.cookies[SESSION_COOKIE]
+    with tablet:
+        with tablet.websocket_connect(path) as first, tablet.websocket_connect(path) as copied:
+            use_cookie(tablet, other)
+            with tablet.websocket_connect(path) as untouched:
+                for ws in (first, copied, untouched):
+                    ws.receive_text()
+                use_cookie(tablet, own)
+                started = time.monotonic()
+                ok(tablet.post(f"{API}/auth/logout"))
+                assert closed_with(first) == 4401
+                assert closed_with(copied) == 4401
+                assert time.monotonic() - started < 3
+                use_cookie(tablet, other)
+                body = {"display_name": "Ada", "chart_id": "C"}
+                ok(tablet.post(f"{API}/sessions/{session_id}/participants", json=body), 201)
+                assert untouched.receive_text()
+    tablet.close()
+
+
+def test_a_sign_in_revoked_elsewhere_or_run_out_closes_its_sockets_within_seconds(
+    app: Any, live: TestClient, monkeypatch: pytest.MonkeyPatch, session_id: str
+) -> None:
+    monkeypatch.setattr(ws_module, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(ws_module, "SIGN_IN_CHECK_SECONDS", 0.1)
+    with live.websocket_connect("/ws/rooms/cedar-room") as ws:
+        ws.receive_text()
+        # Revoked in the database only (as another app process would), with no hint to this one.
+        engine = app.state.services.write_engine
+        with engine.begin() as db:
+            db.execute(sa.text("UPDATE sign_in SET revoked_at = CURRENT_TIMESTAMP WHERE id = 'test-farah'"))
+        started = time.monotonic()
+        assert closed_with(ws) == 4401
+        assert time.monotonic() - started < 3
+
+
+def test_the_page_says_it_is_signed_out(app: Any) -> None:
+    page = TestClient(app).get("/login?signed_out=1&next=/rooms/cedar-room")
+    assert page.status_code == 200 and 'id="signed-out"' in page.text
+    assert 'id="signed-out"' not in TestClient(app).get("/login").text
+
+
+# ------------------------------------------------------------------ 4. sockets are bounded
+
+
+def test_sockets_are_bounded_per_sign_in_and_per_user(app: Any, client_for: Clients) -> None:
+    app.state.socket_counts = ws_module.SocketCounts(per_sign_in=2, per_user=3)
+    second = login(app, "lena").cookies[SESSION_COOKIE]
+    client = client_for("lena")
+    first = client.cookies[SESSION_COOKIE]
+    with client, client.websocket_connect("/ws/overview") as a, client.websocket_connect("/ws/overview") as b:
+        a.receive_text(), b.receive_text()
+        assert refused_handshake(client, "/ws/overview") == 4429
+        use_cookie(client, second)
+        with client.websocket_connect("/ws/overview") as c:
+            c.receive_text()
+            # The user's third socket is the last one, whichever sign-in asks.
+            assert refused_handshake(client, "/ws/overview") == 4429
+        # A closed socket frees its place.
+        with client.websocket_connect("/ws/overview") as d:
+            assert d.receive_text()
+        # Another user is not counted against lena.
+        use_cookie(client, signed_cookie(app, "lou"))
+        with client.websocket_connect("/ws/overview") as e:
+            assert e.receive_text()
+    use_cookie(client, first)
+
+
+def refused_handshake(client: TestClient, path: str) -> int:
+    with pytest.raises(WebSocketDisconnect) as closed:
+        with client.websocket_connect(path) as ws:
+            ws.receive_text()
+    return closed.value.code
+
+
+# ------------------------------------------------------------------ 2. presence only after admission
+
+
+def tablets(app: Any, room_id: str) -> list[str]:
+    presence = app.state.presence
+    return [link.device for link in presence.for_room(room_id, app.state.services.clock())]
+
+
+@pytest.mark.parametrize("who", ["farah", "lena", "admin", "dr.ade"])
+def test_a_socket_refused_by_a_room_records_no_tablet(app: Any, client_for: Clients, who: str) -> None:
+    client = client_for(who)
+    with client:
+        assert refused_handshake(client, "/ws/rooms/willow-room?device=tablet-junk0001") == 4404
+    assert tablets(app, "willow-room") == []
+
+
+@pytest.mark.parametrize("device", ["<b>junk</b>", "a" * 41, "tablet 1", "-x", ""])
+def test_device_names_outside_the_pattern_are_not_recorded(app: Any, live: TestClient, device: str) -> None:
+    with live.websocket_connect(f"/ws/rooms/cedar-room?device={quote(device)}") as ws:
+        ws.receive_text()
+        assert tablets(app, "cedar-room") == []
+
+
+def test_an_admitted_tablet_is_listed_and_forgotten_after_the_policy_time(
+    app: Any, live: TestClient, clock: Clock
+) -> None:
+    with live.websocket_connect("/ws/rooms/cedar-room?device=tablet-1a2b3c4d") as ws:
+        ws.receive_text()
+        assert tablets(app, "cedar-room") == ["tablet-1a2b3c4d"]
+    assert tablets(app, "cedar-room") == ["tablet-1a2b3c4d"]  # offline, still shown to the lead
+    forget = app.state.settings.clinic_policy.offline_tablet_forget_minutes
+    assert app.state.presence.forget_after.total_seconds() == forget * 60
+    clock.advance(minutes=forget - 1)
+    assert tablets(app, "cedar-room") == ["tablet-1a2b3c4d"]
+    clock.advance(minutes=2)
+    assert tablets(app, "cedar-room") == []
+
+
+def test_a_room_remembers_a_bounded_number_of_tablets(clock: Clock) -> None:
+    presence = Presence(max_per_room=3)
+    for i in range(3):
+        assert presence.connected(f"tablet-{i}", "cedar-room", "farah", clock())
+    assert not presence.connected("tablet-new", "cedar-room", "farah", clock())
+    clock.advance(seconds=1)
+    presence.disconnected("tablet-1", "cedar-room", clock())
+    # The oldest offline tablet makes room; online ones are never dropped.
+    assert presence.connected("tablet-new", "cedar-room", "farah", clock())
+    assert [link.device for link in presence.for_room("cedar-room", clock())] == ["tablet-0", "tablet-2", "tablet-new"]
+    assert presence.connected("tablet-x", "willow-room", "mika", clock())
