@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
+from app.domain.decide import SCALE_RANGES, VITAL_RANGES, WITHDRAWABLE
 from app.domain.escalation import reaches_beyond_the_room
 from app.live.fragments import step_three_elsewhere
 from app.services import Outcome, Services
@@ -34,6 +35,19 @@ from app.web.errors import ApiError
 from app.web.views import escalation_view, event_view, followup_view, participant_view, session_view
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
+
+
+def _whole(value: Any) -> Any:
+    """JSON has one kind of number: 72.0 is the whole number 72 (the schema's "integer"); 72.5,
+    "72" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _whole_in(low: int, high: int) -> Any:
+    """A whole number in the domain's range (the range travels into the OpenAPI document)."""
+    return Annotated[StrictInt, Field(ge=low, le=high), BeforeValidator(_whole)]
 
 
 class Body(BaseModel):
@@ -86,7 +100,7 @@ class ConsentBody(Body):
 
 
 class WithdrawBody(Body):
-    items: list[str] = Field(min_length=1, max_length=10)
+    items: list[Literal[WITHDRAWABLE]] = Field(min_length=1, max_length=10)  # type: ignore[valid-type]
 
 
 class SupportBody(Body):
@@ -124,19 +138,19 @@ class CheckinBody(Body):
 
 
 class VitalsBody(Body):
-    sbp: StrictInt | None = Field(default=None, ge=40, le=300)
-    dbp: StrictInt | None = Field(default=None, ge=20, le=200)
-    hr: StrictInt | None = Field(default=None, ge=20, le=250)
-    spo2: StrictInt | None = Field(default=None, ge=50, le=100)
-    rr: StrictInt | None = Field(default=None, ge=2, le=60)
+    sbp: _whole_in(*VITAL_RANGES["sbp"]) | None = None  # type: ignore[valid-type]
+    dbp: _whole_in(*VITAL_RANGES["dbp"]) | None = None  # type: ignore[valid-type]
+    hr: _whole_in(*VITAL_RANGES["hr"]) | None = None  # type: ignore[valid-type]
+    spo2: _whole_in(*VITAL_RANGES["spo2"]) | None = None  # type: ignore[valid-type]
+    rr: _whole_in(*VITAL_RANGES["rr"]) | None = None  # type: ignore[valid-type]
     observed_at: datetime | None = None
 
 
 class ObservationBody(Body):
-    distress: StrictInt | None = Field(default=None, ge=0, le=4)
-    moaa_s: StrictInt | None = Field(default=None, ge=0, le=5)
-    rass: StrictInt | None = Field(default=None, ge=-5, le=4)
-    suds: StrictInt | None = Field(default=None, ge=0, le=10)
+    distress: _whole_in(*SCALE_RANGES["distress"]) | None = None  # type: ignore[valid-type]
+    moaa_s: _whole_in(*SCALE_RANGES["moaa_s"]) | None = None  # type: ignore[valid-type]
+    rass: _whole_in(*SCALE_RANGES["rass"]) | None = None  # type: ignore[valid-type]
+    suds: _whole_in(*SCALE_RANGES["suds"]) | None = None  # type: ignore[valid-type]
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
     parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)

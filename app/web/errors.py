@@ -119,6 +119,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            # A body that cannot be parsed at all (not UTF-8, not JSON) is malformed input like any other.
+            return _respond(request, 422, "validation_error", "body: the body is not valid JSON", {"fields": []})
         code = HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         details = {"allow": exc.headers["Allow"]} if exc.status_code == 405 and exc.headers else None

@@ -347,3 +347,46 @@ def test_a_room_remembers_a_bounded_number_of_tablets(clock: Clock) -> None:
     assert presence.connected("tablet-new", "cedar-room", "farah", clock())
     assert [link.device for link in presence.for_room("cedar-room", clock())] == ["tablet-0", "tablet-2", "tablet-new"]
     assert presence.connected("tablet-x", "willow-room", "mika", clock())
+
+
+# ------------------------------------------------------------------ 7. the API says what it does
+
+
+def test_the_openapi_document_lists_the_error_answers_of_every_route(farah: TestClient) -> None:
+    document = ok(farah.get("/openapi.json"))
+    error = {"$ref": "#/components/schemas/Error"}
+    assert "HTTPValidationError" not in json.dumps(document)
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            codes = set(operation["responses"])
+            if path not in (f"{API}/auth/login", f"{API}/auth/logout"):
+                assert "401" in codes, (method, path)
+            if method in ("post", "put", "delete"):
+                assert {"403", "413"} <= codes, (method, path)
+            if operation.get("parameters") or "requestBody" in operation:
+                assert "422" in codes, (method, path)
+            if "{" in path:
+                assert "404" in codes, (method, path)
+            for code in codes - {"200", "201"}:
+                assert operation["responses"][code]["content"]["application/json"]["schema"] == error
+    login = document["paths"][f"{API}/auth/login"]["post"]["responses"]
+    assert "Retry-After" in login["429"]["headers"]
+
+
+def test_an_unparseable_body_is_malformed_input_not_a_bad_request(farah: TestClient, session_id: str) -> None:
+    response = farah.post(
+        f"{API}/sessions/{session_id}/participants", content=b"\xff\xfe{", headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, 422, "validation_error")
+
+
+def test_a_whole_number_written_with_a_point_is_a_whole_number(farah: TestClient, session_id: str) -> None:
+    pid = add_participant(farah, session_id, "Ada")
+    answer = ok(farah.post(f"{API}/sessions/{session_id}/participants/{pid}/vitals", json={"hr": 72.0}))
+    assert answer["last_vitals"]["hr"]["value"] == 72
+    for bad in (72.5, "72", True):
+        assert_error(
+            farah.post(f"{API}/sessions/{session_id}/participants/{pid}/vitals", json={"hr": bad}),
+            422,
+            "validation_error",
+        )
