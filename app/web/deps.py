@@ -149,7 +149,9 @@ def record_chart_access(
 def sign_out(request: Request, services: Services) -> None:
     sign_in_id = request.session.get("sign_in")
     with unit_of_work(services.write_engine) as db:
-        people.end_sign_in(db, sign_in_id)
+        username = people.end_sign_in(db, sign_in_id)
+        if username is not None:
+            access.record(db, username=username, action=access.SIGN_OUT, outcome="ok", client=client_address(request))
         db.commit()
     request.session.clear()
     if sign_in_id:

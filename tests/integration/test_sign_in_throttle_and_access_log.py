@@ -140,6 +140,8 @@ def test_sign_ins_failed_throttled_and_ok_are_in_the_access_log(app: Any, client
     # Throttled attempts are recorded once a minute per username and address, not once each.
     assert theo == ["failed"] * throttle_module.PER_USERNAME.amount + ["throttled"]
     assert all(e["client"] == "testclient" for e in log)
+    ok(client.post(f"{API}/auth/logout"))  # farah's sign-in ends
+    assert [(e["username"], e["action"]) for e in access_log(client_for("admin"))][-1] == ("farah", "sign_out")
     assert "wrong password" not in str(log) and PASSWORD not in str(log)
 
 
