@@ -122,7 +122,11 @@ def session_review(session_id: str, user: CurrentUser, reviews: ReviewsDep) -> d
     return review_view(reviews.review(session_id), room.name)
 
 
-@api.get("/sessions/{session_id}/review.pdf")
+@api.get(
+    "/sessions/{session_id}/review.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
 def session_review_pdf(session_id: str, user: CurrentUser, reviews: ReviewsDep) -> Response:
     _row, room, _state = _visible(reviews, user, session_id)
     found = reviews.review(session_id)
@@ -274,7 +278,12 @@ def open_followup(
 
 
 def _range(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
-    end = (end or now).astimezone(UTC)
+    if end is None:
+        # By default through the end of today in the clinic, and the 30 days before.
+        today = localtime.local(now)
+        assert today is not None
+        end = today.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    end = end.astimezone(UTC)
     start = (start or end - timedelta(days=30)).astimezone(UTC)
     if start >= end:
         raise ApiError(422, "validation_error", "from must be before to.", {"field": "from"})
@@ -315,7 +324,11 @@ def _local_day(moment: datetime) -> str:
     return "" if shown is None else shown.date().isoformat()
 
 
-@api.get("/reports/response", response_model=None)
+@api.get(
+    "/reports/response",
+    response_model=None,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
 def response_report(
     request: Request,
     user: CurrentUser,
