@@ -75,6 +75,8 @@ def test_a_visible_screen_reports_what_it_shows_and_a_hidden_one_does_not(live_s
         assert len(_sightings(lena, sid)) == 2
 
         review = lead_context.new_page()
+        violations: list[str] = []
+        review.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
         review.goto(f"{live_server.url}/sessions/{sid}/review")
         alarms = review.locator("[data-testid=alarms]")
         assert "lena at" in alarms.inner_text() and lead_device in alarms.inner_text()
@@ -92,12 +94,13 @@ def test_a_visible_screen_reports_what_it_shows_and_a_hidden_one_does_not(live_s
         review.keyboard.press("ArrowRight")
         review.locator("[data-testid=replay-position]").filter(has_text="Event 4 of").wait_for(timeout=3000)
 
-        reports = lead_context.new_page()
+        reports = review
         reports.goto(f"{live_server.url}/reports")
         lead_row = reports.locator("[data-testid=report-lead] tbody tr").first
         assert "lena" in lead_row.inner_text() and "0 / 1 / 0" in lead_row.inner_text()  # alarms high/medium/low
         assert reports.locator("svg.bars").count() == 2
         screenshot(reports, "response-report")
+        assert violations == [], violations  # the review, replay and report pages run under the CSP
     finally:
         tablet_context.close()
         lead_context.close()
