@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+from .events import ItemResult
 from .model import ParticipantState
 from .policy import AUTO_CHECKLIST_KEYS, Policy
 
 VITALS_FOR_DISCHARGE = ("sbp", "dbp", "hr", "spo2")
 
 
-@dataclass(frozen=True)
-class ItemResult:
-    key: str
-    label: str
-    required: bool
-    done: bool
-    automatic: bool
-    detail: str = ""
-    by: str | None = None
-    at: datetime | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "label": self.label,
-            "required": self.required,
-            "done": self.done,
-            "automatic": self.automatic,
-            "detail": self.detail,
-            "by": self.by,
-            "at": None if self.at is None else self.at.isoformat(),
-        }
-
-
 def earliest_discharge(p: ParticipantState, policy: Policy) -> datetime | None:
     """When the minimum observation time after the dose will have passed."""
     if p.dosed_at is None or p.dose is None:
         return None
-    minutes = policy.observation_minutes.for_route(str(p.dose["route"]))
+    minutes = policy.observation_minutes.for_route(p.dose.route)
     return p.dosed_at + timedelta(minutes=minutes)
 
 
@@ -107,9 +82,9 @@ def evaluate_checklist(p: ParticipantState, policy: Policy, now: datetime) -> li
                 item.required,
                 tick is not None,
                 False,
-                str(tick.get("note", "")) if tick else "",
-                by=str(tick["by"]) if tick else None,
-                at=tick["at"] if tick else None,
+                tick.note if tick else "",
+                by=tick.by if tick else None,
+                at=tick.at if tick else None,
             )
         )
     return results

@@ -57,37 +57,37 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "distress": p.distress,
         "scales": _readings(p.scales),
         "last_vitals": _readings(p.vitals),
-        "screening": dict(p.screening) if p.screening else None,
+        "screening": p.screening.to_data() if p.screening else None,
         "screening_cleared": p.screening_cleared,
-        "consent": dict(consent) if consent else None,
+        "consent": consent.to_data() if consent else None,
         "consent_withdrawn": sorted(p.consent_withdrawn),
-        "consent_missing": consent_missing(dict(p.consent) if p.consent else None),
-        "dose": dict(p.dose) if p.dose else None,
+        "consent_missing": consent_missing(p.consent),
+        "dose": p.dose.to_data() if p.dose else None,
         "dosed_at": _iso(p.dosed_at),
         "stopped_by": p.stopped_by,
         "dedicated_facilitator": p.dedicated_facilitator,
         "notes": [
             {
-                "seq": n["seq"],
-                "kind": n["kind"],
-                "text": n["text"],
-                "parts": list(n.get("parts", [])),
-                "somatic": n.get("somatic", ""),
-                "observed_at": n["observed_at"],
-                "recorded_at": _iso(n["recorded_at"]),
-                "late": n.get("late", False),
-                "by": n["by"],
+                "seq": n.seq,
+                "kind": n.note.kind,
+                "text": n.note.text,
+                "parts": list(n.note.parts),
+                "somatic": n.note.somatic,
+                "observed_at": _iso(n.note.observed_at),
+                "recorded_at": _iso(n.recorded_at),
+                "late": n.note.late,
+                "by": n.by,
             }
             for n in p.notes
         ],
         "amendments": {
             str(seq): [
                 {
-                    "seq": a["seq"],
-                    "correction": a["correction"],
-                    "reason": a["reason"],
-                    "at": _iso(a["at"]),
-                    "by": a["by"],
+                    "seq": a.seq,
+                    "correction": a.amendment.correction,
+                    "reason": a.amendment.reason,
+                    "at": _iso(a.at),
+                    "by": a.by,
                 }
                 for a in entries
             ]
@@ -96,11 +96,11 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "vitals_due_at": _iso(p.vitals_due_at),
         "away_with": p.away_with,
         "checkin_due_at": _iso(p.checkin_due_at),
-        "last_checkin": dict(p.last_checkin) if p.last_checkin else None,
+        "last_checkin": p.last_checkin.to_data() if p.last_checkin else None,
         "checklist": checklist,
         "earliest_discharge_at": _iso(ready_at),
         "ended_at": _iso(p.ended_at),
-        "outcome": dict(p.outcome) if p.outcome else None,
+        "outcome": p.outcome.to_data() if p.outcome else None,
     }
 
 
@@ -143,7 +143,7 @@ def event_view(event: Event) -> dict[str, Any]:
         "kind": event.kind,
         "at": _iso(event.at),
         "actor": event.actor,
-        "data": dict(event.data),
+        "data": event.data,
     }
     if event.participant_id is not None:
         view["participant_id"] = event.participant_id
