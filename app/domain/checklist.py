@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from .escalation import vitals_alarms
 from .events import ItemResult
 from .model import ParticipantState
 from .policy import AUTO_CHECKLIST_KEYS, Policy
@@ -19,19 +21,9 @@ def earliest_discharge(p: ParticipantState, policy: Policy) -> datetime | None:
     return p.dosed_at + timedelta(minutes=minutes)
 
 
-def vitals_out_of_range(values: dict[str, float], policy: Policy) -> list[str]:
+def vitals_out_of_range(values: Mapping[str, float], policy: Policy) -> list[str]:
     """Which of the given vitals would raise an alarm (medium or high) under the policy."""
-    medium, high = policy.vitals.medium, policy.vitals.high
-    out = []
-    if values.get("sbp") is not None and values["sbp"] > medium.sbp_above:
-        out.append("sbp")
-    if values.get("dbp") is not None and values["dbp"] > medium.dbp_above:
-        out.append("dbp")
-    if values.get("spo2") is not None and values["spo2"] < high.spo2_below:
-        out.append("spo2")
-    if values.get("hr") is not None and not high.hr_below <= values["hr"] <= high.hr_above:
-        out.append("hr")
-    return out
+    return list(vitals_alarms(values, policy))
 
 
 def _auto(key: str, p: ParticipantState, policy: Policy, now: datetime) -> tuple[bool, str]:

@@ -65,7 +65,6 @@ from .events import (
     VitalsRecorded,
 )
 from .model import (
-    SESSION_KINDS,
     TRANSITIONS,
     Actor,
     Escalation,
@@ -74,15 +73,25 @@ from .model import (
     Phase,
     SessionState,
 )
-from .policy import AUTO_CHECKLIST_KEYS, ROUTES, Policy
+from .policy import AUTO_CHECKLIST_KEYS, Policy
+from .vocabulary import (
+    DOSE_MG_MAX,
+    FORWARD_PHASES,
+    INFUSION_MINUTES,
+    NOTE_KINDS,
+    PARTICIPANT_RESPONSES,
+    PROTECTIVE_PARTS,
+    REQUESTERS,
+    ROUTES,
+    SCALE_RANGES,
+    SESSION_KINDS,
+    SUPPORT_KINDS,
+    TEXT_LIMITS,
+    TOUCH_AREAS,
+    VITAL_RANGES,
+    WITHDRAWABLE,
+)
 
-TOUCH_AREAS = ("hand", "shoulder", "feet", "hug")
-WITHDRAWABLE = ("touch", "music", "eyeshades") + tuple(f"touch:{a}" for a in TOUCH_AREAS)
-REQUESTERS = ("participant", "staff")
-PARTICIPANT_RESPONSES = ("agrees", "declines", "cannot_answer")
-PROTECTIVE_PARTS = ("critic", "perfectionist", "isolator", "numbing", "other")
-VITAL_RANGES = {"sbp": (40, 300), "dbp": (20, 200), "hr": (20, 250), "spo2": (50, 100), "rr": (2, 60)}
-SCALE_RANGES = {"distress": (0, 4), "moaa_s": (0, 5), "rass": (-5, 4), "suds": (0, 10)}
 # A clock on a tablet may run a little ahead; beyond this an observation "from the future" is refused.
 CLOCK_SKEW = timedelta(minutes=2)
 
@@ -134,7 +143,7 @@ def _refuse(code: str, message: str, **details: Any) -> RuleViolation:
     return RuleViolation(code, message, details)
 
 
-def _require_text(value: str, field: str, limit: int = 2000) -> str:
+def _require_text(value: str, field: str, limit: int) -> str:
     value = (value or "").strip()
     if not value:
         raise InvalidInput(f"{field} is required.", {"field": field})
@@ -190,7 +199,7 @@ def _support_label(state: SessionState, ref: SupportRef) -> str:
 
 
 def _check_support_candidate(state: SessionState, participant: ParticipantState, ref: SupportRef) -> None:
-    if ref.kind not in ("staff", "participant"):
+    if ref.kind not in SUPPORT_KINDS:
         raise InvalidInput("A support person is either staff or a participant.", {"field": "kind"})
     if any(s.id == ref.id for s in participant.support):
         raise _refuse("already_assigned", f"{_support_label(state, ref)} already supports {participant.display_name}.")
@@ -314,8 +323,8 @@ def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
 
 
 def _add_participant(state: SessionState, cmd: c.AddParticipant, ev: _Events) -> None:
-    name = _require_text(cmd.display_name, "display_name", 80)
-    chart_id = _require_text(cmd.chart_id, "chart_id", 64)
+    name = _require_text(cmd.display_name, "display_name", TEXT_LIMITS["display_name"])
+    chart_id = _require_text(cmd.chart_id, "chart_id", TEXT_LIMITS["chart_id"])
     if cmd.participant_id in state.participants:
         raise _refuse("already_exists", "That participant is already in this session.")
     if any(p.chart_id == chart_id for p in state.participants.values()):
@@ -351,7 +360,7 @@ def _record_screening(state: SessionState, cmd: c.RecordScreening, ev: _Events) 
 
 def _clear_screening(state: SessionState, cmd: c.ClearScreening, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
-    note = _require_text(cmd.note, "note")
+    note = _require_text(cmd.note, "note", TEXT_LIMITS["clearance_note"])
     if ev.ctx.actor.role != "prescriber":
         raise _refuse("forbidden", "Only a prescriber can clear a flagged screening.")
     if p.screening is None or p.phase is not Phase.SCREENED:
@@ -441,8 +450,8 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
     p = _active(state, cmd.participant_id)
     if cmd.route not in ROUTES:
         raise InvalidInput(f"route must be one of {', '.join(ROUTES)}.", {"field": "route"})
-    if not 0 < cmd.dose_mg <= 1000:
-        raise InvalidInput("dose_mg must be more than 0 and at most 1000.", {"field": "dose_mg"})
+    if not 0 < cmd.dose_mg <= DOSE_MG_MAX:
+        raise InvalidInput(f"dose_mg must be more than 0 and at most {DOSE_MG_MAX}.", {"field": "dose_mg"})
     administered_at = _time(cmd.administered_at, ev.ctx, "administered_at")
     if ev.ctx.actor.role != "prescriber":
         raise _refuse("forbidden", "Only a prescriber can record a dose.")
@@ -479,9 +488,13 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
             "administered_at is before the screening and the agreement were recorded; a dose follows them.",
             {"field": "administered_at", "earliest": max(prerequisites).isoformat()},
         )
-    if cmd.infusion_minutes is not None and (cmd.route != "intravenous" or not 0 < cmd.infusion_minutes <= 600):
+    shortest, longest = INFUSION_MINUTES
+    if cmd.infusion_minutes is not None and (
+        cmd.route != "intravenous" or not shortest <= cmd.infusion_minutes <= longest
+    ):
         raise InvalidInput(
-            "infusion_minutes is for an intravenous dose, between 1 and 600.", {"field": "infusion_minutes"}
+            f"infusion_minutes is for an intravenous dose, between {shortest} and {longest}.",
+            {"field": "infusion_minutes"},
         )
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
     vitals_due = next_vitals_due(administered_at, cmd.infusion_minutes, administered_at, ev.ctx.policy)
@@ -526,7 +539,7 @@ def _remove_support(state: SessionState, cmd: c.RemoveSupport, ev: _Events) -> N
 
 def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
-    reason = _require_text(cmd.reason, "reason")
+    reason = _require_text(cmd.reason, "reason", TEXT_LIMITS["reason"])
     if ev.ctx.actor.role != "lead":
         raise _refuse("forbidden", "Only a lead can make an emergency handover of a support person.")
     if cmd.replaces is not None and not any(s.id == cmd.replaces for s in p.support):
@@ -548,10 +561,9 @@ def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None
 
 def _change_phase(state: SessionState, cmd: c.ChangePhase, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
-    allowed = ("journeying", "re_entry", "grounding")
-    if cmd.to not in allowed:
+    if cmd.to not in FORWARD_PHASES:
         raise InvalidInput(
-            f"to must be one of {', '.join(allowed)}; other moves have their own commands.", {"field": "to"}
+            f"to must be one of {', '.join(FORWARD_PHASES)}; other moves have their own commands.", {"field": "to"}
         )
     _move(p, Phase(cmd.to))
     ev.add(PhaseChanged(from_=p.phase.value, to=cmd.to), p.id)
@@ -790,8 +802,8 @@ def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:
 
 def _transfer(state: SessionState, cmd: c.Transfer, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
-    reason = _require_text(cmd.reason, "reason")
-    destination = _require_text(cmd.destination, "destination")
+    reason = _require_text(cmd.reason, "reason", TEXT_LIMITS["reason"])
+    destination = _require_text(cmd.destination, "destination", TEXT_LIMITS["destination"])
     _move(p, Phase.TRANSFERRED)
     if _locked_dependants(state, p.id):
         raise _dyad_locked(state, p.id, p.display_name)
@@ -800,8 +812,8 @@ def _transfer(state: SessionState, cmd: c.Transfer, ev: _Events) -> None:
 
 def _amend(state: SessionState, cmd: c.Amend, ev: _Events) -> None:
     p = _participant(state, cmd.participant_id)
-    correction = _require_text(cmd.correction, "correction")
-    reason = _require_text(cmd.reason, "reason")
+    correction = _require_text(cmd.correction, "correction", TEXT_LIMITS["correction"])
+    reason = _require_text(cmd.reason, "reason", TEXT_LIMITS["reason"])
     if not 0 < cmd.event_seq <= state.seq or cmd.target_participant_id != p.id:
         raise _refuse(
             "not_found",
@@ -811,14 +823,11 @@ def _amend(state: SessionState, cmd: c.Amend, ev: _Events) -> None:
     ev.add(Amended(event_seq=cmd.event_seq, correction=correction, reason=reason), p.id)
 
 
-NOTE_KINDS = ("intention", "observation", "integration")
-
-
 def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
     p = _participant(state, cmd.participant_id)
     if cmd.kind not in NOTE_KINDS:
         raise InvalidInput(f"kind is one of {', '.join(NOTE_KINDS)}.", {"field": "kind"})
-    text = _require_text(cmd.text, "text", 8000)
+    text = _require_text(cmd.text, "text", TEXT_LIMITS["note_text"])
     unknown_parts = [x for x in cmd.parts if x not in PROTECTIVE_PARTS]
     if unknown_parts:
         raise InvalidInput(f"parts are some of {', '.join(PROTECTIVE_PARTS)}.", {"field": "parts"})
@@ -871,8 +880,8 @@ def _acknowledge(state: SessionState, cmd: c.AcknowledgeEscalation, ev: _Events)
 
 
 def _resolve(state: SessionState, cmd: c.ResolveEscalation, ev: _Events) -> None:
-    action = _require_text(cmd.action, "action")
-    outcome = _require_text(cmd.outcome, "outcome")
+    action = _require_text(cmd.action, "action", TEXT_LIMITS["action"])
+    outcome = _require_text(cmd.outcome, "outcome", TEXT_LIMITS["outcome"])
     escalation = _escalation(state, cmd.escalation_id)
     ev.add(EscalationResolved(escalation_id=escalation.id, action=action, outcome=outcome), escalation.participant_id)
 
@@ -884,7 +893,7 @@ def _mute(state: SessionState, cmd: c.MuteAlarm, ev: _Events) -> None:
 
 
 def _close_followup(state: SessionState, cmd: c.CloseFollowup, ev: _Events) -> None:
-    note = _require_text(cmd.contact_note, "contact_note", 4000)
+    note = _require_text(cmd.contact_note, "contact_note", TEXT_LIMITS["contact_note"])
     followup = state.followups.get(cmd.followup_id)
     if followup is None:
         raise _refuse("not_found", "There is no such follow-up item.", followup_id=cmd.followup_id)

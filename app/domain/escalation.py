@@ -86,25 +86,34 @@ def observation_alarms(scales: Mapping[str, int | None]) -> list[Alarm]:
     return alarms
 
 
-def vitals_alarm(vitals: Mapping[str, float], policy: Policy) -> Alarm | None:
-    """The most urgent alarm the given vitals raise under the clinic's thresholds, if any."""
+def vitals_alarms(vitals: Mapping[str, float], policy: Policy) -> dict[str, Alarm]:
+    """Each vital sign outside the clinic's thresholds, with the alarm it raises (medium or high).
+    The one home of the vitals thresholds: alarms and the discharge checklist both read them here."""
     medium, high = policy.vitals.medium, policy.vitals.high
-    worst: Alarm | None = None
+    found: dict[str, Alarm] = {}
     sbp, dbp, spo2, hr = vitals.get("sbp"), vitals.get("dbp"), vitals.get("spo2"), vitals.get("hr")
     if sbp is not None and sbp > high.sbp_above:
-        worst = _worse(worst, Alarm("vitals", "high", f"Systolic BP {sbp:g} above {high.sbp_above}"))
+        found["sbp"] = Alarm("vitals", "high", f"Systolic BP {sbp:g} above {high.sbp_above}")
     elif sbp is not None and sbp > medium.sbp_above:
-        worst = _worse(worst, Alarm("vitals", "medium", f"Systolic BP {sbp:g} above {medium.sbp_above}"))
+        found["sbp"] = Alarm("vitals", "medium", f"Systolic BP {sbp:g} above {medium.sbp_above}")
     if dbp is not None and dbp > high.dbp_above:
-        worst = _worse(worst, Alarm("vitals", "high", f"Diastolic BP {dbp:g} above {high.dbp_above}"))
+        found["dbp"] = Alarm("vitals", "high", f"Diastolic BP {dbp:g} above {high.dbp_above}")
     elif dbp is not None and dbp > medium.dbp_above:
-        worst = _worse(worst, Alarm("vitals", "medium", f"Diastolic BP {dbp:g} above {medium.dbp_above}"))
+        found["dbp"] = Alarm("vitals", "medium", f"Diastolic BP {dbp:g} above {medium.dbp_above}")
     if spo2 is not None and spo2 < high.spo2_below:
-        worst = _worse(worst, Alarm("vitals", "high", f"SpO2 {spo2:g}% below {high.spo2_below}%"))
+        found["spo2"] = Alarm("vitals", "high", f"SpO2 {spo2:g}% below {high.spo2_below}%")
     if hr is not None and hr > high.hr_above:
-        worst = _worse(worst, Alarm("vitals", "high", f"Heart rate {hr:g} above {high.hr_above}"))
-    if hr is not None and hr < high.hr_below:
-        worst = _worse(worst, Alarm("vitals", "high", f"Heart rate {hr:g} below {high.hr_below}"))
+        found["hr"] = Alarm("vitals", "high", f"Heart rate {hr:g} above {high.hr_above}")
+    elif hr is not None and hr < high.hr_below:
+        found["hr"] = Alarm("vitals", "high", f"Heart rate {hr:g} below {high.hr_below}")
+    return found
+
+
+def vitals_alarm(vitals: Mapping[str, float], policy: Policy) -> Alarm | None:
+    """The most urgent alarm the given vitals raise under the clinic's thresholds, if any."""
+    worst: Alarm | None = None
+    for alarm in vitals_alarms(vitals, policy).values():
+        worst = _worse(worst, alarm)
     return worst
 
 

@@ -118,8 +118,6 @@ TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     Phase.TRANSFERRED: frozenset(),
 }
 
-SESSION_KINDS = ("individual", "group", "dyad_training")
-STAFF_ROLES = ("facilitator", "lead", "prescriber", "admin")
 # Roles that count as a facilitator in the room (room coverage, dosing presence).
 COVERING_ROLES = frozenset({"facilitator", "lead"})
 
@@ -171,6 +169,13 @@ class Refusal:
 
 
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
+# Medium and high alarms sound until acknowledged (or briefly muted); a low one is shown, silent.
+SOUNDING_PRIORITIES = frozenset({"medium", "high"})
+
+
+def alarm_order(is_open: bool, priority: str, raised_at: datetime) -> tuple[bool, int, datetime]:
+    """How alarms are listed everywhere: open before resolved, most urgent first, then oldest first."""
+    return (not is_open, -PRIORITY_RANK[priority], raised_at)
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,19 @@ class Escalation:
     @property
     def rank(self) -> int:
         return PRIORITY_RANK[self.priority]
+
+    @property
+    def order(self) -> tuple[bool, int, datetime]:
+        return alarm_order(self.open, self.priority, self.raised_at)
+
+    def muted(self, now: datetime) -> bool:
+        return self.muted_until is not None and self.muted_until > now
+
+    def sounding(self, now: datetime) -> bool:
+        """Whether the alarm sounds now: open, not acknowledged, medium or high, and not muted."""
+        return (
+            self.open and self.acknowledged_at is None and self.priority in SOUNDING_PRIORITIES and not self.muted(now)
+        )
 
 
 @dataclass(frozen=True)
@@ -362,7 +380,7 @@ class SessionState:
     def open_escalations(self) -> tuple[Escalation, ...]:
         """Open alarms, most urgent first, then oldest first."""
         found = [e for e in self.escalations.values() if e.open]
-        return tuple(sorted(found, key=lambda e: (-e.rank, e.raised_at)))
+        return tuple(sorted(found, key=lambda e: e.order))
 
     def open_escalation(self, participant_id: str, condition: str) -> Escalation | None:
         for escalation in self.escalations.values():

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import PolicyError
-
-ROUTES = ("sublingual", "intramuscular", "intravenous", "intranasal")
+from .vocabulary import ROUTES
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,8 @@ class ObservationMinutes:
     intranasal: int = 120
 
     def for_route(self, route: str) -> int:
+        if route not in ROUTES:
+            raise KeyError(route)
         return int(getattr(self, route))
 
 

@@ -26,6 +26,7 @@ from app.domain import events as ev
 from app.domain.checklist import VITALS_FOR_DISCHARGE, vitals_out_of_range
 from app.domain.escalation import BP_CHECK_REPORT_WINDOW_MINUTES
 from app.domain.events import SupportRef
+from app.domain.vocabulary import SCALE_RANGES, VITAL_RANGES
 from app.store.db import unit_of_work
 from app.store.events import GENESIS, read_records, to_event, verify_chain
 from app.store.tables import CareSession, Room
@@ -34,8 +35,8 @@ FORMAT = "holdspace-chart-record/1"
 PARTNER = "partner participant"
 OTHER = "another participant"
 DISCLAIMER = "Holdspace supports clinical judgement; it does not replace it."
-VITAL_NAMES = ("sbp", "dbp", "hr", "spo2", "rr")
-SCALE_NAMES = ("distress", "moaa_s", "rass", "suds")
+VITAL_NAMES = tuple(VITAL_RANGES)
+SCALE_NAMES = tuple(SCALE_RANGES)
 # Events that carry no participant but belong on every participant's timeline.
 SESSION_EVENTS_ON_TIMELINE = (ev.SessionOpened, ev.SessionClosed, ev.FacilitatorCheckedIn, ev.FacilitatorCheckedOut)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
+from app.domain import vocabulary as v
 from app.domain.escalation import reaches_beyond_the_room
 from app.live.fragments import step_three_elsewhere
 from app.services import Outcome, Services
@@ -30,13 +32,52 @@ from app.web.deps import (
     visible_session,
 )
 from app.web.errors import ApiError
-from app.web.views import escalation_view, event_view, followup_view, participant_view, session_view
+from app.web.views import (
+    escalation_view,
+    event_view,
+    followup_view,
+    participant_view,
+    session_view,
+    sort_alarms,
+)
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# The request models derive their words and ranges from the domain's vocabulary (one home each):
+# a value the domain would refuse as malformed is refused here already, with the field named.
+
+
+def _one_of(words: tuple[str, ...]) -> Any:
+    """The type of one word of a domain vocabulary."""
+    return Literal[words]
+
+
+def _in_range(name: str, ranges: Mapping[str, tuple[int, int]]) -> Any:
+    low, high = ranges[name]
+    return Field(default=None, ge=low, le=high)
+
+
+def _text(name: str, required: bool = True) -> Any:
+    """A free-text field as long as the domain lets it be."""
+    if required:
+        return Field(min_length=1, max_length=v.TEXT_LIMITS[name])
+    return Field(default="", max_length=v.TEXT_LIMITS[name])
+
+
+SessionKind = _one_of(v.SESSION_KINDS)
+TouchArea = _one_of(v.TOUCH_AREAS)
+SupportKind = _one_of(v.SUPPORT_KINDS)
+Route = _one_of(v.ROUTES)
+ForwardPhase = _one_of(v.FORWARD_PHASES)
+Requester = _one_of(v.REQUESTERS)
+ParticipantResponse = _one_of(v.PARTICIPANT_RESPONSES)
+ProtectivePart = _one_of(v.PROTECTIVE_PARTS)
+NoteKind = _one_of(v.NOTE_KINDS)
 
 
 class LoginBody(Body):
@@ -46,19 +87,19 @@ class LoginBody(Body):
 
 class SessionBody(Body):
     room_id: str = Field(min_length=1, max_length=40)
-    kind: Literal["individual", "group", "dyad_training"]
+    kind: SessionKind
     facilitators: list[str] = Field(default_factory=list, max_length=20)
     lead: str = Field(min_length=1, max_length=64)
 
 
 class ParticipantBody(Body):
-    display_name: str = Field(min_length=1, max_length=80)
-    chart_id: str = Field(min_length=1, max_length=64)
+    display_name: str = _text("display_name")
+    chart_id: str = _text("chart_id")
 
 
 class BloodPressure(Body):
-    sbp: int = Field(ge=40, le=300)
-    dbp: int = Field(ge=20, le=200)
+    sbp: int = Field(ge=v.VITAL_RANGES["sbp"][0], le=v.VITAL_RANGES["sbp"][1])
+    dbp: int = Field(ge=v.VITAL_RANGES["dbp"][0], le=v.VITAL_RANGES["dbp"][1])
 
 
 class ScreeningBody(Body):
@@ -69,11 +110,11 @@ class ScreeningBody(Body):
 
 
 class NoteBody(Body):
-    note: str = Field(min_length=1, max_length=4000)
+    note: str = _text("clearance_note")
 
 
 class ConsentBody(Body):
-    touch: list[Literal["hand", "shoulder", "feet", "hug"]] = Field(default_factory=list)
+    touch: list[TouchArea] = Field(default_factory=list)
     pause_signal: str = Field(default="", max_length=200)
     stop_signal: str = Field(default="", max_length=200)
     music: bool = False
@@ -89,31 +130,31 @@ class WithdrawBody(Body):
 
 
 class SupportBody(Body):
-    kind: Literal["staff", "participant"]
+    kind: SupportKind
     id: str = Field(min_length=1, max_length=64)
 
 
 class HandoverBody(Body):
     replacement: SupportBody
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = _text("reason")
     replaces: str | None = Field(default=None, max_length=64)
 
 
 class DoseBody(Body):
-    route: Literal["sublingual", "intramuscular", "intravenous", "intranasal"]
-    dose_mg: float = Field(gt=0, le=1000)
+    route: Route
+    dose_mg: float = Field(gt=0, le=v.DOSE_MG_MAX)
     administered_at: datetime | None = None
-    infusion_minutes: int | None = Field(default=None, ge=1, le=600)
+    infusion_minutes: int | None = Field(default=None, ge=v.INFUSION_MINUTES[0], le=v.INFUSION_MINUTES[1])
 
 
 class PhaseBody(Body):
-    to: Literal["journeying", "re_entry", "grounding"]
+    to: ForwardPhase
 
 
 class PauseStopBody(Body):
-    requested_by: Literal["participant", "staff"]
-    reason: str = Field(default="", max_length=2000)
-    participant_response: Literal["agrees", "declines", "cannot_answer"] | None = None
+    requested_by: Requester
+    reason: str = _text("reason", required=False)
+    participant_response: ParticipantResponse | None = None
     participant_wishes_to_continue: bool | None = None
 
 
@@ -123,22 +164,22 @@ class CheckinBody(Body):
 
 
 class VitalsBody(Body):
-    sbp: StrictInt | None = Field(default=None, ge=40, le=300)
-    dbp: StrictInt | None = Field(default=None, ge=20, le=200)
-    hr: StrictInt | None = Field(default=None, ge=20, le=250)
-    spo2: StrictInt | None = Field(default=None, ge=50, le=100)
-    rr: StrictInt | None = Field(default=None, ge=2, le=60)
+    sbp: StrictInt | None = _in_range("sbp", v.VITAL_RANGES)
+    dbp: StrictInt | None = _in_range("dbp", v.VITAL_RANGES)
+    hr: StrictInt | None = _in_range("hr", v.VITAL_RANGES)
+    spo2: StrictInt | None = _in_range("spo2", v.VITAL_RANGES)
+    rr: StrictInt | None = _in_range("rr", v.VITAL_RANGES)
     observed_at: datetime | None = None
 
 
 class ObservationBody(Body):
-    distress: StrictInt | None = Field(default=None, ge=0, le=4)
-    moaa_s: StrictInt | None = Field(default=None, ge=0, le=5)
-    rass: StrictInt | None = Field(default=None, ge=-5, le=4)
-    suds: StrictInt | None = Field(default=None, ge=0, le=10)
+    distress: StrictInt | None = _in_range("distress", v.SCALE_RANGES)
+    moaa_s: StrictInt | None = _in_range("moaa_s", v.SCALE_RANGES)
+    rass: StrictInt | None = _in_range("rass", v.SCALE_RANGES)
+    suds: StrictInt | None = _in_range("suds", v.SCALE_RANGES)
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
-    parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
+    parts: list[ProtectivePart] = Field(default_factory=list)
     observed_at: datetime | None = None
 
 
@@ -148,17 +189,17 @@ class ChecklistBody(Body):
 
 
 class TransferBody(Body):
-    reason: str = Field(min_length=1, max_length=2000)
-    destination: str = Field(min_length=1, max_length=200)
+    reason: str = _text("reason")
+    destination: str = _text("destination")
 
 
 class ResolveBody(Body):
-    action: str = Field(min_length=1, max_length=2000)
-    outcome: str = Field(min_length=1, max_length=2000)
+    action: str = _text("action")
+    outcome: str = _text("outcome")
 
 
 class ContactNoteBody(Body):
-    contact_note: str = Field(min_length=1, max_length=4000)
+    contact_note: str = _text("contact_note")
 
 
 class DedicatedBody(Body):
@@ -166,9 +207,9 @@ class DedicatedBody(Body):
 
 
 class SessionNoteBody(Body):
-    kind: Literal["intention", "observation", "integration"]
-    text: str = Field(min_length=1, max_length=8000)
-    parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
+    kind: NoteKind
+    text: str = _text("note_text")
+    parts: list[ProtectivePart] = Field(default_factory=list)
     somatic: str = Field(default="", max_length=2000)
     observed_at: datetime | None = None
 
@@ -179,8 +220,8 @@ class StepOutBody(Body):
 
 class AmendBody(Body):
     event_seq: int = Field(ge=1, le=2**62)
-    correction: str = Field(min_length=1, max_length=4000)
-    reason: str = Field(min_length=1, max_length=2000)
+    correction: str = _text("correction")
+    reason: str = _text("reason")
 
 
 def _respond(outcome: Outcome) -> JSONResponse:
@@ -754,8 +795,7 @@ def list_escalations(user: CurrentUser, services: ServicesDep, status: Status = 
                 out.append(escalation_view(state, escalation, now))
     if status == "open":
         out.extend(step_three_elsewhere(services, user, now))
-    rank = {"high": 0, "medium": 1, "low": 2}
-    return sorted(out, key=lambda e: (e["status"] != "open", rank[e["priority"]], e["raised_at"]))
+    return sort_alarms(out)
 
 
 def _escalation_command(

@@ -16,7 +16,7 @@ from app.domain import (
 )
 from app.domain.coverage import coverage_warnings
 from app.domain.escalation import STEP_WORDS
-from app.domain.model import Escalation, Followup
+from app.domain.model import Escalation, Followup, alarm_order
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -158,8 +158,7 @@ def _name(state: SessionState, participant_id: str) -> str:
 
 
 def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[str, Any]:
-    sounding = e.open and e.acknowledged_at is None and e.priority in ("medium", "high")
-    muted = e.muted_until is not None and e.muted_until > now
+    muted = e.muted(now)
     return {
         "id": e.id,
         "session_id": state.session_id,
@@ -175,7 +174,7 @@ def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[s
         "deadline": _iso(e.deadline),
         "acknowledged_at": _iso(e.acknowledged_at),
         "acknowledged_by": e.acknowledged_by,
-        "sounding": sounding and not muted,
+        "sounding": e.sounding(now),
         "muted_until": _iso(e.muted_until) if muted else None,
         "status": "open" if e.open else "resolved",
         "resolved_at": _iso(e.resolved_at),
@@ -183,6 +182,14 @@ def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[s
         "action": e.action,
         "outcome": e.outcome,
     }
+
+
+def sort_alarms(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Escalation views in the domain's alarm order (open first, most urgent, then oldest)."""
+    return sorted(
+        views,
+        key=lambda v: alarm_order(v["status"] == "open", v["priority"], datetime.fromisoformat(v["raised_at"])),
+    )
 
 
 def followup_view(state: SessionState, f: Followup, now: datetime) -> dict[str, Any]:

@@ -76,3 +76,45 @@ def test_a_domain_module_imports_only_the_standard_library_and_its_own_package(p
 )
 def test_the_import_check_itself_tells_foreign_imports_from_allowed_ones(source: str, bad: list[str]) -> None:
     assert foreign_imports(source) == bad
+
+
+# ---------------------------------------------------------------- one home for each vocabulary
+
+EDGES = [p for part in ("web", "live", "export", "store") for p in sorted((DOMAIN.parent / part).glob("*.py"))]
+
+
+def _vocabularies() -> dict[str, frozenset[str]]:
+    from app.domain import vocabulary
+
+    words = {
+        name: frozenset(value)
+        for name, value in vars(vocabulary).items()
+        if name.isupper() and isinstance(value, tuple) and all(isinstance(w, str) for w in value)
+    }
+    ranges = {name: frozenset(value) for name, value in vars(vocabulary).items() if name.endswith("_RANGES")}
+    return {**words, **ranges}
+
+
+def _string_collections(source: str) -> list[frozenset[str]]:
+    """Every tuple, list or set of two or more string constants written in a module."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2:
+            if all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+                found.append(frozenset(e.value for e in node.elts))  # type: ignore[attr-defined]
+    return found
+
+
+@pytest.mark.parametrize("path", EDGES, ids=[f"{p.parent.name}/{p.name}" for p in EDGES])
+def test_an_edge_takes_the_domains_vocabularies_instead_of_writing_its_own(path: Path) -> None:
+    vocabularies = _vocabularies()
+    written = _string_collections(path.read_text(encoding="utf-8"))
+    copies = [name for name, words in vocabularies.items() if words in written]
+    assert copies == [], f"{path.name} writes out {copies}; import them from app.domain.vocabulary"
+
+
+def test_the_vocabulary_check_itself_finds_a_copied_list() -> None:
+    assert frozenset({"hand", "shoulder", "feet", "hug"}) in _string_collections(
+        'touch: list[Literal["hand", "shoulder", "feet", "hug"]] = []'
+    )
+    assert _vocabularies()["TOUCH_AREAS"] == frozenset({"hand", "shoulder", "feet", "hug"})
