@@ -15,7 +15,7 @@ from app.store.db import unit_of_work
 from app.web.deps import CurrentUser, ServicesDep, csrf_token, load_user, sign_in, sign_out, visible_session
 from app.web.errors import ApiError, not_found
 from app.web.templating import templates
-from app.web.views import event_view, participant_view
+from app.web.views import participant_view, timeline_view
 
 router = APIRouter()
 
@@ -123,7 +123,7 @@ def participant_page(
     participant = state.participant(participant_id)
     if participant is None:
         raise not_found("That participant")
-    events = [event_view(e) for e in services.events(session_id) if e.participant_id == participant_id]
+    events = [timeline_view(e) for e in services.events(session_id) if e.participant_id == participant_id]
     context = {
         "room": {"id": room.id, "name": room.name},
         "session_id": session_id,

@@ -16,6 +16,7 @@ from app.domain import (
 )
 from app.domain.coverage import coverage_warnings
 from app.domain.escalation import STEP_WORDS
+from app.domain.events import CommandRefused, observed
 from app.domain.model import Escalation, Followup, alarm_order
 
 
@@ -150,6 +151,20 @@ def event_view(event: Event) -> dict[str, Any]:
     if event.device is not None:
         view["device"] = event.device
     return view
+
+
+def timeline_view(event: Event) -> dict[str, Any]:
+    """One line of a participant's timeline on the page: what happened, and for a refused attempt
+    the rule's words, for a late entry when it was observed."""
+    observed_at, late = observed(event.payload)
+    return {
+        "seq": event.seq,
+        "kind": event.kind,
+        "at": _iso(event.at),
+        "actor": event.actor,
+        "refused": event.payload.message if isinstance(event.payload, CommandRefused) else None,
+        "observed_late": _iso(observed_at) if late else None,
+    }
 
 
 def _name(state: SessionState, participant_id: str) -> str:

@@ -3,15 +3,30 @@ API and the stream in the shape API.md gives, and read back by the chart record 
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
 from app.domain.events import PAYLOAD_TYPES
 from app.store.db import make_engine, unit_of_work
 from app.store.events import read_records
-from tests.integration.helpers import assert_error, check_in, dose, events, open_session, part, ready_participant, sess
+from app.web.templating import clock as clock_filter
+from tests.conftest import Clock
+from tests.integration.helpers import (
+    assert_error,
+    check_in,
+    dose,
+    events,
+    ok,
+    open_session,
+    part,
+    ready_participant,
+    sess,
+)
 
 Clients = Callable[[str], TestClient]
 
@@ -58,3 +73,20 @@ def test_new_events_are_stored_with_their_schema_version_and_shown_without_it(cl
         assert row.pop("schema") == PAYLOAD_TYPES[event["kind"]].SCHEMA
         assert event["data"] == row, event["kind"]
         assert "schema" not in event["data"]
+
+
+def test_the_participant_page_shows_a_refused_attempt_and_a_late_entry_from_typed_events(
+    client_for: Clients, clock: Clock
+) -> None:
+    sid, ada, _bea = _two_journeyers_held_by_farah(client_for)
+    farah = client_for("farah")
+    refusal = assert_error(farah.delete(part(sid, ada, "/support/farah")), 409, "dyad_locked")
+    observed = clock() - timedelta(minutes=30)
+    ok(farah.post(part(sid, ada, "/vitals"), json={"hr": 72, "observed_at": observed.isoformat()}))
+    page = farah.get(f"/sessions/{sid}/participants/{ada}")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    timeline = text[text.index("<h2>Timeline</h2>") :]
+    assert refusal["message"] in timeline
+    [late] = re.findall(r"\(observed (\d\d:\d\d)\)", timeline)
+    assert late == clock_filter(observed)
