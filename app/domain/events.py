@@ -111,7 +111,11 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise UnreadablePayload(f"{where} is not a mapping")
         return _decode_fields(hint, value, where)
-    if hint in (int, float):
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UnreadablePayload(f"{where} is not a whole number")
+        return value
+    if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UnreadablePayload(f"{where} is not a number")
         return value
