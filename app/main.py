@@ -21,8 +21,9 @@ from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
-from app.web import api, errors, exports, pages, ws
+from app.web import api, errors, exports, health, pages, ws
 from app.web.deps import CurrentUser
+from app.web.logs import AccessLog
 
 log = logging.getLogger("holdspace")
 STATIC = Path(__file__).parent / "static"
@@ -98,5 +99,8 @@ def create_app(
     def openapi(_user: CurrentUser) -> JSONResponse:
         return JSONResponse(app.openapi())
 
+    app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Added last, so it is the outermost layer: one log line per request and per live connection.
+    app.add_middleware(AccessLog)
     return app

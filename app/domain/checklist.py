@@ -80,3 +80,9 @@ def evaluate_checklist(p: ParticipantState, policy: Policy, now: datetime) -> li
             )
         )
     return results
+
+
+def missing_items(results: list[ItemResult]) -> list[str]:
+    """The keys of the required items not yet done: what stands between a dosed participant and
+    discharge. The discharge rule and every summary of the checklist (the chart record) use this."""
+    return [r.key for r in results if r.required and not r.done]

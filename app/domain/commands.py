@@ -80,6 +80,8 @@ class RecordScreening(Command):
     dbp: int
     concomitant_sedatives: tuple[str, ...] = ()
     notes: str = ""
+    # When the screening was done, if it is typed in later (from paper); otherwise now.
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class RecordConsent(Command):
     transport_plan: str
     signed_by_participant: bool
     if_stop_requested: str = ""
+    # When the agreement was signed, if it is typed in later (from paper); otherwise now.
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -310,6 +310,9 @@ class ScreeningRecorded(Payload):
     concomitant_sedatives: tuple[str, ...] = ()
     notes: str = ""
     flags: tuple[str, ...] = ()
+    # When the screening was done (a late entry says so; older records hold only when it was typed in).
+    observed_at: datetime | None = _omitted(None)
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,9 @@ class ConsentRecorded(Payload):
     KIND: ClassVar[str] = "consent_recorded"
     agreement: Agreement
     attested_by: str | None = None
+    # When the agreement was signed (a late entry says so; older records hold only when it was typed in).
+    observed_at: datetime | None = _omitted(None)
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -664,6 +670,6 @@ def upcast(kind: str, stored: Mapping[str, Any]) -> Payload:
 def observed(payload: Payload) -> tuple[datetime | None, bool]:
     """When an entry says it was observed, and whether it was recorded late (None, False for an
     event that records only the moment it was written)."""
-    if isinstance(payload, (VitalsRecorded, ObservationRecorded, NoteRecorded)):
+    if isinstance(payload, (VitalsRecorded, ObservationRecorded, NoteRecorded, ScreeningRecorded, ConsentRecorded)):
         return payload.observed_at, payload.late
     return None, False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .events import (
@@ -118,6 +118,15 @@ TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     Phase.TRANSFERRED: frozenset(),
 }
 
+# A clock on a tablet may run a little ahead; beyond this an observation "from the future" is refused.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def entered_late(observed: datetime, recorded: datetime) -> bool:
+    """Whether an entry was typed in after the fact: observed before it was recorded (beyond the skew)."""
+    return observed < recorded - CLOCK_SKEW
+
+
 # Roles that count as a facilitator in the room (room coverage, dosing presence).
 COVERING_ROLES = frozenset({"facilitator", "lead"})
 
@@ -190,6 +199,10 @@ class Escalation:
     reason: str
     raised_at: datetime
     deadline: datetime | None = None
+    # When it became the priority it has now (a low alarm raised to medium is a new medium alarm in
+    # all but history), and the priority it was first raised with.
+    priority_since: datetime | None = None
+    raised_priority: str = ""
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     sounded_at: datetime | None = None
@@ -279,8 +292,12 @@ class ParticipantState:
     screening: ScreeningRecorded | None = None
     screening_flags: tuple[str, ...] = ()
     screening_cleared_by: str | None = None
+    # When the screening was done and the agreement signed (the observed times, which a late entry
+    # gives), and when each was typed in.
     screened_at: datetime | None = None
+    screening_recorded_at: datetime | None = None
     consented_at: datetime | None = None
+    consent_recorded_at: datetime | None = None
     consent: Agreement | None = None
     consent_withdrawn: frozenset[str] = frozenset()
     dose: DoseAdministered | None = None
@@ -308,6 +325,22 @@ class ParticipantState:
     def distress(self) -> int | None:
         reading = self.scales.get("distress")
         return None if reading is None else int(reading.value)
+
+    @property
+    def screening_late(self) -> bool:
+        return (
+            self.screened_at is not None
+            and self.screening_recorded_at is not None
+            and entered_late(self.screened_at, self.screening_recorded_at)
+        )
+
+    @property
+    def consent_late(self) -> bool:
+        return (
+            self.consented_at is not None
+            and self.consent_recorded_at is not None
+            and entered_late(self.consented_at, self.consent_recorded_at)
+        )
 
     @property
     def screening_cleared(self) -> bool:
@@ -531,6 +564,8 @@ def _evolve_escalation(state: SessionState, event: Event, payload: EscalationPay
             reason=payload.reason,
             raised_at=event.at,
             deadline=payload.deadline,
+            priority_since=event.at,
+            raised_priority=payload.priority,
             sounded_at=event.at,
             history=(event,),
         )
@@ -539,6 +574,8 @@ def _evolve_escalation(state: SessionState, event: Event, payload: EscalationPay
     changes: dict[str, Any] = {"history": current.history + (event,)}
     match payload:
         case EscalationUpdated():
+            if payload.priority != current.priority:
+                changes["priority_since"] = event.at
             changes.update(
                 priority=payload.priority,
                 step=payload.step,
@@ -593,12 +630,19 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
                 screening=screening,
                 screening_flags=screening.flags,
                 screening_cleared_by=None,
-                screened_at=at,
+                screened_at=screening.observed_at or at,
+                screening_recorded_at=at,
             )
         case ScreeningCleared():
             return replace(p, screening_cleared_by=event.actor)
         case ConsentRecorded() as consent:
-            return replace(p, consent=consent.agreement, consent_withdrawn=frozenset(), consented_at=at)
+            return replace(
+                p,
+                consent=consent.agreement,
+                consent_withdrawn=frozenset(),
+                consented_at=consent.observed_at or at,
+                consent_recorded_at=at,
+            )
         case ConsentWithdrawn() as withdrawn:
             return replace(p, consent_withdrawn=p.consent_withdrawn | frozenset(withdrawn.items))
         case SupportAssigned() as assigned:

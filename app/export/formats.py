@@ -47,6 +47,9 @@ def csv_export(record: ChartRecord) -> str:
         f"# chain_intact={'true' if chain['intact'] else 'false'}"
         + (f" broken_at_seq={chain['broken_at_seq']}" if not chain["intact"] else ""),
     ]
+    outcome = data.get("outcome")
+    if outcome:
+        comments.append(f"# outcome={outcome['status']}: {outcome['text']}")
     for line in comments:
         out.write(line.replace("\r", " ").replace("\n", " ") + "\r\n")
     writer = csv.writer(out, lineterminator="\r\n")

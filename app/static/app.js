@@ -131,6 +131,10 @@
       showNotice("Not sent: the server cannot be reached. Nothing was recorded; try again.", "error");
       return;  // keep the idempotency key so a retry cannot record twice
     }
+    if (xhr.status === 503) {
+      showNotice("Not recorded: the database is not answering just now. Try again in a moment.", "error");
+      return;  // 503 `unavailable`: the same key is safe to send again
+    }
     delete d.elt._holdspaceKey;
     var dialog = entryDialog();
     var inDialog = dialog && dialog.open && dialog.contains(d.elt);

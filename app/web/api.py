@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
@@ -46,6 +46,31 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# A time a client sends is an ISO 8601 text with its offset, nothing else: no number (a JSON `0` is
+# not 1970), no bare date, no digits read as seconds since 1970. Whether the time is plausible for
+# the session (not in the future, not long before the session) is the domain's rule.
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})")
+
+
+def _iso_time_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _ISO_TIME.fullmatch(value):
+        raise ValueError("must be a date and time in ISO 8601 with an offset, e.g. 2026-03-14T09:30:00+01:00")
+    return value
+
+
+ClientTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_text)]
+
+
+def _json_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+# `true` is not 1 and `0` is not `false`: numbers and yes/no answers take only their own JSON type.
+StrictTrue = Annotated[Literal[True], BeforeValidator(_json_bool)]
 
 
 # The request models derive their words and ranges from the domain's vocabulary (one home each):
@@ -98,15 +123,16 @@ class ParticipantBody(Body):
 
 
 class BloodPressure(Body):
-    sbp: int = Field(ge=v.VITAL_RANGES["sbp"][0], le=v.VITAL_RANGES["sbp"][1])
-    dbp: int = Field(ge=v.VITAL_RANGES["dbp"][0], le=v.VITAL_RANGES["dbp"][1])
+    sbp: StrictInt = Field(ge=v.VITAL_RANGES["sbp"][0], le=v.VITAL_RANGES["sbp"][1])
+    dbp: StrictInt = Field(ge=v.VITAL_RANGES["dbp"][0], le=v.VITAL_RANGES["dbp"][1])
 
 
 class ScreeningBody(Body):
-    contraindications: dict[str, bool] = Field(default_factory=dict, max_length=50)
+    contraindications: dict[str, StrictBool] = Field(default_factory=dict, max_length=50)
     bp: BloodPressure
     concomitant_sedatives: list[str] = Field(default_factory=list, max_length=20)
     notes: str = Field(default="", max_length=4000)
+    observed_at: ClientTime | None = None
 
 
 class NoteBody(Body):
@@ -117,12 +143,13 @@ class ConsentBody(Body):
     touch: list[TouchArea] = Field(default_factory=list)
     pause_signal: str = Field(default="", max_length=200)
     stop_signal: str = Field(default="", max_length=200)
-    music: bool = False
-    eyeshades: bool = False
+    music: StrictBool = False
+    eyeshades: StrictBool = False
     if_stop_requested: str = Field(default="", max_length=1000)
     emergency_contact: str = Field(default="", max_length=200)
     transport_plan: str = Field(default="", max_length=400)
-    signed_by_participant: bool = False
+    signed_by_participant: StrictBool = False
+    observed_at: ClientTime | None = None
 
 
 class WithdrawBody(Body):
@@ -142,9 +169,9 @@ class HandoverBody(Body):
 
 class DoseBody(Body):
     route: Route
-    dose_mg: float = Field(gt=0, le=v.DOSE_MG_MAX)
-    administered_at: datetime | None = None
-    infusion_minutes: int | None = Field(default=None, ge=v.INFUSION_MINUTES[0], le=v.INFUSION_MINUTES[1])
+    dose_mg: StrictFloat = Field(gt=0, le=v.DOSE_MG_MAX)
+    administered_at: ClientTime | None = None
+    infusion_minutes: StrictInt | None = Field(default=None, ge=v.INFUSION_MINUTES[0], le=v.INFUSION_MINUTES[1])
 
 
 class PhaseBody(Body):
@@ -155,11 +182,11 @@ class PauseStopBody(Body):
     requested_by: Requester
     reason: str = _text("reason", required=False)
     participant_response: ParticipantResponse | None = None
-    participant_wishes_to_continue: bool | None = None
+    participant_wishes_to_continue: StrictBool | None = None
 
 
 class CheckinBody(Body):
-    ok: bool
+    ok: StrictBool
     note: str = Field(default="", max_length=2000)
 
 
@@ -169,7 +196,7 @@ class VitalsBody(Body):
     hr: StrictInt | None = _in_range("hr", v.VITAL_RANGES)
     spo2: StrictInt | None = _in_range("spo2", v.VITAL_RANGES)
     rr: StrictInt | None = _in_range("rr", v.VITAL_RANGES)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class ObservationBody(Body):
@@ -180,11 +207,11 @@ class ObservationBody(Body):
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
     parts: list[ProtectivePart] = Field(default_factory=list)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class ChecklistBody(Body):
-    done: Literal[True] = True
+    done: StrictTrue = True
     note: str = Field(default="", max_length=2000)
 
 
@@ -211,7 +238,7 @@ class SessionNoteBody(Body):
     text: str = _text("note_text")
     parts: list[ProtectivePart] = Field(default_factory=list)
     somatic: str = Field(default="", max_length=2000)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class StepOutBody(Body):
@@ -219,7 +246,7 @@ class StepOutBody(Body):
 
 
 class AmendBody(Body):
-    event_seq: int = Field(ge=1, le=2**62)
+    event_seq: StrictInt = Field(ge=1, le=2**62)
     correction: str = _text("correction")
     reason: str = _text("reason")
 
@@ -441,7 +468,13 @@ def record_screening(
     idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RecordScreening(
-        participant_id, body.contraindications, body.bp.sbp, body.bp.dbp, tuple(body.concomitant_sedatives), body.notes
+        participant_id,
+        body.contraindications,
+        body.bp.sbp,
+        body.bp.dbp,
+        tuple(body.concomitant_sedatives),
+        body.notes,
+        body.observed_at,
     )
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
@@ -481,6 +514,7 @@ def record_consent(
         body.transport_plan,
         body.signed_by_participant,
         body.if_stop_requested,
+        body.observed_at,
     )
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
