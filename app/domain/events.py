@@ -35,7 +35,8 @@ def _omitted(default: Any) -> Any:
 
 
 def _wire(name: str, default: Any = MISSING) -> Any:
-    """A field stored under another name (`from` is a Python keyword)."""
+    """A field stored under another name (`from` is a Python keyword). The required fields after a
+    `from_` are declared the same way, under their own name, so a type checker can order them."""
     if default is MISSING:
         return field(metadata={"wire": name})
     return field(default=default, metadata={"wire": name})
