@@ -3,6 +3,7 @@
     holdspace serve [--host 127.0.0.1] [--port 8000] [--workers 1]
     holdspace migrate
     holdspace user add USERNAME --role facilitator|lead|prescriber|admin --password-stdin
+    holdspace user pin USERNAME --pin-stdin
     holdspace room add NAME [--lead USERNAME]
     holdspace room assign NAME USERNAME
     holdspace demo [--host 127.0.0.1] [--port 8000] [--no-serve]
@@ -101,6 +102,7 @@ def _migrate(url: str) -> tuple[str | None, str | None]:
 def _check_config(settings: Settings) -> None:
     """Everything start-up needs, checked before the database is touched."""
     settings.checked_secret()
+    settings.clinic_zone  # noqa: B018  (HOLDSPACE_TIMEZONE must name a known zone)
     settings.clinic_policy  # noqa: B018  (loads and validates the policy file)
 
 
@@ -222,6 +224,43 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     _out(added)
+    return 0
+
+
+def _read_pin() -> str:
+    """The PIN from standard input: typed without echo on a terminal, else its first line."""
+    if sys.stdin is None:
+        raise CliError("no standard input to read the PIN from")
+    if sys.stdin.isatty():
+        pin = getpass.getpass("PIN: ")
+        if getpass.getpass("Again: ") != pin:
+            raise CliError("the two PINs differ")
+        return pin
+    lines = sys.stdin.read().splitlines()
+    pin = lines[0].strip() if lines else ""
+    if not pin:
+        raise CliError("no PIN on standard input")
+    return pin
+
+
+def cmd_user_pin(args: argparse.Namespace) -> int:
+    if not args.pin_stdin:
+        raise CliError(
+            "give the PIN on standard input with --pin-stdin "
+            "(a PIN is never taken as an argument, where shell history and ps would show it)"
+        )
+    settings = _settings()
+    _require_schema(settings.database_url)
+    pin = _read_pin()
+    engine = make_engine(settings.database_url, for_writes=True)
+    try:
+        with unit_of_work(engine) as db:
+            user = people.set_pin(db, args.username, pin)
+            db.commit()
+            done = f"set the check-in PIN of {user.username}"
+    finally:
+        engine.dispose()
+    _out(done)
     return 0
 
 
@@ -379,10 +418,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"Seeded: rooms {', '.join(name for name, _ in demo.ROOMS)}; live sessions in {', '.join(result.sessions)}."
         )
         _out("")
-        _out("Demo logins (shown only now; keep them if you will come back):")
+        _out("Demo logins (shown only now; keep them if you will come back).")
+        _out("The PIN checks that person in on a room tablet someone else is signed in to:")
         width = max(len(u) for u in result.usernames)
         for username in result.usernames:
-            _out(f"  {username:<{width}}  {result.roles[username]:<12} {result.passwords[username]}")
+            pin = result.pins.get(username)
+            line = f"  {username:<{width}}  {result.roles[username]:<12} {result.passwords[username]}"
+            _out(f"{line}  PIN {pin}" if pin else line)
     else:
         _out("This database already has users, so nothing was added (the demo seeds only an empty one).")
         _out(f"Users: {', '.join(result.usernames)}")
@@ -461,6 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input (required)"
     )
     user_add.set_defaults(handler=cmd_user_add)
+    user_pin = user_sub.add_parser(
+        "pin", help="set the short PIN (4-8 digits) used to check oneself in on a shared room tablet"
+    )
+    user_pin.add_argument("username")
+    user_pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input (required)")
+    user_pin.set_defaults(handler=cmd_user_pin)
 
     room = sub.add_parser("room", help="manage rooms and who works in them")
     room_sub = room.add_subparsers(dest="action", metavar="ACTION")

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from app import localtime
 from app.config import Settings
 from app.live.broker import MemoryBroker
 from app.live.clock import run_clock
@@ -22,6 +23,7 @@ from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
 from app.web import api, errors, exports, health, pages, ws
+from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
 from app.web.logs import AccessLog
 
@@ -35,6 +37,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     policy = settings.clinic_policy
+    localtime.configure(settings.clinic_zone)
     secret = settings.checked_secret()
     broker = MemoryBroker()
     services = Services(
@@ -80,6 +83,8 @@ def create_app(
     app.state.services = services
     app.state.broker = broker
     app.state.presence = Presence()
+    # Wrong PINs or passwords typed on a room tablet to check someone in or out, per user.
+    app.state.presence_attempts = AttemptThrottle(limit=5, window_seconds=600)
     app.state.shutting_down = asyncio.Event()
     app.add_middleware(
         SessionMiddleware,

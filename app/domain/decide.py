@@ -313,15 +313,54 @@ def _close_session(state: SessionState, cmd: c.CloseSession, ev: _Events) -> Non
     ev.add(SessionClosed())
 
 
+def _attested_by_themselves(
+    username: str, attested_by: str, credential_matched: bool, ev: _Events, *, leaving: bool = False
+) -> bool:
+    """Whether `username` showed it is them (invariant 4: presence is real). A wrong PIN or password
+    is refused; a sign-in that is someone else's is not their attestation (False)."""
+    if attested_by not in c.ATTESTATIONS:
+        raise InvalidInput(f"attested_by must be one of {', '.join(c.ATTESTATIONS)}.", {"field": "attested_by"})
+    if attested_by == "sign_in":
+        return ev.ctx.actor.username == username
+    if not credential_matched:
+        what = "PIN" if attested_by == "pin" else "password"
+        raise _refuse(
+            f"wrong_{attested_by}",
+            f"That {what} is not {username}'s; nobody was checked {'out' if leaving else 'in'}.",
+            username=username,
+        )
+    return True
+
+
 def _check_in(state: SessionState, cmd: c.CheckIn, ev: _Events) -> None:
-    if cmd.username in state.present:
+    # Invariant 4: each person checks themselves in; nobody checks in someone else.
+    if not _attested_by_themselves(cmd.username, cmd.attested_by, cmd.credential_matched, ev):
+        raise _refuse(
+            "presence_not_attested",
+            f"Only {cmd.username} can check themselves in: from their own sign-in, or with their own PIN "
+            "or password on this tablet.",
+            username=cmd.username,
+        )
+    if cmd.username in state.present and cmd.username not in state.unattested:
         raise _refuse("already_checked_in", f"{cmd.username} is already checked in.")
-    ev.add(FacilitatorCheckedIn(username=cmd.username, role=cmd.role))
+    ev.add(FacilitatorCheckedIn(username=cmd.username, role=cmd.role, attested_by=cmd.attested_by))
 
 
 def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
     if cmd.username not in state.present:
         raise _refuse("not_checked_in", f"{cmd.username} is not checked in to this room.")
+    attested_by = cmd.attested_by
+    if not _attested_by_themselves(cmd.username, cmd.attested_by, cmd.credential_matched, ev, leaving=True):
+        # Someone else records that a person has left (they went without checking out): only a
+        # colleague who is checked in here and in the room, since it is they who see the room.
+        if ev.ctx.actor.username not in state.covering_present:
+            raise _refuse(
+                "presence_not_attested",
+                f"Only {cmd.username} can check themselves out, or a facilitator checked in to this room "
+                f"can record that {cmd.username} has left.",
+                username=cmd.username,
+            )
+        attested_by = "colleague"
     if cmd.username in state.escorting:
         raise _refuse(
             "unaccompanied",
@@ -338,7 +377,7 @@ def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
         )
     if _locked_dependants(state, cmd.username):
         raise _dyad_locked(state, cmd.username, cmd.username)
-    ev.add(FacilitatorCheckedOut(username=cmd.username))
+    ev.add(FacilitatorCheckedOut(username=cmd.username, attested_by=attested_by))
 
 
 def _add_participant(state: SessionState, cmd: c.AddParticipant, ev: _Events) -> None:

@@ -251,12 +251,18 @@ class FacilitatorCheckedIn(Payload):
     KIND: ClassVar[str] = "facilitator_checked_in"
     username: str
     role: str
+    # How the person showed it was them (sign_in, pin, password); None in records written before
+    # presence had to be attested (evolve then counts only a check-in made from their own sign-in).
+    attested_by: str | None = _omitted(None)
 
 
 @dataclass(frozen=True)
 class FacilitatorCheckedOut(Payload):
     KIND: ClassVar[str] = "facilitator_checked_out"
     username: str
+    # How the person showed it was them, or "colleague" when someone checked in recorded that they
+    # left; None in records written before presence had to be attested.
+    attested_by: str | None = _omitted(None)
 
 
 @dataclass(frozen=True)

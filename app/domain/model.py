@@ -370,6 +370,9 @@ class SessionState:
     facilitators: tuple[str, ...] = ()
     opened_at: datetime | None = None
     present: Mapping[str, str] = field(default_factory=dict)  # username -> role, checked into the room
+    # Checked in by someone else (only in logs written before presence had to be attested): on the
+    # record as present, but never counted as covering the room.
+    unattested: frozenset[str] = frozenset()
     participants: Mapping[str, ParticipantState] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
     escalations: Mapping[str, Escalation] = field(default_factory=dict)
@@ -395,7 +398,13 @@ class SessionState:
     def covering_present(self) -> tuple[str, ...]:
         """Facilitators (or leads) checked in and in the room now."""
         away = self.escorting
-        return tuple(sorted(u for u, role in self.present.items() if role in COVERING_ROLES and u not in away))
+        return tuple(
+            sorted(
+                u
+                for u, role in self.present.items()
+                if role in COVERING_ROLES and u not in away and u not in self.unattested
+            )
+        )
 
     @property
     def altered_in_room(self) -> bool:
@@ -474,11 +483,15 @@ def evolve(state: SessionState, event: Event) -> SessionState:
         case FacilitatorCheckedIn() as checked_in:
             present = dict(state.present)
             present[checked_in.username] = checked_in.role
-            return replace(state, present=present)
+            # Older events carry no attestation: only a check-in made by the person's own sign-in counts.
+            who = checked_in.username
+            attested = checked_in.attested_by is not None or event.actor == who
+            unattested = state.unattested - {who} if attested else state.unattested | {who}
+            return replace(state, present=present, unattested=unattested)
         case FacilitatorCheckedOut() as checked_out:
             present = dict(state.present)
             present.pop(checked_out.username, None)
-            return replace(state, present=present)
+            return replace(state, present=present, unattested=state.unattested - {checked_out.username})
         case CommandRefused() as refused:
             return _refused(state, event, refused)
         case ParticipantAdded() as added:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, tzinfo
 from typing import Any
 
 from .errors import PolicyError
@@ -108,6 +109,9 @@ class Policy:
     ack_timeout_seconds: AckTimeoutSeconds = field(default_factory=AckTimeoutSeconds)
     vitals: Vitals = field(default_factory=Vitals)
     checklist: tuple[ChecklistItem, ...] = DEFAULT_CHECKLIST
+    # The clinic's time zone, for the times the rules put into words ("earliest discharge 14:05").
+    # Set from HOLDSPACE_TIMEZONE, not from the policy file; stored times stay UTC.
+    time_zone: tzinfo = UTC
 
 
 DEFAULT_POLICY = Policy()
@@ -140,6 +144,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
         path = f"{prefix}{key}"
         if key not in known:
             raise PolicyError(path, "unknown key")
+        if key == "time_zone":
+            raise PolicyError(path, "is set with HOLDSPACE_TIMEZONE, not in the policy file")
         current = getattr(default, key)
         if key == "checklist":
             values[key] = _checklist(value, path)

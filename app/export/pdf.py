@@ -34,6 +34,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from app import localtime
+
 from .record import DISCLAIMER, ChartRecord
 
 INK = colors.HexColor("#1f2933")
@@ -106,16 +108,10 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def _t(value: Any) -> datetime | None:
+    """A stored moment in the clinic's time zone (HOLDSPACE_TIMEZONE)."""
     if not value:
         return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    try:
-        return moment.astimezone()
-    except OverflowError:  # a stored time at the edge of the calendar (year 1): shown as recorded
-        return moment
+    return localtime.local(value)
 
 
 def hm(value: Any) -> str:
@@ -481,12 +477,12 @@ def pdf_export(record: ChartRecord) -> bytes:
             "subtitle",
         )
     )
-    tz = _t(data["generated_at"])
+    zone = localtime.zone_label(at=localtime.parse(data["generated_at"]))
     d.items.append(
         d.p(
             f"Exported {e(day(data['generated_at']))}"
             + (f" by {e(data['generated_by'])}" if data.get("generated_by") else "")
-            + f". Times are {e(tz.strftime('%Z') if tz else 'UTC')} (UTC{e(tz.strftime('%z') if tz else '+0000')}).",
+            + f". Times are {e(zone)}.",
             "small",
         )
     )

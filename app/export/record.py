@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from app import localtime
 from app.domain import (
     ALTERED_PHASES,
     Event,
@@ -214,15 +215,9 @@ def _vitals_text(values: Mapping[str, Any]) -> str:
 
 
 def _at(value: Any) -> str:
-    """A moment inside a summary line, in the clinic's (the server's) time zone."""
-    moment = _when(value)
-    if moment is None:
-        return "-"
-    try:
-        moment = moment.astimezone()
-    except OverflowError:  # a stored time at the edge of the calendar (year 1): shown as recorded
-        pass
-    return moment.strftime("%d %b %Y %H:%M")
+    """A moment inside a summary line, in the clinic's time zone (HOLDSPACE_TIMEZONE)."""
+    moment = localtime.local(_when(value))
+    return "-" if moment is None else moment.strftime("%d %b %Y %H:%M")
 
 
 def _fmt(value: Any) -> str:
@@ -475,6 +470,9 @@ def build_record(
         "format": FORMAT,
         "generated_at": exported_at.isoformat(),
         "generated_by": exported_by,
+        # Times in the record are UTC instants; people read them in this zone (the PDF and the
+        # CSV's *_local columns show them so).
+        "time_zone": localtime.clinic_zone().key,
         "disclaimer": DISCLAIMER,
         "participant": {
             "id": p.id,

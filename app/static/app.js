@@ -23,8 +23,17 @@
     return id;
   }
 
+  // Times are shown in the clinic's zone (HOLDSPACE_TIMEZONE), not the tablet's.
   function clockText(date) {
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+    var options = { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
+    var zone = meta("time-zone");
+    if (zone) options.timeZone = zone;
+    try {
+      return date.toLocaleTimeString([], options);
+    } catch (err) {
+      delete options.timeZone;
+      return date.toLocaleTimeString([], options);
+    }
   }
 
   // Form names carry their type and shape: "bp.sbp:int" -> {"bp": {"sbp": 120}}, "touch[]" -> a list.

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
 from app.domain import vocabulary as v
 from app.domain.escalation import reaches_beyond_the_room
 from app.live.fragments import step_three_elsewhere
-from app.services import Outcome, Services
+from app.services import Idempotency, Outcome, Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import User
+from app.web.attempts import AttemptThrottle
 from app.web.deps import (
     CurrentUser,
     IdempotencyDep,
@@ -407,23 +420,129 @@ def close_session(
     return run(request, services, user, session_id, c.CloseSession(), idem)
 
 
-@router.post("/sessions/{session_id}/facilitators/{username}/check-in")
-def check_in(
-    session_id: str, username: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
-) -> JSONResponse:
+class PresenceBody(Body):
+    """On a shared room tablet, the person checking in or out shows it is them: their PIN or password."""
+
+    pin: str | None = Field(default=None, min_length=1, max_length=32)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> PresenceBody:
+        if self.pin is not None and self.password is not None:
+            raise ValueError("give a PIN or a password, not both")
+        return self
+
+
+class TooManyAttempts(Exception):
+    def __init__(self, username: str, retry_after: int) -> None:
+        super().__init__(username)
+        self.username = username
+        self.retry_after = retry_after
+
+
+def _too_many(err: TooManyAttempts) -> JSONResponse:
+    minutes = max(1, round(err.retry_after / 60))
+    body = {
+        "error": {
+            "code": "too_many_attempts",
+            "message": f"Too many wrong tries for {err.username}. Try again in about {minutes} min, "
+            "or check in from their own sign-in.",
+            "details": {"username": err.username, "retry_after": err.retry_after},
+        }
+    }
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(err.retry_after)})
+
+
+def _attestation(request: Request, staff: User, body: PresenceBody | None) -> tuple[str, bool]:
+    """How the person showed it is them: the tablet's own sign-in, or their PIN or password typed
+    on it (checked here; the domain judges the result). Repeated wrong tries are throttled."""
+    if body is None or (body.pin is None and body.password is None):
+        return "sign_in", False
+    throttle: AttemptThrottle = request.app.state.presence_attempts
+    wait = throttle.retry_after(staff.username)
+    if wait is not None:
+        raise TooManyAttempts(staff.username, wait)
+    if body.pin is not None:
+        if staff.pin_hash is None:
+            raise ApiError(
+                409,
+                "no_pin",
+                f"{staff.username} has no PIN yet: use their password, or set one with 'holdspace user pin'.",
+                {"username": staff.username},
+            )
+        how, matched = "pin", people.pin_matches(staff, body.pin)
+    else:
+        how, matched = "password", people.password_matches(staff, body.password or "")
+    if matched:
+        throttle.succeeded(staff.username)
+    else:
+        throttle.failed(staff.username)
+    return how, matched
+
+
+def _secret_free(idem: Idempotency | None, request: Request, how: str, matched: bool) -> Idempotency | None:
+    """The idempotency fingerprint is a hash of the request body; with a 4-digit PIN in it, that
+    hash would give the PIN away to anyone reading the table. Fingerprint the outcome instead."""
+    if idem is None:
+        return None
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n{how} {matched}".encode()).hexdigest()
+    return replace(idem, fingerprint=digest)
+
+
+def _room_staff(services: Services, user: User, session_id: str, username: str) -> User | None:
     _, room = visible_session(services, user, session_id)
     with unit_of_work(services.engine) as db:
         staff = people.get_user(db, username)
         if staff is None or not people.works_in(db, room, staff):
-            raise ApiError(404, "not_found", f"{username} does not work in this room.")
-    return run(request, services, user, session_id, c.CheckIn(staff.username, staff.role), idem)
+            return None
+        return staff
+
+
+@router.post("/sessions/{session_id}/facilitators/{username}/check-in")
+def check_in(
+    session_id: str,
+    username: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
+    body: PresenceBody | None = None,
+) -> JSONResponse:
+    """Only `username` themselves: from their own sign-in, or on a shared tablet with their PIN or password."""
+    staff = _room_staff(services, user, session_id, username)
+    if staff is None:
+        raise ApiError(404, "not_found", f"{username} does not work in this room.")
+    try:
+        how, matched = _attestation(request, staff, body)
+    except TooManyAttempts as err:
+        return _too_many(err)
+    command = c.CheckIn(staff.username, staff.role, attested_by=how, credential_matched=matched)
+    return run(request, services, user, session_id, command, _secret_free(idem, request, how, matched))
 
 
 @router.post("/sessions/{session_id}/facilitators/{username}/check-out")
 def check_out(
-    session_id: str, username: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
+    session_id: str,
+    username: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
+    body: PresenceBody | None = None,
 ) -> JSONResponse:
-    return run(request, services, user, session_id, c.CheckOut(username.lower()), idem)
+    """`username` themselves (as for check-in), or a colleague checked in to the room recording that
+    they have left."""
+    how, matched = "sign_in", False
+    if body is not None and (body.pin is not None or body.password is not None):
+        staff = _room_staff(services, user, session_id, username)
+        if staff is None:
+            raise ApiError(404, "not_found", f"{username} does not work in this room.")
+        try:
+            how, matched = _attestation(request, staff, body)
+        except TooManyAttempts as err:
+            return _too_many(err)
+    command = c.CheckOut(username.lower(), attested_by=how, credential_matched=matched)
+    return run(request, services, user, session_id, command, _secret_free(idem, request, how, matched))
 
 
 # ------------------------------------------------------------------ participants

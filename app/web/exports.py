@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from app import localtime
 from app.export import (
     ChartRecord,
     RecordNotFound,
@@ -160,5 +161,5 @@ def archive(records: list[ChartRecord], stamp: datetime) -> bytes:
 
 
 def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
-    local = moment.astimezone()
+    local = localtime.local(moment) or moment
     return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)

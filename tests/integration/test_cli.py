@@ -83,6 +83,23 @@ def test_migrate_is_repeatable(run, db_url: str) -> None:  # type: ignore[no-unt
     assert again.code == 0 and "already up to date" in again.out
 
 
+def test_user_pin_reads_the_pin_from_stdin_and_stores_only_its_hash(run, db_url, engine) -> None:  # type: ignore[no-untyped-def]
+    assert run("migrate").code == 0
+    assert run("user", "add", "farah", "--role", "facilitator", "--password-stdin", stdin="correct horse 9\n").code == 0
+    result = run("user", "pin", "Farah", "--pin-stdin", stdin="4821\n")
+    assert result.code == 0, result
+    assert "set the check-in PIN of farah" in result.out and "4821" not in result.out
+    with unit_of_work(engine) as db:
+        user = people.get_user(db, "farah")
+        assert user is not None and user.pin_hash and "4821" not in user.pin_hash
+        assert people.pin_matches(user, "4821") and not people.pin_matches(user, "4822")
+    for bad in ("12\n", "12ab\n", "123456789\n"):
+        refused = run("user", "pin", "farah", "--pin-stdin", stdin=bad)
+        assert refused.code == 2 and "4 to 8 digits" in refused.err
+    assert run("user", "pin", "nobody", "--pin-stdin", stdin="4821\n").code == 2
+    assert "--pin-stdin" in run("user", "pin", "farah").err
+
+
 def test_user_add_reads_the_password_from_stdin_and_it_authenticates(run, db_url, engine) -> None:  # type: ignore[no-untyped-def]
     assert run("migrate").code == 0
     result = run("user", "add", "Farah", "--role", "facilitator", "--password-stdin", stdin="correct horse 9\n")
@@ -277,7 +294,13 @@ def test_demo_random_passwords_are_printed(run, db_url, engine) -> None:  # type
     with unit_of_work(engine) as db:
         for username, role in demo.USERS:
             assert lines[username][1] == role
-            assert people.authenticate(db, username, lines[username][2]) is not None
+            user = people.authenticate(db, username, lines[username][2])
+            assert user is not None
+            if role == "admin":
+                assert "PIN" not in lines[username] and user.pin_hash is None
+            else:
+                assert lines[username][3] == "PIN" and people.pin_matches(user, lines[username][4])
+                assert not people.pin_matches(user, "12345")
 
 
 def test_demo_serves_the_app_with_the_simulation(run, db_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -286,6 +286,8 @@ def test_the_csv_is_the_timeline_with_the_last_event_hash(client_for: Clients, d
         "late",
         "amends_seq",
         "amended_by_seq",
+        "at_local",
+        "observed_at_local",
     ]
     by_seq = {int(r["seq"]): r for r in rows}
     assert [int(r["seq"]) for r in rows] == sorted(by_seq)

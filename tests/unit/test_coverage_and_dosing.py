@@ -226,7 +226,8 @@ def test_the_dose_checks_run_in_order_forbidden_then_phase_screening_consent_sup
 def test_checking_in_records_who_and_in_which_role(session: SessionBuilder) -> None:
     events = session.run(c.CheckIn("finn", "facilitator"), FINN, device="tablet-2")
     assert kinds(events) == ["facilitator_checked_in"]
-    assert events[0].data == {"username": "finn", "role": "facilitator"} and events[0].device == "tablet-2"
+    assert events[0].data == {"username": "finn", "role": "facilitator", "attested_by": "sign_in"}
+    assert events[0].device == "tablet-2"
     assert session.state.covering_present == ("fay", "finn")
 
 
