@@ -41,8 +41,8 @@ def test_every_payload_class_is_registered_once_under_its_kind() -> None:
 EXAMPLES: list[ev.Payload] = [
     ev.SessionOpened(room_id="room-1", kind="group", facilitators=("fay",), lead="lee"),
     ev.SessionClosed(),
-    ev.FacilitatorCheckedIn(username="fay", role="facilitator"),
-    ev.FacilitatorCheckedOut(username="fay"),
+    ev.FacilitatorCheckedIn(username="fay", role="facilitator", attested_by="pin"),
+    ev.FacilitatorCheckedOut(username="fay", attested_by="colleague"),
     ev.CommandRefused(
         command="check_out",
         code="dyad_locked",
@@ -60,6 +60,8 @@ EXAMPLES: list[ev.Payload] = [
         concomitant_sedatives=("lorazepam",),
         notes="",
         flags=("bp_above_140/90",),
+        observed_at=T0 - timedelta(hours=12),
+        late=True,
     ),
     ev.ScreeningCleared(note="reviewed", flags=("bp_above_140/90",)),
     ev.ConsentRecorded(
@@ -162,6 +164,16 @@ def test_a_payload_reads_back_from_its_stored_json_as_it_was(payload: ev.Payload
             "consent_recorded",
             {"agreement": EXAMPLES[8].to_data()["agreement"]},
             dataclasses.replace(EXAMPLES[8], attested_by=None),  # type: ignore[type-var]
+        ),
+        (  # before presence had to be attested
+            "facilitator_checked_in",
+            {"username": "fay", "role": "facilitator"},
+            ev.FacilitatorCheckedIn(username="fay", role="facilitator", attested_by=None),
+        ),
+        (  # before late entries of a screening
+            "screening_recorded",
+            {"contraindications": {}, "bp": {"sbp": 120, "dbp": 80}},
+            ev.ScreeningRecorded(contraindications={}, bp=ev.BloodPressure(120, 80), observed_at=None, late=False),
         ),
         (  # a refusal before refused attempts kept their fields
             "command_refused",
