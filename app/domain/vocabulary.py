@@ -29,6 +29,17 @@ VITAL_RANGES: Mapping[str, tuple[int, int]] = {
     "rr": (2, 60),
 }
 SCALE_RANGES: Mapping[str, tuple[int, int]] = {"distress": (0, 4), "moaa_s": (0, 5), "rass": (-5, 4), "suds": (0, 10)}
+# What each distress level means, from 0 up (the one-tap buttons on the room tablet say these).
+DISTRESS_WORDS = ("settled", "processing", "distressed", "acute", "emergency")
+
+
+def scale_values(name: str, descending: bool = False) -> list[int]:
+    """Every value a scale can take, lowest first (or highest first)."""
+    low, high = SCALE_RANGES[name]
+    values = list(range(low, high + 1))
+    return values[::-1] if descending else values
+
+
 DOSE_MG_MAX = 1000  # a dose is more than 0 mg and at most this
 INFUSION_MINUTES = (1, 600)
 

@@ -3,6 +3,7 @@ edge (the API's request models, the chart record, the overview) drifts from the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from app.domain.policy import Vitals, VitalsHigh, VitalsMedium
 from app.export.record import Snapshot, build_record
 from app.web import api
 from app.web.views import escalation_view, sort_alarms
+from tests.integration.helpers import add_participant, open_session
 from tests.unit.conftest import DOC, FAY, T0, SessionBuilder, dose_cmd, staff
 
 
@@ -269,3 +271,20 @@ def test_the_domain_takes_a_text_exactly_as_long_as_its_limit(
     b, limit = builder(), v.TEXT_LIMITS[name]
     assert _domain_accepts(b, command("x" * limit), actor)
     assert not _domain_accepts(b, command("x" * (limit + 1)), actor)
+
+
+def test_the_room_page_offers_the_domains_scales_and_distress_words(client_for: Callable[[str], Any]) -> None:
+    farah = client_for("farah")
+    sid = open_session(farah)
+    add_participant(farah, sid, "Ada")
+    page = farah.get("/rooms/cedar-room").text
+    for level, word in enumerate(v.DISTRESS_WORDS):
+        assert f'"distress": {level}}}\' title="{word}"' in page
+    assert len(v.DISTRESS_WORDS) == v.SCALE_RANGES["distress"][1] - v.SCALE_RANGES["distress"][0] + 1
+    for name in ("moaa_s", "rass", "suds"):
+        select = re.search(rf'name="{name}:int">(.*?)</select>', page, re.S)
+        assert select is not None, name
+        options = re.findall(r'<option(?: value="([^"]*)")?>([^<]*)</option>', select.group(1))
+        offered = [int(value or text) for value, text in options if (value or text) != "—"]
+        low, high = v.SCALE_RANGES[name]
+        assert sorted(set(offered)) == list(range(low, high + 1)), name

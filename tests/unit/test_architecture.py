@@ -4,6 +4,7 @@ its own package (read from the source with `ast`, so nothing has to be imported 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -118,3 +119,25 @@ def test_the_vocabulary_check_itself_finds_a_copied_list() -> None:
         'touch: list[Literal["hand", "shoulder", "feet", "hug"]] = []'
     )
     assert _vocabularies()["TOUCH_AREAS"] == frozenset({"hand", "shoulder", "feet", "hug"})
+
+
+TEMPLATES = sorted((DOMAIN.parent / "templates").rglob("*.html"))
+_QUOTED_LIST = re.compile(r"[\[(]\s*(['\"][^'\"]*['\"](?:\s*,\s*['\"][^'\"]*['\"])+)\s*[\])]")
+
+
+def _template_word_lists(text: str) -> list[frozenset[str]]:
+    return [frozenset(w.strip().strip("'\"") for w in m.group(1).split(",")) for m in _QUOTED_LIST.finditer(text)]
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=[p.name for p in TEMPLATES])
+def test_a_template_takes_the_domains_words_and_scales_instead_of_writing_its_own(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    written = _template_word_lists(text)
+    copies = [name for name, words in _vocabularies().items() if words in written]
+    assert copies == [], f"{path.name} writes out {copies}"
+    assert re.findall(r"range\(\s*-?\d", text) == [], f"{path.name} counts out a scale of its own"
+
+
+def test_the_template_check_itself_finds_a_copied_list() -> None:
+    found = _template_word_lists("{{ ['settled', 'processing', 'distressed', 'acute', 'emergency'][level] }}")
+    assert found == [_vocabularies()["DISTRESS_WORDS"]]
