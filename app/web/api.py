@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
@@ -37,10 +36,11 @@ from app.web.deps import (
     IdempotencyDep,
     ServicesDep,
     actor_of,
+    attempt_sign_in,
     check_csrf,
     device_of,
+    record_chart_access,
     room_for,
-    sign_in,
     sign_out,
     visible_session,
 )
@@ -55,10 +55,36 @@ from app.web.views import (
 )
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
+MAX_UNKNOWN_FIELDS = 20
+
+
+def _whole(value: Any) -> Any:
+    """JSON has one kind of number: 72.0 is the whole number 72 (the schema's "integer"); 72.5,
+    "72" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _whole_in(low: int, high: int) -> Any:
+    """A whole number in the domain's range (the range travels into the OpenAPI document)."""
+    return Annotated[StrictInt, Field(ge=low, le=high), BeforeValidator(_whole)]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        """A body with unknown fields is refused whatever else it holds: keep only the first few,
+        so thousands of them cost no more than one (and the answer names at most these)."""
+        if isinstance(data, dict) and len(data) > len(cls.model_fields):
+            unknown = [key for key in data if key not in cls.model_fields]
+            if len(unknown) > MAX_UNKNOWN_FIELDS:
+                drop = set(unknown[MAX_UNKNOWN_FIELDS:])
+                return {key: value for key, value in data.items() if key not in drop}
+        return data
 
 
 # A time a client sends is an ISO 8601 text with its offset, nothing else: no number (a JSON `0` is
@@ -93,11 +119,6 @@ StrictTrue = Annotated[Literal[True], BeforeValidator(_json_bool)]
 def _one_of(words: tuple[str, ...]) -> Any:
     """The type of one word of a domain vocabulary."""
     return Literal[words]
-
-
-def _in_range(name: str, ranges: Mapping[str, tuple[int, int]]) -> Any:
-    low, high = ranges[name]
-    return Field(default=None, ge=low, le=high)
 
 
 def _text(name: str, required: bool = True) -> Any:
@@ -136,8 +157,8 @@ class ParticipantBody(Body):
 
 
 class BloodPressure(Body):
-    sbp: StrictInt = Field(ge=v.VITAL_RANGES["sbp"][0], le=v.VITAL_RANGES["sbp"][1])
-    dbp: StrictInt = Field(ge=v.VITAL_RANGES["dbp"][0], le=v.VITAL_RANGES["dbp"][1])
+    sbp: _whole_in(*v.VITAL_RANGES["sbp"])  # type: ignore[valid-type]
+    dbp: _whole_in(*v.VITAL_RANGES["dbp"])  # type: ignore[valid-type]
 
 
 class ScreeningBody(Body):
@@ -166,7 +187,7 @@ class ConsentBody(Body):
 
 
 class WithdrawBody(Body):
-    items: list[str] = Field(min_length=1, max_length=10)
+    items: list[Literal[v.WITHDRAWABLE]] = Field(min_length=1, max_length=10)  # type: ignore[valid-type]
 
 
 class SupportBody(Body):
@@ -184,7 +205,7 @@ class DoseBody(Body):
     route: Route
     dose_mg: StrictFloat = Field(gt=0, le=v.DOSE_MG_MAX)
     administered_at: ClientTime | None = None
-    infusion_minutes: StrictInt | None = Field(default=None, ge=v.INFUSION_MINUTES[0], le=v.INFUSION_MINUTES[1])
+    infusion_minutes: _whole_in(*v.INFUSION_MINUTES) | None = None  # type: ignore[valid-type]
 
 
 class PhaseBody(Body):
@@ -204,19 +225,19 @@ class CheckinBody(Body):
 
 
 class VitalsBody(Body):
-    sbp: StrictInt | None = _in_range("sbp", v.VITAL_RANGES)
-    dbp: StrictInt | None = _in_range("dbp", v.VITAL_RANGES)
-    hr: StrictInt | None = _in_range("hr", v.VITAL_RANGES)
-    spo2: StrictInt | None = _in_range("spo2", v.VITAL_RANGES)
-    rr: StrictInt | None = _in_range("rr", v.VITAL_RANGES)
+    sbp: _whole_in(*v.VITAL_RANGES["sbp"]) | None = None  # type: ignore[valid-type]
+    dbp: _whole_in(*v.VITAL_RANGES["dbp"]) | None = None  # type: ignore[valid-type]
+    hr: _whole_in(*v.VITAL_RANGES["hr"]) | None = None  # type: ignore[valid-type]
+    spo2: _whole_in(*v.VITAL_RANGES["spo2"]) | None = None  # type: ignore[valid-type]
+    rr: _whole_in(*v.VITAL_RANGES["rr"]) | None = None  # type: ignore[valid-type]
     observed_at: ClientTime | None = None
 
 
 class ObservationBody(Body):
-    distress: StrictInt | None = _in_range("distress", v.SCALE_RANGES)
-    moaa_s: StrictInt | None = _in_range("moaa_s", v.SCALE_RANGES)
-    rass: StrictInt | None = _in_range("rass", v.SCALE_RANGES)
-    suds: StrictInt | None = _in_range("suds", v.SCALE_RANGES)
+    distress: _whole_in(*v.SCALE_RANGES["distress"]) | None = None  # type: ignore[valid-type]
+    moaa_s: _whole_in(*v.SCALE_RANGES["moaa_s"]) | None = None  # type: ignore[valid-type]
+    rass: _whole_in(*v.SCALE_RANGES["rass"]) | None = None  # type: ignore[valid-type]
+    suds: _whole_in(*v.SCALE_RANGES["suds"]) | None = None  # type: ignore[valid-type]
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
     parts: list[ProtectivePart] = Field(default_factory=list)
@@ -259,7 +280,7 @@ class StepOutBody(Body):
 
 
 class AmendBody(Body):
-    event_seq: StrictInt = Field(ge=1, le=2**62)
+    event_seq: _whole_in(1, 2**62)  # type: ignore[valid-type]
     correction: str = _text("correction")
     reason: str = _text("reason")
 
@@ -323,13 +344,8 @@ def run_for_participant(
 
 
 @router.post("/auth/login")
-def login(body: LoginBody, request: Request, services: ServicesDep) -> dict[str, str]:
-    with unit_of_work(services.write_engine) as db:
-        user = people.authenticate(db, body.username, body.password)
-        db.commit()
-    if user is None:
-        raise ApiError(401, "unauthorized", "That username and password do not match.")
-    sign_in(request, services, user)
+async def login(body: LoginBody, request: Request, services: ServicesDep) -> dict[str, str]:
+    user = await attempt_sign_in(request, services, body.username, body.password)
     return {"username": user.username, "role": user.role}
 
 
@@ -567,12 +583,15 @@ def add_participant(
 
 
 @router.get(P)
-def get_participant(session_id: str, participant_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def get_participant(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
     visible_session(services, user, session_id)
     state = services.state(session_id)
     participant = state.participant(participant_id)
     if participant is None:
         raise ApiError(404, "not_found", "There is no such participant in this session.")
+    record_chart_access(request, services, user, "chart_view", session_id, [participant_id], "api")
     return participant_view(state, participant, services.policy, services.clock())
 
 
