@@ -137,6 +137,7 @@ Requester = _one_of(v.REQUESTERS)
 ParticipantResponse = _one_of(v.PARTICIPANT_RESPONSES)
 ProtectivePart = _one_of(v.PROTECTIVE_PARTS)
 NoteKind = _one_of(v.NOTE_KINDS)
+Withdrawable = _one_of(v.WITHDRAWABLE)
 
 
 class LoginBody(Body):
@@ -187,7 +188,7 @@ class ConsentBody(Body):
 
 
 class WithdrawBody(Body):
-    items: list[Literal[v.WITHDRAWABLE]] = Field(min_length=1, max_length=10)  # type: ignore[valid-type]
+    items: list[Withdrawable] = Field(min_length=1, max_length=10)
 
 
 class SupportBody(Body):

@@ -100,6 +100,7 @@ VOCABULARIES: list[tuple[type[BaseModel], str, tuple[str, ...], dict[str, Any]]]
 ]
 LISTS: list[tuple[type[BaseModel], str, tuple[str, ...], dict[str, Any]]] = [
     (api.ConsentBody, "touch", v.TOUCH_AREAS, {}),
+    (api.WithdrawBody, "items", v.WITHDRAWABLE, {}),
     (api.ObservationBody, "parts", v.PROTECTIVE_PARTS, {}),
     (api.SessionNoteBody, "parts", v.PROTECTIVE_PARTS, {"kind": "integration", "text": "t"}),
 ]
