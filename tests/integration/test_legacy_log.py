@@ -1,7 +1,8 @@
 """A log written before event payloads were typed keeps verifying, reading and exporting.
 
 `data/legacy_log_unversioned.json` is a closed group session exactly as an earlier Holdspace
-stored it (payloads without a schema version, written from dicts by the code of that time): two
+stored it (commit aa8bb9b: payloads without a schema version, written from dicts, driven through
+that tree's own `decide` and hashed by its own store): two
 journeyers supported by the same facilitator, whose check-out was refused with one follow-up for
 each (`followup` and `more_followups`), an alarm raised, acknowledged, raised again, muted and
 resolved, notes with an amendment, pause, resume, stop, check-ins, a transfer and a discharge.
