@@ -13,10 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from .coverage import facilitators_needed
 from .decide import support_available
+from .events import (
+    CommandRefused,
+    ConsentCheckinMissed,
+    EscalationAcknowledged,
+    EscalationClimbed,
+    EscalationRaised,
+    EscalationUpdated,
+)
 from .followups import climbs_at, followup_state
 from .model import Escalation, Event, Followup, SessionState, Sighting, evolve
 from .policy import Policy
@@ -253,13 +260,16 @@ def _alarm(state: SessionState, escalation: Escalation, raised_by: str) -> Alarm
     priority, step = escalation.raised_priority, 0
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
-    for record in escalation.history:
-        priority = str(record.get("priority", priority))
-        step = int(record.get("step", step))
-        kind = str(record["kind"]).removeprefix("escalation_")
-        steps.append(AlarmStep(kind, record["at"], str(record["by"]), priority, step))
-        if kind == "acknowledged" and acknowledged_at is None:
-            acknowledged_at, acknowledged_by = record["at"], str(record["by"])
+    for event in escalation.history:
+        payload = event.payload
+        if isinstance(payload, (EscalationRaised, EscalationUpdated)):
+            priority = payload.priority
+        if isinstance(payload, (EscalationRaised, EscalationUpdated, EscalationClimbed, EscalationAcknowledged)):
+            step = payload.step
+        kind = event.kind.removeprefix("escalation_")
+        steps.append(AlarmStep(kind, event.at, event.actor, priority, step))
+        if isinstance(payload, EscalationAcknowledged) and acknowledged_at is None:
+            acknowledged_at, acknowledged_by = event.at, event.actor
     participant = state.participants.get(escalation.participant_id)
     return AlarmReview(
         id=escalation.id,
@@ -318,26 +328,24 @@ def review(session_id: str, events: Sequence[Event], now: datetime, policy: Poli
         state = evolve(state, event)
         previous = event.at if previous is None else max(previous, event.at)
         walk.after(state, event.at)
-        data: Any = event.data
-        if event.kind == "escalation_raised":
-            raised_by[data["escalation_id"]] = event.actor
-        elif event.kind == "command_refused":
-            refusals.append(
-                RefusedAttempt(
-                    event.seq,
-                    event.at,
-                    event.actor,
-                    event.device,
-                    data["command"],
-                    data["code"],
-                    data["message"],
-                    event.participant_id,
+        match event.payload:
+            case EscalationRaised() as raised:
+                raised_by[raised.escalation_id] = event.actor
+            case CommandRefused() as refused:
+                refusals.append(
+                    RefusedAttempt(
+                        event.seq,
+                        event.at,
+                        event.actor,
+                        event.device,
+                        refused.command,
+                        refused.code,
+                        refused.message,
+                        event.participant_id,
+                    )
                 )
-            )
-        elif event.kind == "consent_checkin_missed":
-            missed.append(
-                MissedCheckin(event.participant_id or "", datetime.fromisoformat(str(data["due_at"])), event.at)
-            )
+            case ConsentCheckinMissed() as missed_checkin:
+                missed.append(MissedCheckin(event.participant_id or "", missed_checkin.due_at, event.at))
     until = state.closed_at or now
     if previous is not None and state.closed_at is None and now > previous:
         walk.elapse(state, previous, now)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.domain.decide import PROTECTIVE_PARTS, TOUCH_AREAS
 from app.domain.escalation import reaches_beyond_the_room
 from app.domain.model import TRANSITIONS, Phase
-from app.domain.policy import ROUTES
+from app.domain.vocabulary import PROTECTIVE_PARTS, ROUTES, TOUCH_AREAS
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import Room, User
 from app.web.templating import render_block
-from app.web.views import escalation_view, followup_view, session_view
+from app.web.views import escalation_view, followup_view, session_view, sort_alarms
 
 ROOM_TEMPLATE = "pages/room.html"
 OVERVIEW_TEMPLATE = "pages/overview.html"
@@ -113,8 +112,7 @@ def overview_context(services: Services, user: User, presence: Any) -> dict[str,
     for row in services.sessions_in_rooms(room_ids, live_only=False):
         state = services.state(row.id)
         followups.extend(followup_view(state, f, now) for f in state.followups.values() if f.open)
-    rank = {"high": 0, "medium": 1, "low": 2}
-    alarms.sort(key=lambda e: (rank[e["priority"]], e["raised_at"]))
+    alarms = sort_alarms(alarms)
     followups.sort(key=lambda f: (not f["overdue"], f["due_at"]))
     return {
         "rooms": tiles,

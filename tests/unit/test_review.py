@@ -10,6 +10,7 @@ import pytest
 
 from app.domain import commands as c
 from app.domain.errors import PolicyError
+from app.domain.events import FacilitatorCheckedIn, FacilitatorCheckedOut, Payload
 from app.domain.followups import climbs_at, followup_owners, followup_state, reached_admins
 from app.domain.model import CLINIC_ADMINS, Actor, Event
 from app.domain.policy import DEFAULT_POLICY, policy_from_mapping
@@ -54,7 +55,7 @@ def test_the_first_sighting_per_person_is_recorded_with_its_device_and_repeats_r
     ]
     assert lead.actor == "lee"
     # A sighting is not a step of the alarm: its history (what the screens show) is unchanged.
-    assert [h["kind"] for h in session.state.escalations[eid].history] == ["escalation_raised"]
+    assert [h.kind for h in session.state.escalations[eid].history] == ["escalation_raised"]
     session.run(c.ResolveEscalation(eid, "sat with her", "settled"))
     assert session.run(c.MarkAlarmsSeen((eid,)), FINN) == []  # no longer on any screen
     assert session.refold() == session.state
@@ -103,12 +104,11 @@ def test_a_log_without_a_facilitator_in_the_room_counts_uncovered_and_unsupporte
     session.ready("p1").dosed("p1")
     log = list(session.log)
 
-    def legacy(kind: str, minutes: int) -> Event:
-        at = T0 + timedelta(minutes=minutes)
-        return Event("s1", log[-1].seq + 1, kind, at, "fay", {"username": "fay", "role": "facilitator"})
+    def legacy(payload: Payload, minutes: int) -> Event:
+        return Event("s1", log[-1].seq + 1, T0 + timedelta(minutes=minutes), "fay", payload)
 
-    log.append(legacy("facilitator_checked_out", 10))
-    log.append(legacy("facilitator_checked_in", 17))
+    log.append(legacy(FacilitatorCheckedOut(username="fay"), 10))
+    log.append(legacy(FacilitatorCheckedIn(username="fay", role="facilitator"), 17))
     found = review("s1", log, T0 + timedelta(minutes=30), DEFAULT_POLICY)
     assert found.room.uncovered_seconds == 420.0 and found.room.under_ratio_seconds == 0.0
     assert found.participants[0].without_support_seconds == 420.0
