@@ -12,21 +12,25 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.config import Settings
 from app.live.broker import MemoryBroker
 from app.live.clock import run_clock
+from app.live.feeds import Hub
 from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
 from app.web import api, errors, exports, pages, ws
 from app.web.deps import CurrentUser
+from app.web.live import LiveRenderer
 
 log = logging.getLogger("holdspace")
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "holdspace_session"
+CLOSE_RESTARTING = 1012
 
 
 def create_app(
@@ -61,6 +65,7 @@ def create_app(
             if listener is not None:
                 listener.stop()
             app.state.shutting_down.set()
+            hub.close_all(CLOSE_RESTARTING)
             if task is not None:
                 task.cancel()
                 try:
@@ -78,7 +83,11 @@ def create_app(
     app.state.settings = settings
     app.state.services = services
     app.state.broker = broker
-    app.state.presence = Presence()
+    presence = Presence()
+    app.state.presence = presence
+    # One feed per room in this process: every socket of a room shares its reads and renders.
+    hub = Hub(broker, LiveRenderer(services, presence), clock)
+    app.state.hub = hub
     app.state.shutting_down = asyncio.Event()
     app.add_middleware(
         SessionMiddleware,
@@ -88,6 +97,9 @@ def create_app(
         same_site="strict",
         https_only=settings.secure_cookies,
     )
+    # Pages, fragments and JSON are compressed for clients that accept it (sockets use
+    # permessage-deflate, negotiated by the server's websocket implementation).
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     errors.install(app)
     app.include_router(api.router)
     app.include_router(exports.router)

@@ -93,6 +93,78 @@
   // ---- entry dialogs: forms live outside the live region, so a push never wipes what is typed ----
   function entryDialog() { return document.getElementById("entry-dialog"); }
 
+  // The entry forms live in the page; the opener (in the pushed fragment) says whose they are.
+  function fillForm(fragment, button, who) {
+    // What the form needs to know is on the button or on the participant's card around it.
+    var card = button.closest("article");
+    var opener = { dataset: Object.assign({}, card ? card.dataset : {}, button.dataset) };
+    var base = opener.dataset.base || "";
+    fragment.querySelectorAll("[hx-post], [hx-put], [hx-delete]").forEach(function (el) {
+      ["hx-post", "hx-put", "hx-delete"].forEach(function (name) {
+        var value = el.getAttribute(name);
+        if (value && value.indexOf("{base}") >= 0) el.setAttribute(name, value.split("{base}").join(base));
+      });
+    });
+    fragment.querySelectorAll('[data-fill="name"]').forEach(function (el) {
+      el.textContent = who ? who.textContent.trim() : "";
+    });
+    fragment.querySelectorAll("[data-unless-phase]").forEach(function (el) {
+      if (el.dataset.unlessPhase === opener.dataset.phase) el.remove();
+    });
+    var altered = opener.dataset.altered === "true";
+    if (altered) {
+      fragment.querySelectorAll("option[data-select-if-altered]").forEach(function (el) { el.selected = true; });
+    }
+    var consent = (opener.dataset.consent || "").split(" ");
+    fragment.querySelectorAll("[data-needs]").forEach(function (el) {
+      if (consent.indexOf(el.dataset.needs) < 0) el.remove();
+    });
+    var live = document.getElementById("room-live");
+    var session = live ? live.dataset : {};
+    fragment.querySelectorAll("[data-if-altered]").forEach(function (el) { if (!altered) el.remove(); });
+    fragment.querySelectorAll("[data-unless-away]").forEach(function (el) { if (opener.dataset.away === "true") el.remove(); });
+    fragment.querySelectorAll("[data-if-dyad]").forEach(function (el) { if (session.kind !== "dyad_training") el.remove(); });
+    function list(text) { try { return JSON.parse(text || "[]"); } catch (err) { return []; } }
+    function option(value, label) {
+      var el = document.createElement("option");
+      el.value = value;
+      el.textContent = label;
+      return el;
+    }
+    fragment.querySelectorAll('select[data-fill="present"]').forEach(function (select) {
+      list(session.present).forEach(function (u) { select.appendChild(option(u, u)); });
+    });
+    fragment.querySelectorAll('select[data-fill="partners"]').forEach(function (select) {
+      list(session.partners).forEach(function (q) { if (q.id !== opener.dataset.pid) select.appendChild(option(q.id, q.name)); });
+    });
+    fragment.querySelectorAll('ul[data-fill="support"]').forEach(function (ul) {
+      list(opener.dataset.support).forEach(function (s) {
+        var li = document.createElement("li");
+        var remove = document.createElement("button");
+        remove.className = "small";
+        remove.setAttribute("hx-delete", base + "/support/" + encodeURIComponent(s.id));
+        remove.setAttribute("hx-swap", "none");
+        remove.textContent = "remove";
+        li.append(s.name + " ", remove);
+        ul.appendChild(li);
+      });
+    });
+    return fragment;
+  }
+
+  // The start-session form is the same for everyone; the page ticks the one who is signed in.
+  function checkMe(root) {
+    var me = meta("holdspace-user");
+    if (!me || !root || !root.querySelectorAll) return;
+    root.querySelectorAll("input[data-check-if-me]").forEach(function (el) {
+      if (el.value === me && !el.dataset.seen) el.checked = true;
+      el.dataset.seen = "true";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { checkMe(document); updateTimes(); });
+  document.addEventListener("htmx:oobAfterSwap", function (e) { checkMe(document); updateTimes(); });
+  document.addEventListener("htmx:afterSwap", function () { checkMe(document); updateTimes(); });
+
   document.addEventListener("click", function (e) {
     var closer = e.target.closest ? e.target.closest(".dialog-close") : null;
     if (closer) { entryDialog().close(); return; }
@@ -106,7 +178,7 @@
     dialog.querySelector(".dialog-title").textContent = opener.textContent.trim() + (who ? " · " + who.textContent.trim() : "");
     dialog.querySelector(".dialog-error").hidden = true;
     var body = dialog.querySelector(".dialog-body");
-    body.replaceChildren(template.content.cloneNode(true));
+    body.replaceChildren(fillForm(template.content.cloneNode(true), opener, who));
     htmx.process(body);
     dialog.showModal();
   });
@@ -183,6 +255,21 @@
   }
 
   document.addEventListener("htmx:wsOpen", function (e) { socket = e.detail.socketWrapper; });
+  // A fragment older than the one shown (a late delivery, another process behind) is ignored:
+  // same session, lower seq. The link still counts as alive.
+  var VERSION = /id="room-live" data-session="([^"]*)" data-seq="(\d+)"/;
+  document.addEventListener("htmx:wsBeforeMessage", function (e) {
+    var message = e.detail.message;
+    if (typeof message !== "string") return;
+    var found = VERSION.exec(message.slice(0, 300));
+    var shown = document.getElementById("room-live");
+    if (!found || !shown) return;
+    if (found[1] === (shown.dataset.session || "") && parseInt(found[2], 10) < parseInt(shown.dataset.seq || "0", 10)) {
+      e.preventDefault();
+      lastMessageAt = new Date();
+      setLive(true);
+    }
+  });
   document.addEventListener("htmx:wsAfterMessage", function () {
     lastMessageAt = new Date();
     setLive(true);
@@ -216,7 +303,27 @@
     socketElt.setAttribute("ws-connect", url + (url.indexOf("?") < 0 ? "?" : "&") + "device=" + encodeURIComponent(deviceId()));
   }
 
-  // ---- countdowns and the alarm sound ------------------------------------------------------
+  // ---- relative times, countdowns and the alarm sound ---------------------------------------
+  // The server sends absolute times (<time datetime>); the page writes "12 min", "3 min ago".
+  function sinceText(ms) {
+    var minutes = Math.floor(ms / 60000);
+    if (minutes < 1) return "just now";
+    if (minutes < 60) return minutes + " min";
+    var rest = minutes % 60;
+    return Math.floor(minutes / 60) + " h " + (rest < 10 ? "0" : "") + rest + " min";
+  }
+  function updateTimes() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-rel][datetime]").forEach(function (el) {
+      var at = new Date(el.getAttribute("datetime")).getTime();
+      if (isNaN(at)) return;
+      var text = sinceText(now - at);
+      if (el.dataset.rel === "ago" && text !== "just now") text += " ago";
+      if (el.textContent !== text) el.textContent = text;
+    });
+  }
+  setInterval(updateTimes, 15000);
+
   function updateCountdowns() {
     var now = Date.now();
     document.querySelectorAll(".countdown[data-deadline]").forEach(function (el) {
@@ -270,5 +377,9 @@
   }
   setInterval(function () { updateCountdowns(); soundAlarms(); }, 500);
 
-  window.holdspace = { isLive: function () { return linkIsLive; }, soundOn: function () { return soundOn; } };
+  window.holdspace = {
+    isLive: function () { return linkIsLive; },
+    soundOn: function () { return soundOn; },
+    updateTimes: updateTimes
+  };
 })();

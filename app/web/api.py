@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
 from app.domain.escalation import reaches_beyond_the_room
-from app.live.fragments import step_three_elsewhere
 from app.services import Outcome, Services
 from app.store import people
 from app.store.db import unit_of_work
@@ -30,6 +29,7 @@ from app.web.deps import (
     visible_session,
 )
 from app.web.errors import ApiError
+from app.web.live import step_three_elsewhere
 from app.web.views import escalation_view, event_view, followup_view, participant_view, session_view
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])

@@ -1,12 +1,12 @@
-"""Websockets. Every (re)connect starts with a full snapshot; the broker's messages are only a
-hint to re-read the log. A heartbeat lets a screen notice a dead link even when nothing changes."""
+"""Websockets. Every (re)connect starts with a full snapshot; after that each socket is one outbox
+of its room's feed (app.live.feeds): a change is read and rendered once per room and the same
+frames go to every socket. A small heartbeat lets a screen notice a dead link when nothing changes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -14,20 +14,28 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from app.live.broker import ALL_ROOMS, room_channel
-from app.live.fragments import overview_context, render_overview_live, render_room_live, room_context
+from app.domain.escalation import reaches_beyond_the_room
+from app.live.broker import STEP_THREE, room_channel
+from app.live.feeds import CLOSE_TOO_SLOW, POKE, SEND_TIMEOUT_SECONDS, Feed, Hub, Outbox
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import Room, User
 from app.web.deps import load_user
-from app.web.templating import clock_seconds
-from app.web.views import escalation_view, session_view
+from app.web.live import (
+    event_message,
+    overview_lists,
+    overview_rooms,
+    render_overview_lists,
+    render_overview_live,
+    status_fragment,
+)
+from app.web.views import session_view
 
 log = logging.getLogger("holdspace.ws")
 router = APIRouter()
 
-HEARTBEAT_SECONDS = 10.0
+CLOSE_CLIENT_GONE = -1
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -63,57 +71,44 @@ async def _admit(websocket: WebSocket) -> User | None:
     return user
 
 
-async def _serve(
-    websocket: WebSocket,
-    channels: list[str],
-    render: Callable[[], Awaitable[list[str] | None]],
-) -> None:
-    """Send the snapshot, then re-render on every hint and heartbeat on silence, until the socket
-    or the app closes."""
-    broker = websocket.app.state.broker
-    shutting_down: asyncio.Event = websocket.app.state.shutting_down
-    async with broker.subscribe(channels) as subscription:
-        messages = await render()
-        if messages is None:
-            await websocket.close(code=CLOSE_NOT_FOUND)
-            return
-        for message in messages:
-            await websocket.send_text(message)
-        receiver = asyncio.create_task(_drain_client(websocket))
-        stopping = asyncio.create_task(shutting_down.wait())
-        try:
-            while True:
-                getter = asyncio.create_task(subscription.get())
-                done, _ = await asyncio.wait(
-                    {getter, receiver, stopping}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                )
-                if receiver in done:
-                    getter.cancel()
-                    return
-                if stopping in done:
-                    getter.cancel()
-                    await websocket.close(code=CLOSE_RESTARTING)
-                    return
-                if getter in done:
-                    # Coalesce a burst of hints into one re-render.
-                    while not subscription.queue.empty():
-                        subscription.queue.get_nowait()
-                else:
-                    getter.cancel()
-                messages = await render()
-                if messages is None:
-                    await websocket.close(code=CLOSE_NOT_FOUND)
-                    return
-                for message in messages:
-                    await websocket.send_text(message)
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        finally:
-            receiver.cancel()
-            stopping.cancel()
+async def _pump(websocket: WebSocket, outbox: Outbox, on_poke: Any = None) -> None:
+    """Send what the outbox holds until the client goes or the outbox is closed (1012 when the app
+    stops, 1013 when this socket fell too far behind). A send that stalls for several seconds
+    closes the socket with 1013, so the tablet reconnects to a fresh snapshot."""
+    receiver = asyncio.create_task(_drain_client(websocket, outbox))
+    try:
+        while True:
+            frame = await outbox.next()
+            if frame is None:
+                if outbox.close_code not in (None, CLOSE_CLIENT_GONE):
+                    await _close(websocket, outbox.close_code)
+                return
+            if frame == POKE:
+                frame = await on_poke() if on_poke is not None else None
+                if not frame:
+                    continue
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                    await websocket.send_text(frame)
+            except TimeoutError:
+                log.info("closing a live socket that could not take a send for %s s", SEND_TIMEOUT_SECONDS)
+                await _close(websocket, CLOSE_TOO_SLOW)
+                return
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+    finally:
+        receiver.cancel()
 
 
-async def _drain_client(websocket: WebSocket) -> None:
+async def _close(websocket: WebSocket, code: int) -> None:
+    try:
+        async with asyncio.timeout(1.0):
+            await websocket.close(code=code)
+    except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+        pass
+
+
+async def _drain_client(websocket: WebSocket, outbox: Outbox) -> None:
     """Commands travel as HTTP requests; anything the client sends here is ignored until it goes."""
     try:
         while True:
@@ -122,13 +117,18 @@ async def _drain_client(websocket: WebSocket) -> None:
                 return
     except (WebSocketDisconnect, RuntimeError):
         return
+    finally:
+        outbox.close(CLOSE_CLIENT_GONE)
 
 
-def _status_fragment(now: datetime, seq: int | None) -> str:
-    return (
-        f'<div id="live-status" hx-swap-oob="true" data-live="true" data-at="{now.isoformat()}" '
-        f'data-seq="{seq if seq is not None else ""}">Live · updated {clock_seconds(now)}</div>'
-    )
+def _may_see_room(services: Services, room_id: str, user: User) -> bool:
+    with unit_of_work(services.engine) as db:
+        room = db.get(Room, room_id)
+        return room is not None and people.works_in(db, room, user)
+
+
+def _hub(websocket: WebSocket) -> Hub:
+    return websocket.app.state.hub  # type: ignore[no-any-return]
 
 
 @router.websocket("/ws/rooms/{room_id}")
@@ -139,79 +139,142 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
     services: Services = websocket.app.state.services
     broker = websocket.app.state.broker
     presence = websocket.app.state.presence
+    hub = _hub(websocket)
     device = (websocket.query_params.get("device") or "").strip()[:80] or None
+    if not await run_in_threadpool(_may_see_room, services, room_id, user):
+        await websocket.close(code=CLOSE_NOT_FOUND)
+        return
 
-    last_html = ""
-
-    async def render() -> list[str] | None:
-        nonlocal last_html
-        context = await run_in_threadpool(room_context, services, room_id, user)
-        if context is None:
-            return None
-        seq = context["session"]["seq"] if context["session"] else None
-        html = await run_in_threadpool(render_room_live, context)
-        status = _status_fragment(context["now"], seq)
-        # Nothing changed (a heartbeat): say only that the link is alive, and leave the buttons
-        # under the facilitator's finger where they are.
-        if html == last_html:
-            return [status]
-        last_html = html
-        return [html + status]
-
+    outbox = Outbox(keep_latest=True)
     hint = {"type": "presence", "room_id": room_id}
-    if device is not None:
-        presence.connected(device, room_id, user.username, services.clock())
-        broker.publish([ALL_ROOMS], hint)
     try:
-        await _serve(websocket, [room_channel(room_id)], render)
+        version = await hub.join_room(room_id, outbox)
+        if not outbox.pending:
+            outbox.put(version.frame)  # the snapshot: the room's current version, as every tablet has it
+        if device is not None:
+            presence.connected(device, room_id, user.username, services.clock())
+            broker.publish([room_channel(room_id)], hint)
+        await _pump(websocket, outbox)
     finally:
+        hub.leave_room(room_id, outbox)
         if device is not None:
             # The overview learns at once that this tablet's live link is gone.
             presence.disconnected(device, room_id, services.clock())
-            broker.publish([ALL_ROOMS], hint)
+            broker.publish([room_channel(room_id)], hint)
 
 
 @router.websocket("/ws/overview")
 async def overview_socket(websocket: WebSocket) -> None:
+    """The rooms the user oversees, plus step-3 alarms from anywhere for those they reach. After
+    the snapshot a change sends only the tiles that changed, the alarm list and the follow-ups."""
     user = await _admit(websocket)
     if user is None:
         return
     services: Services = websocket.app.state.services
-    presence = websocket.app.state.presence
+    broker = websocket.app.state.broker
+    hub = _hub(websocket)
+    rooms = await run_in_threadpool(overview_rooms, services, user)
+    room_ids = [room.id for room in rooms]
+    outbox = Outbox(keep_latest=True)
+    tiles: set[str] = set()
+    lists = [False]
+    loop = asyncio.get_running_loop()
+    timer: list[asyncio.TimerHandle | None] = [None]
 
-    last_html = ""
+    def changed(feed: Feed, what: str) -> None:
+        tiles.add(feed.room_id)
+        if what == "room":
+            lists[0] = True
+        outbox.poke()
 
-    async def render() -> list[str] | None:
-        nonlocal last_html
-        context = await run_in_threadpool(overview_context, services, user, presence)
+    def alarms_elsewhere(message: dict[str, Any]) -> None:
+        if message.get("room_id") in room_ids:
+            return  # the room's own feed tells, once it has read the change
+        lists[0] = True
+        outbox.poke()
+
+    def refresh_lists_at(context: dict[str, Any]) -> None:
+        """An open follow-up turns overdue with time alone: rebuild the lists once then."""
+        if timer[0] is not None:
+            timer[0].cancel()
+            timer[0] = None
+        due = [datetime.fromisoformat(f["due_at"]) for f in context["followups"] if not f["overdue"]]
+        if due:
+            delay = max(0.05, (min(due) - services.clock()).total_seconds() + 0.05)
+            timer[0] = loop.call_later(delay, alarms_elsewhere, {})
+
+    async def build_lists(feeds: list[Feed]) -> dict[str, Any]:
+        sessions = {feed.room_id: (await feed.ready()).view for feed in feeds}
+        context = await run_in_threadpool(overview_lists, services, user, rooms, sessions, services.clock())
+        refresh_lists_at(context)
+        return context
+
+    feeds = hub.watch(room_ids, outbox, changed)
+    step_three = reaches_beyond_the_room(3, user.role)
+    if step_three:
+        broker.listen(STEP_THREE, alarms_elsewhere)
+
+    async def update() -> str:
+        parts = []
+        for room_id in sorted(tiles):
+            feed = hub.feeds.get(room_id)
+            if feed is not None:
+                parts.append(await feed.tile())
+        tiles.clear()
+        if lists[0]:
+            lists[0] = False
+            context = await build_lists(feeds)
+            parts.append(await run_in_threadpool(render_overview_lists, context))
+        if not parts:
+            return ""
+        return "".join(parts) + status_fragment(services.clock(), None)
+
+    try:
+        context = await build_lists(feeds)
+        now = services.clock()
+        presence = websocket.app.state.presence
+        context["rooms"] = [
+            {
+                "room": {"id": room.id, "name": room.name, "lead": room.lead},
+                "session": (await feed.ready()).view,
+                "tablets": presence.for_room(room.id, now),
+            }
+            for room, feed in zip(rooms, feeds, strict=True)
+        ]
         html = await run_in_threadpool(render_overview_live, context)
-        status = _status_fragment(context["now"], None)
-        if html == last_html:
-            return [status]
-        last_html = html
-        return [html + status]
-
-    await _serve(websocket, [ALL_ROOMS], render)
+        tiles.clear()
+        lists[0] = False
+        outbox.put(html + status_fragment(now, None))
+        await _pump(websocket, outbox, update)
+    finally:
+        if timer[0] is not None:
+            timer[0].cancel()
+        if step_three:
+            broker.unlisten(STEP_THREE, alarms_elsewhere)
+        hub.unwatch(room_ids, outbox, changed)
 
 
 # ------------------------------------------------------------------ the JSON stream
 
 
-def _visible_live_sessions(services: Services, user: User, room_id: str | None) -> list[tuple[str, str]] | None:
-    """(room_id, session_id) of the live sessions the user may see; None if the room is not visible."""
+def _stream_rooms(services: Services, user: User, room_id: str | None) -> list[str] | None:
+    """The rooms whose sessions the stream may carry; None if the named room is not visible."""
     with unit_of_work(services.engine) as db:
         if room_id is not None:
             room = db.get(Room, room_id)
             if room is None or not people.works_in(db, room, user):
                 return None
-            rooms = [room]
-        else:
-            rooms = people.rooms_for(db, user)
+            return [room.id]
+        return [room.id for room in people.rooms_for(db, user)]
+
+
+def _live_sessions(services: Services, room_ids: list[str]) -> list[str]:
+    with unit_of_work(services.engine) as db:
         out = []
-        for room in rooms:
-            live = people.live_session(db, room.id)
+        for room_id in room_ids:
+            live = people.live_session(db, room_id)
             if live is not None:
-                out.append((room.id, live.id))
+                out.append(live.id)
         return out
 
 
@@ -227,90 +290,49 @@ def _parse_after(value: str | None) -> dict[str, int]:
     return out
 
 
+def _snapshot(services: Services, room_ids: list[str], after: dict[str, int], outbox: Outbox) -> list[str]:
+    """The snapshot, then (for a reconnect that names where it left off) what it missed, in order."""
+    now = services.clock()
+    views = [session_view(services.state(sid), services.policy, now) for sid in _live_sessions(services, room_ids)]
+    messages: list[dict[str, Any]] = [
+        {"type": "snapshot", "sessions": views, "seq": {v["id"]: v["seq"] for v in views}}
+    ]
+    for view in views:
+        left_at = after.get(view["id"])
+        if left_at is not None:
+            messages.extend(
+                event_message(view["id"], e) for e in services.events(view["id"], after=left_at) if e.seq <= view["seq"]
+            )
+        outbox.sent[view["id"]] = view["seq"]
+    return [json.dumps(m) for m in messages]
+
+
 @router.websocket("/api/v1/stream")
 async def json_stream(websocket: WebSocket) -> None:
     user = await _admit(websocket)
     if user is None:
         return
     services: Services = websocket.app.state.services
+    hub = _hub(websocket)
     room_id = websocket.query_params.get("room")
-    sent: dict[str, int] = _parse_after(websocket.query_params.get("after_seq"))
-    first = True
-
-    def snapshot_and_events() -> list[str] | None:
-        nonlocal first
-        visible = _visible_live_sessions(services, user, room_id)
-        if visible is None:
-            return None
-        now = services.clock()
-        messages: list[dict[str, Any]] = []
-        if first:
-            views = [session_view(services.state(sid), services.policy, now) for _, sid in visible]
-            messages.append({"type": "snapshot", "sessions": views, "seq": {v["id"]: v["seq"] for v in views}})
-            for view in views:
-                # A reconnect that names where it left off also gets what it missed, in order.
-                after = sent.get(view["id"])
-                if after is not None:
-                    messages.extend(_event_messages(services, view["id"], after, view["seq"]))
-                sent[view["id"]] = view["seq"]
-            first = False
-            return [json.dumps(m) for m in messages]
-        live_ids = [sid for _, sid in visible]
-        # Sessions that closed since the last message still owe their last events (the close itself).
-        ended = [sid for sid in sent if sid not in live_ids]
-        for sid in live_ids + ended:
-            after = sent.get(sid, 0)
-            events = _event_messages(services, sid, after, None)
-            messages.extend(events)
-            messages.extend(_escalation_messages(services, sid, events, now))
-            if events:
-                sent[sid] = events[-1]["seq"]
-        for sid in ended:
-            sent.pop(sid, None)
-        if not messages:
-            messages.append({"type": "heartbeat", "at": now.isoformat()})
-        return [json.dumps(m) for m in messages]
-
-    async def render() -> list[str] | None:
-        return await run_in_threadpool(snapshot_and_events)
-
-    channels = [room_channel(room_id)] if room_id else [ALL_ROOMS]
-    await _serve(websocket, channels, render)
-
-
-def _escalation_messages(
-    services: Services, session_id: str, events: list[dict[str, Any]], now: datetime
-) -> list[dict[str, Any]]:
-    """One {"type": "escalation"} message per alarm that these events changed, as it stands now."""
-    changed = list(dict.fromkeys(e["data"]["escalation_id"] for e in events if "escalation_id" in e["data"]))
-    if not changed:
-        return []
-    state = services.state(session_id)
-    return [
-        {"type": "escalation", **escalation_view(state, state.escalations[eid], now)}
-        for eid in changed
-        if eid in state.escalations
-    ]
-
-
-def _event_messages(services: Services, session_id: str, after: int, upto: int | None) -> list[dict[str, Any]]:
-    out = []
-    for event in services.events(session_id, after=after):
-        if upto is not None and event.seq > upto:
-            break
-        message: dict[str, Any] = {
-            "type": "event",
-            "session_id": session_id,
-            "seq": event.seq,
-            "kind": event.kind,
-            "at": event.at.isoformat(),
-            "actor": event.actor,
-            "data": dict(event.data),
-        }
-        if event.participant_id is not None:
-            message["participant_id"] = event.participant_id
-        out.append(message)
-    return out
+    room_ids = await run_in_threadpool(_stream_rooms, services, user, room_id)
+    if room_ids is None:
+        await websocket.close(code=CLOSE_NOT_FOUND)
+        return
+    after = _parse_after(websocket.query_params.get("after_seq"))
+    outbox = Outbox(keep_latest=False)
+    try:
+        # Joined before the snapshot is read, so nothing committed in between is missed; what
+        # arrives meanwhile is held and sent after it, less what the snapshot already holds.
+        await hub.join_json(room_ids, outbox)
+        for frame in await run_in_threadpool(_snapshot, services, room_ids, after, outbox):
+            await websocket.send_text(frame)
+        outbox.release()
+        await _pump(websocket, outbox)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+    finally:
+        hub.leave_json(room_ids, outbox)
 
 
 __all__ = ["router"]
