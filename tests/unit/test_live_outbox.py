@@ -4,13 +4,27 @@ every event in order up to a bound, and a socket that cannot take a send is clos
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
 from app.live import feeds
 from app.live.feeds import CLOSE_TOO_SLOW, EventFrame, Outbox
 from app.web import ws
+
+T = TypeVar("T")
+
+
+def arun(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine on a loop of its own thread (a browser test may hold this thread's loop)."""
+
+    async def main() -> T:
+        return await make()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def test_a_room_socket_that_fell_behind_gets_only_the_latest_version() -> None:
@@ -25,7 +39,7 @@ def test_a_room_socket_that_fell_behind_gets_only_the_latest_version() -> None:
         outbox.close(1012)
         return [first, second, await outbox.next()]
 
-    assert asyncio.run(run()) == ["v3", "beat", None]
+    assert arun(run) == ["v3", "beat", None]
 
 
 def test_a_json_stream_keeps_every_event_in_order_and_holds_them_until_its_snapshot() -> None:
@@ -38,7 +52,7 @@ def test_a_json_stream_keeps_every_event_in_order_and_holds_them_until_its_snaps
         outbox.put_events([EventFrame("s", 5, "e5 again"), EventFrame("s", 6, "e6")])
         return [await outbox.next() for _ in range(3)]
 
-    assert asyncio.run(run()) == ["e5", "alarm", "e6"]
+    assert arun(run) == ["e5", "alarm", "e6"]
 
 
 def test_a_json_stream_past_its_backlog_is_closed_to_resume_with_after_seq(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,7 +64,7 @@ def test_a_json_stream_past_its_backlog_is_closed_to_resume_with_after_seq(monke
         outbox.put_events([EventFrame("s", n, f"e{n}") for n in range(1, 6)])
         return outbox.close_code, await outbox.next()
 
-    assert asyncio.run(run()) == (CLOSE_TOO_SLOW, None)
+    assert arun(run) == (CLOSE_TOO_SLOW, None)
 
 
 class StalledSocket:
@@ -96,4 +110,4 @@ def test_a_socket_that_cannot_take_a_send_is_closed_with_1013(monkeypatch: pytes
         await asyncio.wait_for(pumps[1], 2)
         return stalled.closed, quick.closed, quick.sent
 
-    assert asyncio.run(run()) == (1013, 1012, ["v1", "v2"])
+    assert arun(run) == (1013, 1012, ["v1", "v2"])
