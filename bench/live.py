@@ -103,9 +103,7 @@ def app_server(tree: Path, past: int = 0) -> Iterator[tuple[Server, dict[str, An
     in Cedar Room with eight participants (four dosed, journeying, with vitals)."""
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/bench.db"
-        subprocess.run(
-            [sys.executable, str(HERE / "server.py"), "schema", "--tree", str(tree), "--db", db], check=True
-        )
+        subprocess.run([sys.executable, str(HERE / "server.py"), "schema", "--tree", str(tree), "--db", db], check=True)
         server = Server(["app", "--tree", str(tree), "--db", db], free_port())
         try:
             setup = prepare(server.base, past)
@@ -135,7 +133,9 @@ def prepare(base: str, past: int) -> dict[str, Any]:
     body = {"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"}
     for i in range(past):
         sid = farah.post("/api/v1/sessions", json=body).json()["id"]
-        pid = farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": f"Past {i}", "chart_id": f"H-{i}"})
+        pid = farah.post(
+            f"/api/v1/sessions/{sid}/participants", json={"display_name": f"Past {i}", "chart_id": f"H-{i}"}
+        )
         farah.post(f"/api/v1/sessions/{sid}/participants/{pid.json()['id']}/discharge").raise_for_status()
         farah.post(f"/api/v1/sessions/{sid}/close").raise_for_status()
     sid = farah.post("/api/v1/sessions", json=body).json()["id"]
@@ -267,9 +267,7 @@ async def fanout_bare(server: Server, message: str, n: int, rounds: int) -> dict
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=server.base, timeout=120) as c:
         async with sockets(url, 0, {}) as group:
-            group.conns = [
-                await websockets.connect(url, max_size=None, open_timeout=120) for _ in range(n)
-            ]
+            group.conns = [await websockets.connect(url, max_size=None, open_timeout=120) for _ in range(n)]
             group.tasks = [asyncio.create_task(group._read(i, conn)) for i, conn in enumerate(group.conns)]
             for i in range(rounds):
                 marker = f"<!--round {i} {time.time_ns()}-->"
@@ -308,13 +306,29 @@ def run_fanout(args: argparse.Namespace) -> None:
                 for n in sizes:
                     rounds = args.rounds if (label == "after" or n <= 200) else max(3, args.rounds // 3)
                     result = asyncio.run(fanout_app(server, setup, n, rounds, stream))
-                    emit({"bench": "fanout", "code": label, "socket": "json" if stream else "room", "sockets": n, **result})
+                    emit(
+                        {
+                            "bench": "fanout",
+                            "code": label,
+                            "socket": "json" if stream else "room",
+                            "sockets": n,
+                            **result,
+                        }
+                    )
         if label == "after":
             with bare_server() as bare:
                 for stream, message in ((False, fragment), (True, event)):
                     for n in sizes:
                         result = asyncio.run(fanout_bare(bare, message, n, args.rounds))
-                        emit({"bench": "fanout", "code": "bare", "socket": "json" if stream else "room", "sockets": n, **result})
+                        emit(
+                            {
+                                "bench": "fanout",
+                                "code": "bare",
+                                "socket": "json" if stream else "room",
+                                "sockets": n,
+                                **result,
+                            }
+                        )
 
 
 # ------------------------------------------------------------------ idle
@@ -350,14 +364,19 @@ async def idle_bare(server: Server, n: int, seconds: float) -> dict[str, Any]:
     await asyncio.sleep(seconds)
     cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
-    return {"cpu_percent_of_one_core": round(cpu * 100, 2), "rss_kib_per_socket": round((rss_after - rss_before) / n, 1)}
+    return {
+        "cpu_percent_of_one_core": round(cpu * 100, 2),
+        "rss_kib_per_socket": round((rss_after - rss_before) / n, 1),
+    }
 
 
 def run_idle(args: argparse.Namespace) -> None:
     n = int(args.sockets)
     for label, tree in [("after", TREE)] + ([("before", Path(args.before))] if args.before else []):
         with app_server(tree) as (server, setup):
-            emit({"bench": "idle", "code": label, "sockets": n, **asyncio.run(idle_app(server, setup, n, args.seconds))})
+            emit(
+                {"bench": "idle", "code": label, "sockets": n, **asyncio.run(idle_app(server, setup, n, args.seconds))}
+            )
     with bare_server() as bare:
         emit({"bench": "idle", "code": "bare", "sockets": n, **asyncio.run(idle_bare(bare, n, args.seconds))})
 
@@ -386,7 +405,15 @@ def run_overview(args: argparse.Namespace) -> None:
             with app_server(tree, past) as (server, setup):
                 result = asyncio.run(overview_update(server, setup, args.rounds))
                 cost = subprocess.run(
-                    [sys.executable, str(HERE / "server.py"), "overview-cost", "--tree", str(tree), "--db", setup["db"]],
+                    [
+                        sys.executable,
+                        str(HERE / "server.py"),
+                        "overview-cost",
+                        "--tree",
+                        str(tree),
+                        "--db",
+                        setup["db"],
+                    ],
                     check=True,
                     capture_output=True,
                     text=True,

@@ -102,9 +102,8 @@ def overview_cost(tree: str, db: str, repeats: int = 20) -> dict[str, Any]:
         user = people.get_user(session, "lena")
     assert user is not None
     try:
-        from app.web import live as web_live  # after: rendering lives in app/web
-
         from app.live.feeds import RoomVersion
+        from app.web import live as web_live  # after: rendering lives in app/web
 
         rooms = web_live.overview_rooms(services, user)
         renderer = web_live.LiveRenderer(services, presence)
