@@ -127,7 +127,9 @@ def _shown_host(host: str) -> str:
 def _serve(app_or_factory: Any, host: str, port: int, *, factory: bool = False) -> None:
     import uvicorn
 
-    uvicorn.run(app_or_factory, host=host, port=port, factory=factory, proxy_headers=False)
+    from app.web.socket_protocol import LiveWebSocketProtocol
+
+    uvicorn.run(app_or_factory, host=host, port=port, factory=factory, proxy_headers=False, ws=LiveWebSocketProtocol)
 
 
 # ---------------------------------------------------------------- commands

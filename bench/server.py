@@ -37,7 +37,13 @@ def serve_app(tree: str, db: str, port: int) -> None:
     from app.main import create_app
 
     app = create_app(Settings(database_url=db, secret_key="bench-secret-0123456789abcdef", demo=False))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    try:  # as `holdspace serve` runs it
+        from app.web.socket_protocol import LiveWebSocketProtocol
+
+        ws: Any = LiveWebSocketProtocol
+    except ImportError:  # the code before: uvicorn's default
+        ws = "auto"
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws=ws)
 
 
 def serve_bare(port: int) -> None:

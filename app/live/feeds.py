@@ -309,6 +309,7 @@ class Hub:
                 feed.json_cursor[version.session_id] = version.seq
             feed.json.add(outbox)
         self.others[outbox] = "json"
+        self._start_heart()  # a stream of no room still hears the heartbeat
 
     def leave_json(self, room_ids: list[str], outbox: Outbox) -> None:
         self.others.pop(outbox, None)
@@ -327,6 +328,7 @@ class Hub:
             feed.watchers.add(watcher)
             feeds.append(feed)
         self.others[outbox] = "html"
+        self._start_heart()
         return feeds
 
     def unwatch(self, room_ids: list[str], outbox: Outbox, watcher: Watcher) -> None:

@@ -296,3 +296,13 @@ def test_pages_are_gzipped(live: TestClient, session_id: str) -> None:
     raw = live.get("/rooms/cedar-room", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in raw.headers
     assert len(gzip.compress(raw.content)) < len(raw.content) / 3
+
+
+def test_a_stream_of_no_room_still_hears_the_heartbeat(live: TestClient, client_for: Clients) -> None:
+    hub = live.app.state.hub  # type: ignore[attr-defined]
+    admin = client_for("admin")
+    with live.websocket_connect("/api/v1/stream", headers=as_cookie(admin)) as ws:
+        assert ws.receive_text() == '{"type": "snapshot", "sessions": [], "seq": {}}'
+        assert hub._heart is not None and not hub._heart.done()
+        live.portal.call(hub.beat)  # type: ignore[union-attr]
+        assert '"type": "heartbeat"' in ws.receive_text()

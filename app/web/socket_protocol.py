@@ -1,0 +1,37 @@
+"""The server's websocket protocol: uvicorn's own, with permessage-deflate that keeps no
+compression context between messages.
+
+A live screen gets a whole fragment now and then and a small heartbeat in between; a compression
+context kept per socket would hold its zlib buffers (tens of KiB) for every idle tablet, while a
+fresh one per message costs microseconds and compresses a self-contained fragment just as well.
+Clients keep their own choice for what they send (nearly nothing)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.server import ServerProtocol
+
+
+def deflate() -> ServerPerMessageDeflateFactory:
+    return ServerPerMessageDeflateFactory(
+        server_no_context_takeover=True,
+        server_max_window_bits=12,
+        client_max_window_bits=12,
+        compress_settings={"memLevel": 5},
+    )
+
+
+class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        extensions = [deflate()] if self.config.ws_per_message_deflate else []
+        self.conn = ServerProtocol(
+            extensions=extensions, max_size=self.config.ws_max_size, logger=logging.getLogger("uvicorn.error")
+        )
+
+
+__all__ = ["LiveWebSocketProtocol"]

@@ -1,0 +1,54 @@
+"""Sockets are compressed (permessage-deflate) as `holdspace serve` runs them, without a
+compression context kept per idle socket; pages are gzipped (see test_live_feeds)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from websockets.sync.client import connect
+
+from app.config import Settings
+from app.main import create_app
+from app.web.socket_protocol import LiveWebSocketProtocol
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws=LiveWebSocketProtocol)
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not running.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=15)
+        app.state.services.engine.dispose()
+        app.state.services.write_engine.dispose()
+
+
+def test_a_room_socket_is_deflated_without_a_context_kept_between_messages(server: str) -> None:
+    import httpx
+
+    with httpx.Client(base_url=f"http://{server}", headers={"X-Requested-With": "holdspace"}) as client:
+        client.post("/api/v1/auth/login", json={"username": "farah", "password": PASSWORD}).raise_for_status()
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    with connect(f"ws://{server}/ws/rooms/cedar-room", additional_headers={"Cookie": cookie}) as ws:
+        negotiated = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert 'id="room-live"' in str(ws.recv(timeout=10))
+    assert "permessage-deflate" in negotiated
+    assert "server_no_context_takeover" in negotiated
