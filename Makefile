@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := app/static/vendor
 
-.PHONY: run test setup vendor lint typecheck bench clean
+.PHONY: run test setup vendor lint typecheck bench clean image
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,19 +13,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-$(VENDOR)/htmx.min.js $(VENDOR)/ws.js: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p $(VENDOR)
-	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
-	cp node_modules/htmx-ext-ws/dist/ws.js $(VENDOR)/ws.js
+## Refresh htmx and its ws extension in app/static/vendor/ (committed, so set-up needs no Node):
+## fetched from the npm registry at the versions package-lock.json pins, integrity-checked
+## against it, recorded with their SHA-256 in app/static/vendor/VENDOR.json.
+vendor:
+	$(PY) tools/vendor.py
 
-vendor: $(VENDOR)/htmx.min.js $(VENDOR)/ws.js
-
-setup: $(STAMP) vendor
+setup: $(STAMP)
+	@$(PY) tools/vendor.py --check
 
 ## Run the demo clinic on embedded SQLite (migrates, seeds, serves, prints the logins).
 run: setup
 	$(BIN)/holdspace demo
+
+## Build the production image with podman and smoke-test it (SQLite, then PostgreSQL), as CI does.
+image:
+	bash .ci/container.sh
 
 ## Run the whole test suite (browser tests need Debian's chromium: `apt-get install chromium`).
 test: setup
@@ -48,4 +51,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache
+	rm -rf $(VENV) node_modules .pytest_cache build dist

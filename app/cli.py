@@ -1,12 +1,14 @@
 """The `holdspace` command (API.md, "Running").
 
-    holdspace serve [--host 127.0.0.1] [--port 8000]
+    holdspace serve [--host 127.0.0.1] [--port 8000] [--workers 1]
     holdspace migrate
     holdspace user add USERNAME --role facilitator|lead|prescriber|admin --password-stdin
+    holdspace user pin USERNAME --pin-stdin
     holdspace room add NAME [--lead USERNAME]
     holdspace room assign NAME USERNAME
     holdspace demo [--host 127.0.0.1] [--port 8000] [--no-serve]
-    holdspace verify
+    holdspace verify [--database URL_OR_PATH]
+    holdspace backup PATH
 
 Configuration comes from the environment (HOLDSPACE_DATABASE_URL, ...). A problem the person
 running the command can fix (a bad role, an unknown room, a bad policy file, an unmigrated
@@ -19,6 +21,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,6 +102,7 @@ def _migrate(url: str) -> tuple[str | None, str | None]:
 def _check_config(settings: Settings) -> None:
     """Everything start-up needs, checked before the database is touched."""
     settings.checked_secret()
+    settings.clinic_zone  # noqa: B018  (HOLDSPACE_TIMEZONE must name a known zone)
     settings.clinic_policy  # noqa: B018  (loads and validates the policy file)
 
 
@@ -124,12 +129,52 @@ def _shown_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _serve(app_or_factory: Any, host: str, port: int, *, factory: bool = False) -> None:
+# How long shutdown waits for requests in flight; open live sockets are closed at once with 1012
+# ("service restart"), which tells a tablet to reconnect, to another process if there is one.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def _serve(app_or_factory: Any, host: str, port: int, *, factory: bool = False, workers: int = 1) -> None:
     import uvicorn
 
+    from app.web.logs import log_config
     from app.web.socket_protocol import LiveWebSocketProtocol
 
-    uvicorn.run(app_or_factory, host=host, port=port, factory=factory, proxy_headers=False, ws=LiveWebSocketProtocol)
+    uvicorn.run(
+        app_or_factory,
+        host=host,
+        port=port,
+        factory=factory,
+        workers=workers,
+        proxy_headers=False,
+        access_log=False,  # app.web.logs writes one JSON line per request instead
+        log_config=log_config(),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ws=LiveWebSocketProtocol,  # permessage-deflate without a context kept per idle socket
+    )
+
+
+def _check_assets() -> None:
+    """Every static file a page names must be there, or tablets would load pages without htmx."""
+    from app.web.assets import missing_assets
+
+    missing = missing_assets()
+    if missing:
+        raise CliError(
+            f"static file {missing[0]} is missing, and the pages cannot work without it "
+            "(in a checkout run `make vendor`; otherwise reinstall the package)"
+        )
+
+
+def _check_workers(workers: int, url: str) -> None:
+    if workers < 1:
+        raise CliError("--workers must be at least 1")
+    if workers > 1 and make_url(url).get_backend_name() == "sqlite":
+        raise CliError(
+            f"--workers {workers} needs PostgreSQL: on SQLite a change made through one process would not "
+            "reach the live screens connected to another. Run one worker, or set HOLDSPACE_DATABASE_URL "
+            "to a postgresql+psycopg:// URL."
+        )
 
 
 # ---------------------------------------------------------------- commands
@@ -138,9 +183,13 @@ def _serve(app_or_factory: Any, host: str, port: int, *, factory: bool = False) 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     _check_config(settings)
+    _check_assets()
+    _shown(settings.database_url)
+    _check_workers(args.workers, settings.database_url)
     _migrate(settings.database_url)
-    # The factory builds the app from the same environment (create_app reads Settings()).
-    _serve("app.main:create_app", args.host, args.port, factory=True)
+    # The factory builds the app from the same environment (create_app reads Settings()), in
+    # each worker process when there are several.
+    _serve("app.main:create_app", args.host, args.port, factory=True, workers=args.workers)
     return 0
 
 
@@ -180,6 +229,43 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_pin() -> str:
+    """The PIN from standard input: typed without echo on a terminal, else its first line."""
+    if sys.stdin is None:
+        raise CliError("no standard input to read the PIN from")
+    if sys.stdin.isatty():
+        pin = getpass.getpass("PIN: ")
+        if getpass.getpass("Again: ") != pin:
+            raise CliError("the two PINs differ")
+        return pin
+    lines = sys.stdin.read().splitlines()
+    pin = lines[0].strip() if lines else ""
+    if not pin:
+        raise CliError("no PIN on standard input")
+    return pin
+
+
+def cmd_user_pin(args: argparse.Namespace) -> int:
+    if not args.pin_stdin:
+        raise CliError(
+            "give the PIN on standard input with --pin-stdin "
+            "(a PIN is never taken as an argument, where shell history and ps would show it)"
+        )
+    settings = _settings()
+    _require_schema(settings.database_url)
+    pin = _read_pin()
+    engine = make_engine(settings.database_url, for_writes=True)
+    try:
+        with unit_of_work(engine) as db:
+            user = people.set_pin(db, args.username, pin)
+            db.commit()
+            done = f"set the check-in PIN of {user.username}"
+    finally:
+        engine.dispose()
+    _out(done)
+    return 0
+
+
 def cmd_room_add(args: argparse.Namespace) -> int:
     settings = _settings()
     _require_schema(settings.database_url)
@@ -216,10 +302,20 @@ def cmd_room_assign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_argument(value: str) -> str:
+    """`--database`: a SQLAlchemy URL, or the path of a SQLite file (a backup, say)."""
+    if "://" in value:
+        return value
+    file = Path(value).expanduser().resolve()
+    if not file.is_file():
+        raise CliError(f"there is no database file at {file}")
+    return f"sqlite:///{file}"
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    settings = _settings()
-    _require_schema(settings.database_url)
-    engine = make_engine(settings.database_url)
+    url = _database_argument(args.database) if args.database else _settings().database_url
+    _require_schema(url)
+    engine = make_engine(url)
     broken: list[str] = []
     events = 0
     try:
@@ -251,6 +347,42 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
         return 1
     _out(f"verified {len(sessions)} session(s), {events} event(s): every event log is whole")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of a live SQLite database, through SQLite's online backup API: writers
+    carry on while it runs, and the copy is one moment of the database, never a torn file."""
+    settings = _settings()
+    source = _sqlite_file(settings.database_url)
+    if source is None:
+        raise CliError(
+            f"backup copies a SQLite database; {_shown(settings.database_url)} is not one. "
+            "Back up PostgreSQL with pg_dump (see the README)."
+        )
+    _require_schema(settings.database_url)
+    target = Path(args.path).expanduser().resolve()
+    if target.exists():
+        raise CliError(f"{target} already exists; give a new file name (a backup never overwrites)")
+    if not target.parent.is_dir():
+        raise CliError(f"the folder {target.parent} does not exist")
+    partial = target.with_name(target.name + ".partial")
+    src = sqlite3.connect(source, timeout=30)
+    dst = sqlite3.connect(partial)
+    try:
+        src.backup(dst)
+        check = dst.execute("PRAGMA integrity_check").fetchone()
+        dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+    finally:
+        dst.close()
+        src.close()
+    if check is None or check[0] != "ok":
+        partial.unlink(missing_ok=True)
+        raise CliError(f"the copy failed SQLite's integrity check: {check[0] if check else 'no answer'}")
+    partial.rename(target)
+    size = target.stat().st_size
+    _out(f"backed up {_shown(settings.database_url)} to {target} ({size} bytes)")
+    _out(f"check it with: {PROG} verify --database {target}")
     return 0
 
 
@@ -288,10 +420,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"Seeded: rooms {', '.join(name for name, _ in demo.ROOMS)}; live sessions in {', '.join(result.sessions)}."
         )
         _out("")
-        _out("Demo logins (shown only now; keep them if you will come back):")
+        _out("Demo logins (shown only now; keep them if you will come back).")
+        _out("The PIN checks that person in on a room tablet someone else is signed in to:")
         width = max(len(u) for u in result.usernames)
         for username in result.usernames:
-            _out(f"  {username:<{width}}  {result.roles[username]:<12} {result.passwords[username]}")
+            pin = result.pins.get(username)
+            line = f"  {username:<{width}}  {result.roles[username]:<12} {result.passwords[username]}"
+            _out(f"{line}  PIN {pin}" if pin else line)
     else:
         _out("This database already has users, so nothing was added (the demo seeds only an empty one).")
         _out(f"Users: {', '.join(result.usernames)}")
@@ -306,6 +441,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from app.main import create_app
 
+    _check_assets()
     app = create_app(settings)
     _out(f"Open {base}/login  Ctrl+C stops the demo.")
     thread, stop = demo.start_simulation(app.state.services)
@@ -320,6 +456,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- the parser
 
 
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise SystemExit(f"{PROG}: error: {name} must be a whole number, not {value!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -330,8 +474,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="migrate the database, then run the app")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("HOLDSPACE_HOST", "127.0.0.1"),
+        help="address to listen on (default HOLDSPACE_HOST, else 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=_int_env("HOLDSPACE_PORT", 8000),
+        help="port to listen on (default HOLDSPACE_PORT, else 8000)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=_int_env("HOLDSPACE_WORKERS", 1),
+        help="app processes (default HOLDSPACE_WORKERS, else 1); more than one needs PostgreSQL",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
@@ -346,6 +505,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input (required)"
     )
     user_add.set_defaults(handler=cmd_user_add)
+    user_pin = user_sub.add_parser(
+        "pin", help="set the short PIN (4-8 digits) used to check oneself in on a shared room tablet"
+    )
+    user_pin.add_argument("username")
+    user_pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input (required)")
+    user_pin.set_defaults(handler=cmd_user_pin)
 
     room = sub.add_parser("room", help="manage rooms and who works in them")
     room_sub = room.add_subparsers(dest="action", metavar="ACTION")
@@ -359,13 +524,31 @@ def build_parser() -> argparse.ArgumentParser:
     room_assign.set_defaults(handler=cmd_room_assign)
 
     demo = sub.add_parser("demo", help="seed a demo clinic with live sessions, then serve it")
-    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    demo.add_argument(
+        "--host",
+        default=os.environ.get("HOLDSPACE_HOST", "127.0.0.1"),
+        help="address to listen on (default HOLDSPACE_HOST, else 127.0.0.1)",
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=_int_env("HOLDSPACE_PORT", 8000),
+        help="port to listen on (default HOLDSPACE_PORT, else 8000)",
+    )
     demo.add_argument("--no-serve", action="store_true", help="seed the database and exit")
     demo.set_defaults(handler=cmd_demo)
 
     verify = sub.add_parser("verify", help="check every session's event log (exit 1 on a break)")
+    verify.add_argument(
+        "--database",
+        metavar="URL_OR_PATH",
+        help="check this database (a URL, or a SQLite file such as a backup) instead of HOLDSPACE_DATABASE_URL",
+    )
     verify.set_defaults(handler=cmd_verify)
+
+    backup = sub.add_parser("backup", help="copy the live SQLite database consistently to PATH")
+    backup.add_argument("path", metavar="PATH", help="the new backup file (must not exist yet)")
+    backup.set_defaults(handler=cmd_backup)
 
     # `holdspace user` or `holdspace room` without an action prints that group's help.
     user.set_defaults(group=user)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import secrets
 import tomllib
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain import DEFAULT_POLICY, Policy, PolicyError, policy_from_mapping
+from app.localtime import DEFAULT_ZONE, UnknownTimeZone, zone_named
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
 
@@ -25,6 +28,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./holdspace.db"
     secret_key: str = ""
     policy: str | None = None
+    # The clinic's IANA time zone: every page, notice and export shows times in it (stored: UTC).
+    timezone: str = DEFAULT_ZONE
     allowed_origins: str = ""
     # Set by `holdspace demo` only: allows a generated secret key.
     demo: bool = False
@@ -47,8 +52,15 @@ class Settings(BaseSettings):
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
     @cached_property
+    def clinic_zone(self) -> ZoneInfo:
+        try:
+            return zone_named(self.timezone)
+        except UnknownTimeZone as err:
+            raise ConfigError(str(err)) from None
+
+    @cached_property
     def clinic_policy(self) -> Policy:
-        return load_policy(self.policy)
+        return replace(load_policy(self.policy), time_zone=self.clinic_zone)
 
 
 def load_policy(path: str | None) -> Policy:

@@ -77,6 +77,8 @@ class SeedResult:
     usernames: list[str]
     # username -> password, only when this call created the users (and so knows them).
     passwords: dict[str, str] = field(default_factory=dict)
+    # username -> the PIN to check oneself in on a shared room tablet (staff who work in rooms).
+    pins: dict[str, str] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)  # room name -> session id
 
@@ -568,9 +570,13 @@ def seed(
                 roles={u.username: u.role for u in existing},
             )
         passwords: dict[str, str] = {}
+        pins: dict[str, str] = {}
         for username, role in USERS:
             passwords[username] = password or secrets.token_urlsafe(9)
             people.create_user(db, username, role, passwords[username])
+            if role != "admin":  # admins do not work in rooms, so never check in to one
+                pins[username] = f"{secrets.randbelow(10_000):04d}"
+                people.set_pin(db, username, pins[username])
         rooms = {}
         for name, assigned in ROOMS:
             room = people.create_room(db, name, lead=LEAD)
@@ -586,6 +592,7 @@ def seed(
         created=True,
         usernames=[u for u, _ in USERS],
         passwords=passwords,
+        pins=pins,
         roles=dict(USERS),
     )
     for room_name, kind, facilitators, opened, build in (

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
+from app import localtime
 from app.config import Settings
 from app.live.broker import MemoryBroker
 from app.live.clock import run_clock
@@ -23,9 +24,11 @@ from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
-from app.web import api, errors, exports, pages, ws
+from app.web import api, errors, exports, health, pages, ws
+from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
 from app.web.live import LiveRenderer
+from app.web.logs import AccessLog
 
 log = logging.getLogger("holdspace")
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +41,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     policy = settings.clinic_policy
+    localtime.configure(settings.clinic_zone)
     secret = settings.checked_secret()
     broker = MemoryBroker()
     services = Services(
@@ -88,6 +92,8 @@ def create_app(
     # One feed per room in this process: every socket of a room shares its reads and renders.
     hub = Hub(broker, LiveRenderer(services, presence), clock)
     app.state.hub = hub
+    # Wrong PINs or passwords typed on a room tablet to check someone in or out, per user.
+    app.state.presence_attempts = AttemptThrottle(limit=5, window_seconds=600)
     app.state.shutting_down = asyncio.Event()
     app.add_middleware(
         SessionMiddleware,
@@ -110,5 +116,8 @@ def create_app(
     def openapi(_user: CurrentUser) -> JSONResponse:
         return JSONResponse(app.openapi())
 
+    app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Added last, so it is the outermost layer: one log line per request and per live connection.
+    app.add_middleware(AccessLog)
     return app

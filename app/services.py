@@ -61,7 +61,15 @@ def open_items(state: SessionState) -> OpenItems:
     return frozenset(items)
 
 
-STATUS_FOR_CODE = {"not_found": 404, "forbidden": 403, "validation_error": 422, "idempotency_key_reused": 422}
+STATUS_FOR_CODE = {
+    "not_found": 404,
+    "forbidden": 403,
+    "validation_error": 422,
+    "idempotency_key_reused": 422,
+    "presence_not_attested": 403,
+    "wrong_pin": 403,
+    "wrong_password": 403,
+}
 
 
 def status_for(code: str) -> int:

@@ -91,3 +91,12 @@ def app(settings: Settings, clock: Clock) -> Iterator[object]:
     services = application.state.services
     services.engine.dispose()
     services.write_engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clinic_time_zone_back_to_utc() -> Iterator[None]:
+    """The clinic's zone is set per process at start-up; a test that sets another is undone."""
+    yield
+    from app import localtime
+
+    localtime.configure(localtime.DEFAULT_ZONE)

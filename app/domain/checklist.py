@@ -64,10 +64,11 @@ def _auto(key: str, p: ParticipantState, policy: Policy, now: datetime) -> tuple
         ready = earliest_discharge(p, policy)
         if ready is None:
             return False, "no dose recorded"
+        shown = ready.astimezone(policy.time_zone)
         if now >= ready:
-            return True, f"since {ready:%H:%M}"
+            return True, f"since {shown:%H:%M}"
         left = int((ready - now).total_seconds() // 60) + 1
-        return False, f"{left} min to go (at {ready:%H:%M})"
+        return False, f"{left} min to go (at {shown:%H:%M})"
     if key == "vitals_in_range":
         window = timedelta(minutes=policy.vitals_interval_minutes)
         stale = [v for v in VITALS_FOR_DISCHARGE if v not in p.vitals or now - p.vitals[v].observed_at > window]
@@ -113,3 +114,9 @@ def evaluate_checklist(p: ParticipantState, policy: Policy, now: datetime) -> li
             )
         )
     return results
+
+
+def missing_items(results: list[ItemResult]) -> list[str]:
+    """The keys of the required items not yet done: what stands between a dosed participant and
+    discharge. The discharge rule and every summary of the checklist (the chart record) use this."""
+    return [r.key for r in results if r.required and not r.done]

@@ -54,15 +54,31 @@ class CloseSession(Command):
     pass
 
 
+# How a person showed that it is they who check in or out: their own sign-in, or their own PIN or
+# password typed on a shared room tablet that someone else is signed in to.
+ATTESTATIONS = ("sign_in", "pin", "password")
+
+
 @dataclass(frozen=True)
 class CheckIn(Command):
+    """`username` checks themselves in. `attested_by` says how they showed it is them; for "pin" and
+    "password" the edge has checked the credential and says in `credential_matched` whether it was
+    theirs (the domain reads no credentials)."""
+
     username: str
     role: str
+    attested_by: str = "sign_in"
+    credential_matched: bool = False
 
 
 @dataclass(frozen=True)
 class CheckOut(Command):
+    """`username` leaves the room: attested as a check-in is, or recorded by a colleague who is
+    checked in to the room themselves (someone left without checking out)."""
+
     username: str
+    attested_by: str = "sign_in"
+    credential_matched: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,8 @@ class RecordScreening(Command):
     dbp: int
     concomitant_sedatives: tuple[str, ...] = ()
     notes: str = ""
+    # When the screening was done, if it is typed in later (from paper); otherwise now.
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,8 @@ class RecordConsent(Command):
     transport_plan: str
     signed_by_participant: bool
     if_stop_requested: str = ""
+    # When the agreement was signed, if it is typed in later (from paper); otherwise now.
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

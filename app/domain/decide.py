@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import commands as c
-from .checklist import evaluate_checklist
+from .checklist import evaluate_checklist, missing_items
 from .errors import InvalidInput, RuleViolation
 from .escalation import (
     escalation_deadlines,
@@ -22,6 +22,7 @@ from .escalation import (
     vitals_alarm,
 )
 from .model import (
+    CLOCK_SKEW,
     SESSION_KINDS,
     TRANSITIONS,
     Actor,
@@ -30,6 +31,7 @@ from .model import (
     Phase,
     SessionState,
     SupportRef,
+    entered_late,
 )
 from .policy import AUTO_CHECKLIST_KEYS, ROUTES, Policy
 
@@ -40,8 +42,6 @@ PARTICIPANT_RESPONSES = ("agrees", "declines", "cannot_answer")
 PROTECTIVE_PARTS = ("critic", "perfectionist", "isolator", "numbing", "other")
 VITAL_RANGES = {"sbp": (40, 300), "dbp": (20, 200), "hr": (20, 250), "spo2": (50, 100), "rr": (2, 60)}
 SCALE_RANGES = {"distress": (0, 4), "moaa_s": (0, 5), "rass": (-5, 4), "suds": (0, 10)}
-# A clock on a tablet may run a little ahead; beyond this an observation "from the future" is refused.
-CLOCK_SKEW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,34 @@ def _move(participant: ParticipantState, to: Phase) -> None:
         )
 
 
-def _time(value: datetime | None, ctx: Context, field: str) -> datetime:
+def time_window(state: SessionState, ctx: Context) -> tuple[datetime, datetime]:
+    """The earliest and latest time a client may give for something observed or done: from the
+    session's start less the clinic's late-entry allowance, to now plus the clock-skew allowance."""
+    start = state.opened_at or ctx.now
+    earliest = start - timedelta(hours=ctx.policy.late_entry_allowance_hours)
+    return earliest, ctx.now + CLOCK_SKEW
+
+
+def _time(value: datetime | None, state: SessionState, ctx: Context, field: str) -> datetime:
+    """A time sent by a client, checked against the window and stored in UTC (`now` if none given)."""
     if value is None:
         return ctx.now
-    if value.tzinfo is None:
+    if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{field} needs a time zone offset.", {"field": field})
-    if value > ctx.now + CLOCK_SKEW:
-        raise InvalidInput(f"{field} is in the future.", {"field": field})
-    return value
+    try:
+        moment = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{field} is not a time that can be recorded.", {"field": field}) from None
+    earliest, latest = time_window(state, ctx)
+    window = {"field": field, "earliest": earliest.isoformat(), "latest": latest.isoformat()}
+    if moment > latest:
+        raise InvalidInput(f"{field} is in the future.", window)
+    if moment < earliest:
+        hours = ctx.policy.late_entry_allowance_hours
+        raise InvalidInput(
+            f"{field} is too early: a late entry can be at most {hours} h before the session started.", window
+        )
+    return moment
 
 
 def _support_label(state: SessionState, ref: SupportRef) -> str:
@@ -247,15 +267,54 @@ def _close_session(state: SessionState, cmd: c.CloseSession, ev: _Events) -> Non
     ev.add("session_closed", {})
 
 
+def _attested_by_themselves(
+    username: str, attested_by: str, credential_matched: bool, ev: _Events, *, leaving: bool = False
+) -> bool:
+    """Whether `username` showed it is them (invariant 4: presence is real). A wrong PIN or password
+    is refused; a sign-in that is someone else's is not their attestation (False)."""
+    if attested_by not in c.ATTESTATIONS:
+        raise InvalidInput(f"attested_by must be one of {', '.join(c.ATTESTATIONS)}.", {"field": "attested_by"})
+    if attested_by == "sign_in":
+        return ev.ctx.actor.username == username
+    if not credential_matched:
+        what = "PIN" if attested_by == "pin" else "password"
+        raise _refuse(
+            f"wrong_{attested_by}",
+            f"That {what} is not {username}'s; nobody was checked {'out' if leaving else 'in'}.",
+            username=username,
+        )
+    return True
+
+
 def _check_in(state: SessionState, cmd: c.CheckIn, ev: _Events) -> None:
-    if cmd.username in state.present:
+    # Invariant 4: each person checks themselves in; nobody checks in someone else.
+    if not _attested_by_themselves(cmd.username, cmd.attested_by, cmd.credential_matched, ev):
+        raise _refuse(
+            "presence_not_attested",
+            f"Only {cmd.username} can check themselves in: from their own sign-in, or with their own PIN "
+            "or password on this tablet.",
+            username=cmd.username,
+        )
+    if cmd.username in state.present and cmd.username not in state.unattested:
         raise _refuse("already_checked_in", f"{cmd.username} is already checked in.")
-    ev.add("facilitator_checked_in", {"username": cmd.username, "role": cmd.role})
+    ev.add("facilitator_checked_in", {"username": cmd.username, "role": cmd.role, "attested_by": cmd.attested_by})
 
 
 def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
     if cmd.username not in state.present:
         raise _refuse("not_checked_in", f"{cmd.username} is not checked in to this room.")
+    attested_by = cmd.attested_by
+    if not _attested_by_themselves(cmd.username, cmd.attested_by, cmd.credential_matched, ev, leaving=True):
+        # Someone else records that a person has left (they went without checking out): only a
+        # colleague who is checked in here and in the room, since it is they who see the room.
+        if ev.ctx.actor.username not in state.covering_present:
+            raise _refuse(
+                "presence_not_attested",
+                f"Only {cmd.username} can check themselves out, or a facilitator checked in to this room "
+                f"can record that {cmd.username} has left.",
+                username=cmd.username,
+            )
+        attested_by = "colleague"
     if cmd.username in state.escorting:
         raise _refuse(
             "unaccompanied",
@@ -272,7 +331,7 @@ def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
         )
     if _locked_dependants(state, cmd.username):
         raise _dyad_locked(state, cmd.username, cmd.username)
-    ev.add("facilitator_checked_out", {"username": cmd.username})
+    ev.add("facilitator_checked_out", {"username": cmd.username, "attested_by": attested_by})
 
 
 def _add_participant(state: SessionState, cmd: c.AddParticipant, ev: _Events) -> None:
@@ -297,6 +356,7 @@ def _record_screening(state: SessionState, cmd: c.RecordScreening, ev: _Events) 
         low, high = VITAL_RANGES[field]
         if not low <= value <= high:
             raise InvalidInput(f"bp.{field} must be between {low} and {high}.", {"field": f"bp.{field}"})
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     clearance = ev.ctx.policy.vitals.predose_clearance
     flags = [f"contraindication:{key}" for key, present in sorted(cmd.contraindications.items()) if present]
     if cmd.sbp > clearance.sbp or cmd.dbp > clearance.dbp:
@@ -309,6 +369,8 @@ def _record_screening(state: SessionState, cmd: c.RecordScreening, ev: _Events) 
             "concomitant_sedatives": list(cmd.concomitant_sedatives),
             "notes": cmd.notes,
             "flags": flags,
+            "observed_at": observed.isoformat(),
+            "late": entered_late(observed, ev.ctx.now),
         },
         p.id,
     )
@@ -370,6 +432,7 @@ def _widens(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def _record_consent(state: SessionState, cmd: c.RecordConsent, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     agreement = _agreement(cmd)
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     if p.altered:
         before = dict(p.active_consent or {})
         widened = _widens(before, agreement) if before else ["agreement"]
@@ -390,7 +453,16 @@ def _record_consent(state: SessionState, cmd: c.RecordConsent, ev: _Events) -> N
     missing = [key for key in CONSENT_REQUIRED if not agreement[key]]
     if missing:
         raise InvalidInput(f"The agreement is missing: {', '.join(missing)}.", {"missing": missing})
-    ev.add("consent_recorded", {"agreement": agreement, "attested_by": ev.ctx.actor.username}, p.id)
+    ev.add(
+        "consent_recorded",
+        {
+            "agreement": agreement,
+            "attested_by": ev.ctx.actor.username,
+            "observed_at": observed.isoformat(),
+            "late": entered_late(observed, ev.ctx.now),
+        },
+        p.id,
+    )
 
 
 def _withdraw_consent(state: SessionState, cmd: c.WithdrawConsent, ev: _Events) -> None:
@@ -404,46 +476,83 @@ def _withdraw_consent(state: SessionState, cmd: c.WithdrawConsent, ev: _Events) 
     ev.add("consent_withdrawn", {"items": sorted(set(cmd.items))}, p.id)
 
 
+@dataclass(frozen=True)
+class Gate:
+    """One condition a step needs (invariant 5 for the dose): its key, the refusal code, plain words."""
+
+    key: str
+    code: str
+    label: str
+
+
+def dose_gates_unmet(state: SessionState, p: ParticipantState) -> list[Gate]:
+    """Every condition of invariant 5 that is not yet met for dosing `p`, in the order they are
+    usually met: screening (and a prescriber's clearance if it is flagged), the agreement, a support
+    person, a facilitator in the room. Empty when the dose may be given."""
+    unmet: list[Gate] = []
+    if p.screening is None:
+        unmet.append(Gate("screening", "screening_not_cleared", "a screening (blood pressure and contraindications)"))
+    elif not p.screening_cleared:
+        flags = ", ".join(p.screening_flags)
+        unmet.append(
+            Gate(
+                "prescriber_clearance",
+                "screening_not_cleared",
+                f"a prescriber's clearance, with a note, of the flagged screening ({flags})",
+            )
+        )
+    if consent_missing(dict(p.consent) if p.consent is not None else None):
+        unmet.append(
+            Gate("agreement", "consent_incomplete", "the complete pre-session agreement, signed by the participant")
+        )
+    if not p.support:
+        unmet.append(Gate("support", "no_support_assigned", "a support person assigned"))
+    elif not any(_support_available(state, s, in_room=False) for s in p.support):
+        unmet.append(
+            Gate(
+                "support",
+                "no_support_assigned",
+                "a support person who can be with them now (staff on this session, or a partner who is not "
+                "in an altered phase)",
+            )
+        )
+    if not state.covering_present:
+        unmet.append(Gate("facilitator_present", "room_uncovered", "a facilitator checked in to the room"))
+    return unmet
+
+
 def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     if cmd.route not in ROUTES:
         raise InvalidInput(f"route must be one of {', '.join(ROUTES)}.", {"field": "route"})
     if not 0 < cmd.dose_mg <= 1000:
         raise InvalidInput("dose_mg must be more than 0 and at most 1000.", {"field": "dose_mg"})
-    administered_at = _time(cmd.administered_at, ev.ctx, "administered_at")
+    administered_at = _time(cmd.administered_at, state, ev.ctx, "administered_at")
     if ev.ctx.actor.role != "prescriber":
         raise _refuse("forbidden", "Only a prescriber can record a dose.")
+    if p.phase not in (Phase.ARRIVED, Phase.SCREENED):
+        _move(p, Phase.DOSED)
+    unmet = dose_gates_unmet(state, p)
+    if unmet:
+        details: dict[str, Any] = {"missing": [g.key for g in unmet]}
+        if p.screening_flags and not p.screening_cleared:
+            details["flags"] = list(p.screening_flags)
+        agreement_missing = consent_missing(dict(p.consent) if p.consent is not None else None)
+        if agreement_missing and agreement_missing != ["agreement"]:
+            details["agreement_missing"] = agreement_missing
+        raise RuleViolation(
+            unmet[0].code,
+            f"{p.display_name} cannot be dosed yet. Still missing: " + "; ".join(g.label for g in unmet) + ".",
+            details,
+        )
     _move(p, Phase.DOSED)
-    if not p.screening_cleared:
-        raise _refuse(
-            "screening_not_cleared",
-            f"{p.display_name}'s screening is flagged ({', '.join(p.screening_flags)}); a prescriber must clear "
-            "it with a note before dosing.",
-            flags=list(p.screening_flags),
-        )
-    missing = consent_missing(dict(p.consent) if p.consent is not None else None)
-    if missing:
-        raise _refuse(
-            "consent_incomplete",
-            f"{p.display_name}'s pre-session agreement is not complete.",
-            missing=missing,
-        )
-    if not p.support:
-        raise _refuse("no_support_assigned", f"{p.display_name} has no support person assigned.")
-    if not state.covering_present:
-        raise _refuse("room_uncovered", "No facilitator is checked in to the room.")
-    if not any(_support_available(state, s, in_room=False) for s in p.support):
-        raise _refuse(
-            "no_support_assigned",
-            f"{p.display_name} has no support person who can be with them now (staff checked in to the room, "
-            "or a partner who is not in an altered phase).",
-        )
     if _locked_dependants(state, p.id):
         raise _dyad_locked(state, p.id, p.display_name)
     prerequisites = [t for t in (p.screened_at, p.consented_at) if t is not None]
     if prerequisites and administered_at < max(prerequisites):
         raise InvalidInput(
-            "administered_at is before the screening and the agreement were recorded; a dose follows them.",
+            "administered_at is before the screening was done or the agreement was signed (the times they "
+            "were observed, which a late entry gives); a dose follows them.",
             {"field": "administered_at", "earliest": max(prerequisites).isoformat()},
         )
     if cmd.infusion_minutes is not None and (cmd.route != "intravenous" or not 0 < cmd.infusion_minutes <= 600):
@@ -614,11 +723,11 @@ def _record_vitals(state: SessionState, cmd: c.RecordVitals, ev: _Events) -> Non
         low, high = VITAL_RANGES[name]
         if not low <= value <= high:
             raise InvalidInput(f"{name} must be between {low} and {high}.", {"field": name})
-    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     data: dict[str, Any] = {
         "vitals": dict(cmd.vitals),
         "observed_at": observed.isoformat(),
-        "late": observed < ev.ctx.now - CLOCK_SKEW,
+        "late": entered_late(observed, ev.ctx.now),
     }
     if p.altered and p.dosed_at is not None and p.dose is not None:
         next_due = next_vitals_due(p.dosed_at, p.dose, observed, ev.ctx.policy)
@@ -660,14 +769,14 @@ def _record_observation(state: SessionState, cmd: c.RecordObservation, ev: _Even
         raise InvalidInput(f"parts are some of {', '.join(PROTECTIVE_PARTS)}.", {"field": "parts"})
     if all(v is None for v in scales.values()) and not cmd.note.strip() and not cmd.signs and not cmd.parts:
         raise InvalidInput("An observation needs a scale, a sign, a part or a note.", {"field": "note"})
-    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     data: dict[str, Any] = {k: v for k, v in scales.items() if v is not None}
     data.update(
         signs=list(cmd.signs),
         note=cmd.note.strip(),
         parts=list(cmd.parts),
         observed_at=observed.isoformat(),
-        late=observed < ev.ctx.now - CLOCK_SKEW,
+        late=entered_late(observed, ev.ctx.now),
     )
     ev.add("observation_recorded", data, p.id)
     for alarm in observation_alarms(scales):
@@ -732,7 +841,7 @@ def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:
     data: dict[str, Any] = {"from": p.phase.value}
     if p.dosed_at is not None:
         results = evaluate_checklist(p, ev.ctx.policy, ev.ctx.now)
-        missing = [r.key for r in results if r.required and not r.done]
+        missing = missing_items(results)
         if missing:
             labels = [r.label for r in results if r.key in missing]
             raise _refuse(
@@ -785,7 +894,7 @@ def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
         )
     if state.closed_at is not None and cmd.kind != "integration":
         raise _refuse("session_closed", "This session is closed; only integration themes can still be added.")
-    observed = _time(cmd.observed_at, ev.ctx, "observed_at")
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     ev.add(
         "note_recorded",
         {
@@ -794,7 +903,7 @@ def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
             "parts": sorted(set(cmd.parts)),
             "somatic": cmd.somatic.strip(),
             "observed_at": observed.isoformat(),
-            "late": observed < ev.ctx.now - CLOCK_SKEW,
+            "late": entered_late(observed, ev.ctx.now),
         },
         p.id,
     )

@@ -208,7 +208,8 @@ def tick_vitals_due(sink: EventSink) -> None:
             continue
         minutes = int((sink.now - p.vitals_due_at).total_seconds() // 60)
         late = f", {minutes} min late" if minutes else ""
-        reminder = Alarm("vitals_due", "low", f"vitals check due at {p.vitals_due_at:%H:%M}{late}")
+        due = p.vitals_due_at.astimezone(sink.policy.time_zone)
+        reminder = Alarm("vitals_due", "low", f"vitals check due at {due:%H:%M}{late}")
         raise_alarm(sink, p, reminder, None, actor="system")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -70,6 +70,15 @@ TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     Phase.DISCHARGED: frozenset(),
     Phase.TRANSFERRED: frozenset(),
 }
+
+# A clock on a tablet may run a little ahead; beyond this an observation "from the future" is refused.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def entered_late(observed: datetime, recorded: datetime) -> bool:
+    """Whether an entry was typed in after the fact: observed before it was recorded (beyond the skew)."""
+    return observed < recorded - CLOCK_SKEW
+
 
 SESSION_KINDS = ("individual", "group", "dyad_training")
 STAFF_ROLES = ("facilitator", "lead", "prescriber", "admin")
@@ -139,6 +148,10 @@ class Escalation:
     reason: str
     raised_at: datetime
     deadline: datetime | None = None
+    # When it became the priority it has now (a low alarm raised to medium is a new medium alarm in
+    # all but history), and the priority it was first raised with.
+    priority_since: datetime | None = None
+    raised_priority: str = ""
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     sounded_at: datetime | None = None
@@ -190,8 +203,12 @@ class ParticipantState:
     screening: Mapping[str, Any] | None = None
     screening_flags: tuple[str, ...] = ()
     screening_cleared_by: str | None = None
+    # When the screening was done and the agreement signed (the observed times, which a late entry
+    # gives), and when each was typed in.
     screened_at: datetime | None = None
+    screening_recorded_at: datetime | None = None
     consented_at: datetime | None = None
+    consent_recorded_at: datetime | None = None
     consent: Mapping[str, Any] | None = None
     consent_withdrawn: frozenset[str] = frozenset()
     dose: Mapping[str, Any] | None = None
@@ -219,6 +236,22 @@ class ParticipantState:
     def distress(self) -> int | None:
         reading = self.scales.get("distress")
         return None if reading is None else int(reading.value)
+
+    @property
+    def screening_late(self) -> bool:
+        return (
+            self.screened_at is not None
+            and self.screening_recorded_at is not None
+            and entered_late(self.screened_at, self.screening_recorded_at)
+        )
+
+    @property
+    def consent_late(self) -> bool:
+        return (
+            self.consented_at is not None
+            and self.consent_recorded_at is not None
+            and entered_late(self.consented_at, self.consent_recorded_at)
+        )
 
     @property
     def screening_cleared(self) -> bool:
@@ -250,6 +283,9 @@ class SessionState:
     facilitators: tuple[str, ...] = ()
     opened_at: datetime | None = None
     present: Mapping[str, str] = field(default_factory=dict)  # username -> role, checked into the room
+    # Checked in by someone else (only in logs written before presence had to be attested): on the
+    # record as present, but never counted as covering the room.
+    unattested: frozenset[str] = frozenset()
     participants: Mapping[str, ParticipantState] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
     escalations: Mapping[str, Escalation] = field(default_factory=dict)
@@ -275,7 +311,13 @@ class SessionState:
     def covering_present(self) -> tuple[str, ...]:
         """Facilitators (or leads) checked in and in the room now."""
         away = self.escorting
-        return tuple(sorted(u for u, role in self.present.items() if role in COVERING_ROLES and u not in away))
+        return tuple(
+            sorted(
+                u
+                for u, role in self.present.items()
+                if role in COVERING_ROLES and u not in away and u not in self.unattested
+            )
+        )
 
     @property
     def altered_in_room(self) -> bool:
@@ -324,6 +366,12 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def _observed(data: Mapping[str, Any], at: datetime) -> datetime:
+    """The time an entry was observed: its own `observed_at`, or (older entries) when it was recorded."""
+    value = data.get("observed_at")
+    return parse_time(value) if value else at
+
+
 def _with_participant(state: SessionState, participant: ParticipantState) -> SessionState:
     participants = dict(state.participants)
     participants[participant.id] = participant
@@ -359,11 +407,14 @@ def evolve(state: SessionState, event: Event) -> SessionState:
     if kind == "facilitator_checked_in":
         present = dict(state.present)
         present[data["username"]] = data["role"]
-        return replace(state, present=present)
+        # Older events carry no attestation: only a check-in made by the person's own sign-in counts.
+        attested = "attested_by" in data or event.actor == data["username"]
+        unattested = state.unattested - {data["username"]} if attested else state.unattested | {data["username"]}
+        return replace(state, present=present, unattested=unattested)
     if kind == "facilitator_checked_out":
         present = dict(state.present)
         present.pop(data["username"], None)
-        return replace(state, present=present)
+        return replace(state, present=present, unattested=state.unattested - {data["username"]})
     if kind == "command_refused":
         refusal = Refusal(
             seq=event.seq,
@@ -447,6 +498,8 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
             reason=data["reason"],
             raised_at=event.at,
             deadline=deadline,
+            priority_since=event.at,
+            raised_priority=data["priority"],
             sounded_at=event.at,
             history=(step_record,),
         )
@@ -454,6 +507,8 @@ def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
     current = escalations[eid]
     changes: dict[str, Any] = {"history": current.history + (step_record,)}
     if kind == "escalation_updated":
+        if data["priority"] != current.priority:
+            changes["priority_since"] = event.at
         changes.update(
             priority=data["priority"],
             step=int(data["step"]),
@@ -497,12 +552,19 @@ def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
             screening=data,
             screening_flags=tuple(data.get("flags", ())),
             screening_cleared_by=None,
-            screened_at=at,
+            screened_at=_observed(data, at),
+            screening_recorded_at=at,
         )
     if kind == "screening_cleared":
         return replace(p, screening_cleared_by=event.actor)
     if kind == "consent_recorded":
-        return replace(p, consent=data["agreement"], consent_withdrawn=frozenset(), consented_at=at)
+        return replace(
+            p,
+            consent=data["agreement"],
+            consent_withdrawn=frozenset(),
+            consented_at=_observed(data, at),
+            consent_recorded_at=at,
+        )
     if kind == "consent_withdrawn":
         return replace(p, consent_withdrawn=p.consent_withdrawn | frozenset(data["items"]))
     if kind == "support_assigned":

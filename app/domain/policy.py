@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, tzinfo
 from typing import Any
 
 from .errors import PolicyError
@@ -100,10 +101,16 @@ class Policy:
     # may silence a sounding alarm on the overview (the alarm itself stays open and visible).
     followup_due_hours: int = 48
     alarm_mute_seconds: int = 60
+    # Beyond the published shape: how long before the session opened a late entry's observed time
+    # may lie (a screening done on paper the evening before, typed in once the session is open).
+    late_entry_allowance_hours: int = 24
     observation_minutes: ObservationMinutes = field(default_factory=ObservationMinutes)
     ack_timeout_seconds: AckTimeoutSeconds = field(default_factory=AckTimeoutSeconds)
     vitals: Vitals = field(default_factory=Vitals)
     checklist: tuple[ChecklistItem, ...] = DEFAULT_CHECKLIST
+    # The clinic's time zone, for the times the rules put into words ("earliest discharge 14:05").
+    # Set from HOLDSPACE_TIMEZONE, not from the policy file; stored times stay UTC.
+    time_zone: tzinfo = UTC
 
 
 DEFAULT_POLICY = Policy()
@@ -118,6 +125,11 @@ _MINIMUMS: dict[str, int] = {
     "participants_per_facilitator": 1,
     "followup_due_hours": 1,
     "alarm_mute_seconds": 5,
+    "late_entry_allowance_hours": 0,
+}
+# Upper bounds: beyond them a value stops being a clinic's choice and becomes a way around a rule.
+_MAXIMUMS: dict[str, int] = {
+    "late_entry_allowance_hours": 720,
 }
 
 
@@ -131,6 +143,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
         path = f"{prefix}{key}"
         if key not in known:
             raise PolicyError(path, "unknown key")
+        if key == "time_zone":
+            raise PolicyError(path, "is set with HOLDSPACE_TIMEZONE, not in the policy file")
         current = getattr(default, key)
         if key == "checklist":
             values[key] = _checklist(value, path)
@@ -142,6 +156,9 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
             minimum = _MINIMUMS.get(key, 1)
             if value < minimum:
                 raise PolicyError(path, f"must be at least {minimum}")
+            maximum = _MAXIMUMS.get(key)
+            if maximum is not None and value > maximum:
+                raise PolicyError(path, f"must be at most {maximum}")
             values[key] = value
     return replace(default, **values)
 

@@ -38,6 +38,14 @@ ESCALATION_SYSTEM = "urn:holdspace:escalation"
 EVENT_HASH_SYSTEM = "urn:holdspace:event-hash"
 EXT_ACTION = "urn:holdspace:fhir:escalation-action"
 EXT_OUTCOME = "urn:holdspace:fhir:escalation-outcome"
+DISPOSITION_SYSTEM = "http://terminology.hl7.org/CodeSystem/discharge-disposition"
+# The record's outcome status -> (discharge-disposition code, display); leaving before dosing has
+# no code that says where the participant went, so it is given in words only.
+DISPOSITIONS = {
+    "discharged_after_grounding": ("home", "Home"),
+    "transferred": ("other-hcf", "Other healthcare facility"),
+    "transferred_before_dosing": ("other-hcf", "Other healthcare facility"),
+}
 NAMESPACE = uuid.UUID("6b0f6f4e-3c1a-4b7e-9a52-1d3f1c0b7a11")
 
 # name -> (LOINC code, display, UCUM unit, unit shown)
@@ -219,7 +227,8 @@ def _encounter(data: dict[str, Any], encounter_id: str, subject: dict[str, Any])
     period: dict[str, Any] = {"start": data["participant"]["arrived_at"]}
     if monitoring.get("end"):
         period["end"] = monitoring["end"]
-    status = "finished" if outcome else ("in-progress" if monitoring.get("start") else "arrived")
+    left = bool(outcome and outcome.get("kind"))
+    status = "finished" if left else ("in-progress" if monitoring.get("start") else "arrived")
     participants = [
         {
             "type": [
@@ -254,12 +263,13 @@ def _encounter(data: dict[str, Any], encounter_id: str, subject: dict[str, Any])
         "participant": participants,
         "location": [{"location": {"display": session["room"]}}],
     }
-    if outcome:
-        if outcome["kind"] == "transferred":
-            text = f"Transferred to {outcome.get('destination')}: {outcome.get('reason')}"
-        else:
-            text = "Discharged home (grounding checklist complete)"
-        encounter["hospitalization"] = {"dischargeDisposition": {"text": text}}
+    if outcome and left:
+        text = str(outcome["text"])
+        disposition: dict[str, Any] = {"text": text[:1].upper() + text[1:]}
+        code = DISPOSITIONS.get(str(outcome.get("status")))
+        if code:
+            disposition["coding"] = [{"system": DISPOSITION_SYSTEM, "code": code[0], "display": code[1]}]
+        encounter["hospitalization"] = {"dischargeDisposition": disposition}
     return encounter
 
 

@@ -34,6 +34,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from app import localtime
+
 from .record import DISCLAIMER, ChartRecord
 
 INK = colors.HexColor("#1f2933")
@@ -69,15 +71,16 @@ def _fonts() -> tuple[str, str]:
     candidates.append((bundled / "Vera.ttf", bundled / "VeraBd.ttf"))
     for regular, bold in candidates:
         if regular.is_file() and bold.is_file():
+            # Named after the file, so a fallback never takes over the name of a font registered before.
+            family = f"HS-{regular.stem}"
+            names = (f"{family}-Regular", f"{family}-Bold")
             try:
-                pdfmetrics.registerFont(TTFont("HS-Regular", str(regular)))
-                pdfmetrics.registerFont(TTFont("HS-Bold", str(bold)))
+                pdfmetrics.registerFont(TTFont(names[0], str(regular)))
+                pdfmetrics.registerFont(TTFont(names[1], str(bold)))
             except Exception:  # pragma: no cover - an unreadable font file: try the next
                 continue
-            pdfmetrics.registerFontFamily(
-                "HS", normal="HS-Regular", bold="HS-Bold", italic="HS-Regular", boldItalic="HS-Bold"
-            )
-            _FONTS = ("HS-Regular", "HS-Bold")
+            pdfmetrics.registerFontFamily(family, normal=names[0], bold=names[1], italic=names[0], boldItalic=names[1])
+            _FONTS = names
             return _FONTS
     _FONTS = ("Helvetica", "Helvetica-Bold")  # pragma: no cover
     return _FONTS
@@ -105,12 +108,10 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def _t(value: Any) -> datetime | None:
+    """A stored moment in the clinic's time zone (HOLDSPACE_TIMEZONE)."""
     if not value:
         return None
-    try:
-        return datetime.fromisoformat(str(value)).astimezone()
-    except ValueError:
-        return None
+    return localtime.local(value)
 
 
 def hm(value: Any) -> str:
@@ -200,7 +201,8 @@ class _Doc:
             [self.p(self.e(label), "head"), self.p(value if isinstance(value, Markup) else self.e(value), "cell")]
             for label, value in rows
         ]
-        table = Table(data, colWidths=[label_width, self.width - label_width], hAlign="LEFT")
+        # splitInRow: a row taller than a page (a long note) breaks across pages instead of failing.
+        table = Table(data, colWidths=[label_width, self.width - label_width], hAlign="LEFT", splitInRow=1)
         table.setStyle(
             TableStyle(
                 [
@@ -223,7 +225,7 @@ class _Doc:
         data = [[self.p(self.e(h), "head") for h in header]]
         for row in body:
             data.append([c if isinstance(c, Paragraph) else self.p(self.e(c), "cell") for c in row])
-        table = Table(data, colWidths=cols, repeatRows=1, hAlign="LEFT")
+        table = Table(data, colWidths=cols, repeatRows=1, hAlign="LEFT", splitInRow=1)
         table.setStyle(
             TableStyle(
                 [
@@ -249,7 +251,40 @@ def _nice_step(span: float, target: int = 8) -> float:
     for step in (5, 10, 15, 20, 30, 60, 90, 120, 180, 240):
         if step >= raw:
             return step
-    return 360
+    step = 360
+    while step < raw:  # a long window still gets about `target` grid lines, never thousands
+        step *= 2
+    return step
+
+
+# The vitals chart spans the participant's time in the session: from an hour before arrival (late
+# entries of readings taken before the participant was entered) to the end of monitoring or the
+# export. A reading dated outside it (a mistyped year, say) is listed in the table, not drawn.
+CHART_LEAD_MINUTES = 60.0
+CHART_TAIL_MINUTES = 5.0
+
+
+def _chart_window(data: dict[str, Any], start: datetime) -> tuple[float, float]:
+    """The chart's time axis in minutes from `start` (the dose, or arrival)."""
+    arrived = _t(data["participant"].get("arrived_at")) or start
+    until = _t(data["monitoring"].get("end")) or _t(data.get("generated_at")) or start
+    low = _minutes_between(start, arrived) - CHART_LEAD_MINUTES
+    high = max(_minutes_between(start, until), 0.0) + CHART_TAIL_MINUTES
+    return min(low, 0.0), max(high, low + 10)
+
+
+def _minutes_between(earlier: datetime, later: datetime) -> float:
+    return (later - earlier).total_seconds() / 60
+
+
+def in_chart_window(data: dict[str, Any], value: Any) -> bool:
+    """Whether a reading taken at `value` falls inside the vitals chart's time axis."""
+    start = _t(data["monitoring"].get("start")) or _t(data["participant"].get("arrived_at"))
+    moment = _t(value)
+    if start is None or moment is None:
+        return False
+    low, high = _chart_window(data, start)
+    return low <= _minutes_between(start, moment) <= high
 
 
 def _plot(
@@ -341,17 +376,21 @@ def vitals_chart(record: ChartRecord, width: float) -> Drawing | None:
     if start is None:
         return None
     points: dict[str, list[tuple[float, float]]] = {name: [] for name in SERIES}
+    low, high = _chart_window(data, start)
     screening = data.get("screening") or {}
-    if screening.get("bp") and _t(screening.get("at")):
-        minute = (_t(screening["at"]) - start).total_seconds() / 60  # type: ignore[operator]
+    screened = _t(screening.get("at"))
+    if screening.get("bp") and screened is not None:
+        minute = _minutes_between(start, screened)
         for name in ("sbp", "dbp"):
-            if screening["bp"].get(name) is not None:
+            if screening["bp"].get(name) is not None and low <= minute <= high:
                 points[name].append((minute, float(screening["bp"][name])))
     for reading in data["vitals"]:
         observed = _t(reading["observed_at"])
         if observed is None:
             continue
-        minute = (observed - start).total_seconds() / 60
+        minute = _minutes_between(start, observed)
+        if not low <= minute <= high:
+            continue
         for name in SERIES:
             if reading.get(name) is not None:
                 points[name].append((minute, float(reading[name])))
@@ -368,7 +407,7 @@ def vitals_chart(record: ChartRecord, width: float) -> Drawing | None:
         marks.append((40.0, "40 min"))
     end = _t(data["monitoring"].get("end"))
     if end is not None:
-        marks.append(((end - start).total_seconds() / 60, "end"))
+        marks.append((_minutes_between(start, end), "end"))
     upper = [(name, points[name]) for name in ("sbp", "dbp", "hr") if points[name]]
     upper_height, lower_height = (62 * mm if upper else 0), (36 * mm if points["spo2"] else 0)
     drawing = Drawing(width, upper_height + lower_height)
@@ -437,12 +476,12 @@ def pdf_export(record: ChartRecord) -> bytes:
             "subtitle",
         )
     )
-    tz = _t(data["generated_at"])
+    zone = localtime.zone_label(at=localtime.parse(data["generated_at"]))
     d.items.append(
         d.p(
             f"Exported {e(day(data['generated_at']))}"
             + (f" by {e(data['generated_by'])}" if data.get("generated_by") else "")
-            + f". Times are {e(tz.strftime('%Z') if tz else 'UTC')} (UTC{e(tz.strftime('%z') if tz else '+0000')}).",
+            + f". Times are {e(zone)}.",
             "small",
         )
     )
@@ -584,13 +623,7 @@ def _summary(d: _Doc, data: dict[str, Any]) -> None:
         adverse += f"; {open_count} OPEN" if open_count else "; all resolved with action and outcome"
     pauses = data["pauses_and_stops"]
     pause_text = ", ".join(f"{p['what']} ({p.get('requested_by') or '-'}) {hm(p['at'])}" for p in pauses) or "none"
-    outcome = data.get("outcome")
-    if outcome is None:
-        outcome_text = "still in the session at the time of this export"
-    elif outcome["kind"] == "transferred":
-        outcome_text = f"TRANSFERRED at {hm(outcome['at'])} to {outcome.get('destination')}"
-    else:
-        outcome_text = f"discharged at {hm(outcome['at'])}, grounding checklist complete"
+    outcome_text = _outcome_text(data.get("outcome"))
     consent = data.get("consent") or {}
     standing = consent.get("as_it_stands") or {}
     touch = ", ".join(standing.get("touch") or []) or "none"
@@ -833,9 +866,11 @@ def _blood_pressure(d: _Doc, data: dict[str, Any]) -> None:
 def _vitals_table(d: _Doc, data: dict[str, Any]) -> Any:
     rows = []
     for v in data["vitals"]:
+        inside = in_chart_window(data, v["observed_at"])
+        observed = hm(v["observed_at"]) if inside else f"{day(v['observed_at'])} (not on the chart)"
         rows.append(
             [
-                hm(v["observed_at"]) + (f" (late, rec. {hm(v['recorded_at'])})" if v.get("late") else ""),
+                observed + (f" (late, rec. {hm(v['recorded_at'])})" if v.get("late") else ""),
                 _mins(v.get("minutes_after_dose")),
                 f"{_n(v.get('sbp'))}/{_n(v.get('dbp'))}"
                 if v.get("sbp") is not None or v.get("dbp") is not None
@@ -971,19 +1006,28 @@ def _checklist(d: _Doc, data: dict[str, Any]) -> None:
     )
 
 
+def _outcome_text(outcome: dict[str, Any] | None) -> str:
+    """The record's outcome (the domain's words), with when it happened."""
+    if not outcome or not outcome.get("kind"):
+        return ((outcome or {}).get("text") or "still in the session") + " at the time of this export"
+    text = str(outcome["text"])
+    if outcome["kind"] == "transferred":
+        text = text[:1].upper() + text[1:]
+        text = text.replace("Transferred", "TRANSFERRED", 1)
+    return f"{text}, at {hm(outcome['at'])}"
+
+
 def _outcome(d: _Doc, data: dict[str, Any]) -> None:
     outcome = data.get("outcome")
-    if not outcome:
-        d.section("Discharge or transfer", d.p("Not yet discharged or transferred at the time of this export.", "body"))
+    if not outcome or not outcome.get("kind"):
+        d.section("Discharge or transfer", d.p(d.e(_outcome_text(outcome).capitalize()) + ".", "body"))
         return
+    rows = [("Outcome", str(outcome["text"])[:1].upper() + str(outcome["text"])[1:])]
     if outcome["kind"] == "transferred":
-        rows = [
-            ("Outcome", "Transferred to emergency care"),
+        rows += [
             ("Destination", outcome.get("destination") or "-"),
             ("Reason", outcome.get("reason") or "-"),
         ]
-    else:
-        rows = [("Outcome", "Discharged, grounding checklist complete")]
     rows += [
         ("At", day(outcome["at"])),
         ("Recorded by", outcome["by"]),

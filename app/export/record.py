@@ -1,10 +1,13 @@
 """One participant's chart record, built from the session's event log.
 
 The record is a plain, JSON-ready dict (times are ISO 8601 strings with an offset) so the four
-exports (JSON, CSV, FHIR, PDF) all render the same facts. It holds only this participant's data:
-other participants of a group or dyad session never appear by name, chart id or id. A partner who
-supported this participant in a training dyad is called "partner participant"; anyone else is
-"another participant". Text that mentions them (a refused attempt's message, say) is redacted.
+exports (JSON, CSV, FHIR, PDF) all render the same facts. It is built only from events about this
+participant, session-wide events that name staff and nobody else (opening, closing, facilitators
+checking in and out), and refused attempts that opened a follow-up for this participant. Nothing
+recorded is rewritten: free text (notes, reasons, refusal messages) appears exactly as it was
+written, even where it names someone else. A structured reference to another participant (a
+training partner as support person, say) is given by role, "training partner" or "another
+participant", never by their name, chart id or id.
 
 The record is built from one consistent read of the event table: the events are folded into the
 state here (not taken from a cache), the hash chain is checked, and `last_event_seq` and
@@ -13,7 +16,6 @@ state here (not taken from a cache), the hash chain is checked, and `last_event_
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,14 +23,25 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from app.domain import Event, ParticipantState, Policy, SessionState, earliest_discharge, evaluate_checklist, evolve
-from app.domain.checklist import VITALS_FOR_DISCHARGE, vitals_out_of_range
+from app import localtime
+from app.domain import (
+    ALTERED_PHASES,
+    Event,
+    ParticipantState,
+    Policy,
+    SessionState,
+    earliest_discharge,
+    evaluate_checklist,
+    evolve,
+)
+from app.domain.checklist import VITALS_FOR_DISCHARGE, ItemResult, missing_items, vitals_out_of_range
+from app.domain.outcome import Outcome, outcome_of
 from app.store.db import unit_of_work
 from app.store.events import GENESIS, read_records, to_event, verify_chain
 from app.store.tables import CareSession, Room
 
 FORMAT = "holdspace-chart-record/1"
-PARTNER = "partner participant"
+PARTNER = "training partner"
 OTHER = "another participant"
 DISCLAIMER = "Holdspace supports clinical judgement; it does not replace it."
 VITAL_NAMES = ("sbp", "dbp", "hr", "spo2", "rr")
@@ -200,9 +213,9 @@ def _vitals_text(values: Mapping[str, Any]) -> str:
 
 
 def _at(value: Any) -> str:
-    """A moment inside a summary line, in the clinic's (the server's) time zone."""
-    moment = _when(value)
-    return "-" if moment is None else moment.astimezone().strftime("%d %b %Y %H:%M")
+    """A moment inside a summary line, in the clinic's time zone (HOLDSPACE_TIMEZONE)."""
+    moment = localtime.local(_when(value))
+    return "-" if moment is None else moment.strftime("%d %b %Y %H:%M")
 
 
 def _fmt(value: Any) -> str:
@@ -229,67 +242,32 @@ def _scales_text(values: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------- privacy
 
 
-class Redactor:
-    """Replaces other participants' names, chart ids and ids in any text of the record.
+# Keys of event data whose string values name a participant by id (a support person, the target
+# of an attempt, the participants a dyad lock protects, the participant a follow-up is for).
+PARTICIPANT_KEYS = frozenset(
+    {"participant_id", "target_participant_id", "support_id", "replaces", "released", "participants"}
+)
 
-    Whole names, chart ids and ids match in any case; a single part of another's name (a first
-    name written in a note, say) matches as a capitalised word. The participant's own name, chart
-    id and name parts are matched in the same pass and kept, so another participant whose name is
-    part of this one's is never cut out of this one's name."""
 
-    def __init__(self, own: ParticipantState, others: Sequence[tuple[ParticipantState, str]]) -> None:
-        own_whole = {t.strip().casefold() for t in (own.display_name, own.chart_id, own.id) if t and t.strip()}
-        own_parts = {part for part in own.display_name.split() if len(part) >= 2}
-        whole: dict[str, str] = {}  # casefolded token -> label
-        parts: dict[str, str] = {}  # exact word -> label
-        for other, label in others:
-            for token in (other.display_name, other.chart_id, other.id):
-                token = (token or "").strip()
-                if token and token.casefold() not in own_whole:
-                    whole.setdefault(token.casefold(), label)
-            names = other.display_name.split()
-            if len(names) > 1:
-                for part in names:
-                    if len(part) >= 2 and part[0].isupper() and part not in own_parts:
-                        parts.setdefault(part, label)
-        self._whole, self._parts = whole, parts
-        self._own_whole, self._own_parts = own_whole, own_parts
-        alternatives = [(t, True) for t in {*whole, *own_whole}] + [(t, False) for t in {*parts, *own_parts}]
-        alternatives.sort(key=lambda item: len(item[0]), reverse=True)
-        self._pattern = (
-            re.compile(
-                "|".join(
-                    rf"(?<!\w)(?i:{re.escape(t)})(?!\w)" if any_case else rf"(?<!\w){re.escape(t)}(?!\w)"
-                    for t, any_case in alternatives
-                )
-            )
-            if whole or parts
-            else None
-        )
-
-    def text(self, value: str) -> str:
-        if self._pattern is None or not value:
-            return value
-
-        def swap(match: re.Match[str]) -> str:
-            found = match.group(0)
-            folded = found.casefold()
-            if folded in self._own_whole or found in self._own_parts:
-                return found
-            return self._whole.get(folded) or self._parts.get(found) or OTHER
-
-        return self._pattern.sub(swap, value)
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {k: self(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self(v) for v in value]
-        if isinstance(value, tuple):
-            return [self(v) for v in value]
-        return value
+def _references(value: Any, others: Mapping[str, str], key: str | None = None) -> Any:
+    """Structured data (already JSON-ready) with every reference to another participant by id
+    replaced by their role ("training partner" or "another participant"). Only whole values under
+    the keys that hold participant ids, and the id of a support reference to a participant, are
+    compared, and only for equality: free text is never searched or changed."""
+    if isinstance(value, Mapping):
+        is_partner_ref = value.get("kind") == "participant"
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if is_partner_ref and k == "id" and isinstance(v, str) and v in others:
+                out["role"] = others[v]
+                continue
+            out[k] = _references(v, others, k)
+        return out
+    if isinstance(value, list):
+        return [_references(v, others, key) for v in value]
+    if isinstance(value, str) and key in PARTICIPANT_KEYS and value in others:
+        return others[value]
+    return value
 
 
 def _partner_ids(events: Sequence[Event], participant_id: str) -> set[str]:
@@ -333,10 +311,51 @@ def _support_label(ref: Mapping[str, Any] | None) -> str:
     return str(ref.get("id"))
 
 
-def summarize(event: Event) -> str:
-    """One line of plain words for an event (before redaction)."""
+def _person(value: Any, others: Mapping[str, str]) -> str:
+    """A support person named by id: staff by username, another participant by role."""
+    text = str(value)
+    return others.get(text, text)
+
+
+def _item_results(items: Sequence[Mapping[str, Any]]) -> list[ItemResult]:
+    """Checklist items as stored on a discharge event, back as the domain's results."""
+    return [
+        ItemResult(
+            key=str(i.get("key")),
+            label=str(i.get("label") or i.get("key")),
+            required=bool(i.get("required")),
+            done=bool(i.get("done")),
+            automatic=bool(i.get("automatic")),
+            detail=str(i.get("detail") or ""),
+            by=i.get("by"),
+            at=_when(i.get("at")),
+        )
+        for i in items
+        if isinstance(i, Mapping)
+    ]
+
+
+def _discharge_summary(d: Mapping[str, Any]) -> str:
+    """A discharge, in what it was: leaving before any dose, or leaving after grounding (with the
+    checklist as the domain evaluated it at the time)."""
+    items = d.get("checklist")
+    phase = str(d.get("from") or "")
+    if not items:
+        if phase in {ph.value for ph in ALTERED_PHASES}:
+            return f"Discharged from {_words(phase)} (no grounding checklist on the record)"
+        return f"Left before dosing (discharged from {_words(phase or 'the session')})"
+    missing = missing_items(_item_results(items))
+    if missing:
+        return "Discharged after grounding; checklist at discharge missing: " + ", ".join(_words(m) for m in missing)
+    return "Discharged after grounding (grounding checklist complete)"
+
+
+def summarize(event: Event, others: Mapping[str, str] | None = None) -> str:
+    """One line of plain words for an event. `others` maps other participants' ids to their role
+    in this record; a structured reference to one of them is said by that role, never by id."""
     d = event.data
     kind = event.kind
+    others = others or {}
     if kind == "session_opened":
         return f"Session opened ({_words(str(d.get('kind')))}), lead {d.get('lead')}, facilitators " + (
             ", ".join(d.get("facilitators") or []) or "none"
@@ -373,7 +392,7 @@ def summarize(event: Event) -> str:
     if kind == "support_assigned":
         return f"Support person assigned: {_support_label(d.get('support'))}"
     if kind == "support_removed":
-        return f"Support person removed: {d.get('support_id')}"
+        return f"Support person removed: {_person(d.get('support_id'), others)}"
     if kind == "support_handed_over":
         return f"Emergency handover of support to {_support_label(d.get('replacement'))}: {d.get('reason')}"
     if kind == "dose_administered":
@@ -418,7 +437,7 @@ def summarize(event: Event) -> str:
     if kind == "participant_returned":
         return f"Returned to the room with {d.get('accompanied_by')}"
     if kind == "discharged":
-        return "Discharged (grounding checklist complete)"
+        return _discharge_summary(d)
     if kind == "transferred":
         return f"Transferred to {d.get('destination')}: {d.get('reason')}"
     if kind == "escalation_raised":
@@ -461,18 +480,23 @@ def build_record(
     events = [e for e in snapshot.events if _belongs(e, participant_id)]
     own = [e for e in events if e.participant_id == participant_id]
     partners = _partner_ids(snapshot.events, participant_id)
-    others = [(q, PARTNER if q.id in partners else OTHER) for q in state.participants.values() if q.id != p.id]
-    redact = Redactor(p, others)
+    # Other participants by id -> the role by which this record refers to them (never by name or
+    # chart id). Only structured references are looked up; free text stays exactly as recorded.
+    others = {q.id: PARTNER if q.id in partners else OTHER for q in state.participants.values() if q.id != p.id}
 
     amendments = _amendments(own)
     dose = _dose(p)
     vitals = _vitals(own, p)
     bp = _bp_readings(p, vitals, dose)
     ended = p.ended_at
+    checklist = _checklist(own, p, policy, exported_at)
     data: dict[str, Any] = {
         "format": FORMAT,
         "generated_at": exported_at.isoformat(),
         "generated_by": exported_by,
+        # Times in the record are UTC instants; people read them in this zone (the PDF and the
+        # CSV's *_local columns show them so).
+        "time_zone": localtime.clinic_zone().key,
         "disclaimer": DISCLAIMER,
         "participant": {
             "id": p.id,
@@ -491,7 +515,7 @@ def build_record(
             "opened_at": _iso(state.opened_at),
             "closed_at": _iso(state.closed_at),
         },
-        "support": _support(own, p),
+        "support": _support(own, p, others),
         "screening": _screening(own, p, policy),
         "concomitant_sedatives": list((p.screening or {}).get("concomitant_sedatives") or []),
         "consent": _consent(own, p),
@@ -516,7 +540,7 @@ def build_record(
         "pauses_and_stops": _pauses(own),
         "consent_checkins": _checkins(own),
         "transport": _transport(p),
-        "checklist": _checklist(own, p, policy, exported_at),
+        "checklist": checklist,
         "checklist_ticks": [
             {
                 "seq": e.seq,
@@ -528,7 +552,7 @@ def build_record(
             for e in own
             if e.kind == "checklist_item_ticked"
         ],
-        "outcome": _outcome(own, p),
+        "outcome": _outcome(own, p, checklist),
         "notes": _notes(own, amendments),
         "amendments": [a for seqs in amendments.values() for a in seqs],
         "refusals": [
@@ -543,7 +567,7 @@ def build_record(
             for e in events
             if e.kind == "command_refused"
         ],
-        "timeline": _timeline(events, amendments),
+        "timeline": _timeline(events, amendments, others),
         "last_event_seq": snapshot.last_event_seq,
         "last_event_hash": snapshot.last_event_hash,
         "chain": {
@@ -552,10 +576,7 @@ def build_record(
             "problem": snapshot.chain_problem[1] if snapshot.chain_problem else None,
         },
     }
-    identity = data.pop("participant")
-    redacted = redact(data)
-    redacted["participant"] = identity
-    ordered = {"format": redacted.pop("format"), "participant": redacted.pop("participant"), **redacted}
+    ordered = {"format": data.pop("format"), "participant": data.pop("participant"), **data}
     return ChartRecord(ordered)
 
 
@@ -589,7 +610,7 @@ def _amendments(own: Sequence[Event]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
-def _support(own: Sequence[Event], p: ParticipantState) -> dict[str, Any]:
+def _support(own: Sequence[Event], p: ParticipantState, others: Mapping[str, str]) -> dict[str, Any]:
     current = [{"kind": s.kind, "name": _support_label(s.as_dict())} for s in p.support]
     history = []
     for e in own:
@@ -597,7 +618,7 @@ def _support(own: Sequence[Event], p: ParticipantState) -> dict[str, Any]:
         if e.kind == "support_assigned":
             history.append({**entry, "what": "assigned", "support": _support_label(e.data.get("support"))})
         elif e.kind == "support_removed":
-            history.append({**entry, "what": "removed", "support": str(e.data.get("support_id"))})
+            history.append({**entry, "what": "removed", "support": _person(e.data.get("support_id"), others)})
         elif e.kind == "support_handed_over":
             replacement = _support_label(e.data.get("replacement"))
             history.append(
@@ -937,7 +958,7 @@ def _checklist(own: Sequence[Event], p: ParticipantState, policy: Policy, now: d
         evaluated_at = p.ended_at or now
         items = [r.as_dict() for r in evaluate_checklist(p, policy, evaluated_at)]
         source = "as evaluated at the end of monitoring" if p.ended_at else "as it stands at the export"
-    missing = [i["key"] for i in items if i.get("required") and not i.get("done")]
+    missing = missing_items(_item_results(items))
     return {
         "evaluated_at": _iso(evaluated_at),
         "source": source,
@@ -947,14 +968,29 @@ def _checklist(own: Sequence[Event], p: ParticipantState, policy: Policy, now: d
     }
 
 
-def _outcome(own: Sequence[Event], p: ParticipantState) -> dict[str, Any] | None:
+def _outcome(own: Sequence[Event], p: ParticipantState, checklist: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What happened, from the domain's rule (outcome_of), with the event that ended the stay."""
+    status = outcome_of(p)
     final = [e for e in own if e.kind in ("discharged", "transferred")]
-    if not final:
-        return None
-    e = final[-1]
-    out: dict[str, Any] = {"kind": e.kind, "at": _iso(e.at), "by": e.actor, "from_phase": e.data.get("from")}
-    if e.kind == "transferred":
+    e = final[-1] if final and status.final else None
+    out: dict[str, Any] = {
+        "status": status.value,
+        "text": status.label,
+        "kind": e.kind if e is not None else None,
+        "at": _iso(e.at) if e is not None else None,
+        "by": e.actor if e is not None else None,
+        "from_phase": e.data.get("from") if e is not None else None,
+        "checklist_complete": checklist["complete"] if checklist is not None else None,
+    }
+    if status is Outcome.DISCHARGED_AFTER_GROUNDING and checklist is not None:
+        out["text"] += (
+            ", grounding checklist complete"
+            if checklist["complete"]
+            else "; grounding checklist incomplete: " + ", ".join(_words(m) for m in checklist["missing"])
+        )
+    if e is not None and e.kind == "transferred":
         out.update(reason=e.data.get("reason"), destination=e.data.get("destination"))
+        out["text"] += f" ({e.data.get('destination')}): {e.data.get('reason')}"
     return out
 
 
@@ -996,7 +1032,9 @@ def _notes(own: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]])
     return out
 
 
-def _timeline(events: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def _timeline(
+    events: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]], others: Mapping[str, str]
+) -> list[dict[str, Any]]:
     out = []
     for e in events:
         observed = e.data.get("observed_at") if isinstance(e.data.get("observed_at"), str) else None
@@ -1007,12 +1045,12 @@ def _timeline(events: Sequence[Event], amendments: Mapping[int, list[dict[str, A
                 "kind": e.kind,
                 "actor": e.actor,
                 "device": e.device,
-                "summary": summarize(e),
+                "summary": summarize(e, others),
                 "observed_at": observed,
                 "late": bool(e.data.get("late")),
                 "amends_seq": e.data.get("event_seq") if e.kind == "amended" else None,
                 "amended_by_seq": [a["seq"] for a in amendments.get(e.seq, [])],
-                "data": _plain(e.data),
+                "data": _references(_plain(e.data), others),
             }
         )
     return out

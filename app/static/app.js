@@ -23,8 +23,17 @@
     return id;
   }
 
+  // Times are shown in the clinic's zone (HOLDSPACE_TIMEZONE), not the tablet's.
   function clockText(date) {
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+    var options = { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
+    var zone = meta("time-zone");
+    if (zone) options.timeZone = zone;
+    try {
+      return date.toLocaleTimeString([], options);
+    } catch (err) {
+      delete options.timeZone;
+      return date.toLocaleTimeString([], options);
+    }
   }
 
   // Form names carry their type and shape: "bp.sbp:int" -> {"bp": {"sbp": 120}}, "touch[]" -> a list.
@@ -93,6 +102,8 @@
   // ---- entry dialogs: forms live outside the live region, so a push never wipes what is typed ----
   function entryDialog() { return document.getElementById("entry-dialog"); }
 
+  function list(text) { try { return JSON.parse(text || "[]"); } catch (err) { return []; } }
+
   // The entry forms live in the page; the opener (in the pushed fragment) says whose they are.
   function fillForm(fragment, button, who) {
     // What the form needs to know is on the button or on the participant's card around it.
@@ -102,9 +113,12 @@
     fragment.querySelectorAll("[hx-post], [hx-put], [hx-delete]").forEach(function (el) {
       ["hx-post", "hx-put", "hx-delete"].forEach(function (name) {
         var value = el.getAttribute(name);
-        if (value && value.indexOf("{base}") >= 0) el.setAttribute(name, value.split("{base}").join(base));
+        if (value && value.indexOf("{base}") >= 0) value = value.split("{base}").join(base);
+        if (value && value.indexOf("{user}") >= 0) value = value.split("{user}").join(encodeURIComponent(opener.dataset.user || ""));
+        if (value) el.setAttribute(name, value);
       });
     });
+    fragment.querySelectorAll('[data-fill="user"]').forEach(function (el) { el.textContent = opener.dataset.user || ""; });
     fragment.querySelectorAll('[data-fill="name"]').forEach(function (el) {
       el.textContent = who ? who.textContent.trim() : "";
     });
@@ -122,9 +136,12 @@
     var live = document.getElementById("room-live");
     var session = live ? live.dataset : {};
     fragment.querySelectorAll("[data-if-altered]").forEach(function (el) { if (!altered) el.remove(); });
+    var present = list(session.present);
+    fragment.querySelectorAll("[data-if-me-present]").forEach(function (el) {
+      if (present.indexOf(meta("holdspace-user")) < 0) el.remove();
+    });
     fragment.querySelectorAll("[data-unless-away]").forEach(function (el) { if (opener.dataset.away === "true") el.remove(); });
     fragment.querySelectorAll("[data-if-dyad]").forEach(function (el) { if (session.kind !== "dyad_training") el.remove(); });
-    function list(text) { try { return JSON.parse(text || "[]"); } catch (err) { return []; } }
     function option(value, label) {
       var el = document.createElement("option");
       el.value = value;
@@ -132,7 +149,7 @@
       return el;
     }
     fragment.querySelectorAll('select[data-fill="present"]').forEach(function (select) {
-      list(session.present).forEach(function (u) { select.appendChild(option(u, u)); });
+      present.forEach(function (u) { select.appendChild(option(u, u)); });
     });
     fragment.querySelectorAll('select[data-fill="partners"]').forEach(function (select) {
       list(session.partners).forEach(function (q) { if (q.id !== opener.dataset.pid) select.appendChild(option(q.id, q.name)); });
@@ -160,17 +177,42 @@
       if (el.value === me && !el.dataset.seen) el.checked = true;
       el.dataset.seen = "true";
     });
+    root.querySelectorAll("[data-check-in]").forEach(function (el) {
+      if (el.dataset.checkIn !== me || el.dataset.mine) return;
+      el.dataset.mine = "true";
+      el.textContent = "Check me in (" + me + ")";
+      el.classList.remove("ghost");
+      el.classList.add("primary");
+      el.parentNode.insertBefore(el, el.parentNode.querySelector("[data-check-in]"));
+    });
   }
   document.addEventListener("DOMContentLoaded", function () { checkMe(document); updateTimes(); });
   document.addEventListener("htmx:oobAfterSwap", function (e) { checkMe(document); updateTimes(); });
   document.addEventListener("htmx:afterSwap", function () { checkMe(document); updateTimes(); });
 
+  // Presence: your own check-in and step-out are one tap; anyone else's asks for their own PIN.
+  function presenceTap(button, action, dialogId) {
+    var who = button.dataset.user;
+    if (who !== meta("holdspace-user")) { openDialog(button, dialogId); return; }
+    if (action === "check-out" && !window.confirm("Check yourself out of the room?")) return;
+    htmx.ajax("POST", button.dataset.base + "/facilitators/" + encodeURIComponent(who) + "/" + action,
+      { source: button, swap: "none" });
+  }
+
   document.addEventListener("click", function (e) {
     var closer = e.target.closest ? e.target.closest(".dialog-close") : null;
     if (closer) { entryDialog().close(); return; }
+    var stepOut = e.target.closest ? e.target.closest("[data-step-out]") : null;
+    if (stepOut) { presenceTap(stepOut, "check-out", "form-checkout"); return; }
+    var checkIn = e.target.closest ? e.target.closest("[data-check-in]") : null;
+    if (checkIn) { presenceTap(checkIn, "check-in", "form-checkin"); return; }
     var opener = e.target.closest ? e.target.closest("[data-dialog]") : null;
     if (!opener) return;
-    var template = document.getElementById(opener.dataset.dialog);
+    openDialog(opener, opener.dataset.dialog);
+  });
+
+  function openDialog(opener, dialogId) {
+    var template = document.getElementById(dialogId);
     var dialog = entryDialog();
     if (!template || !dialog) return;
     var card = opener.closest("article");
@@ -181,7 +223,7 @@
     body.replaceChildren(fillForm(template.content.cloneNode(true), opener, who));
     htmx.process(body);
     dialog.showModal();
-  });
+  }
 
   var notice = null;
   var noticeTimer = null;
@@ -202,6 +244,10 @@
     if (xhr.status === 0) {
       showNotice("Not sent: the server cannot be reached. Nothing was recorded; try again.", "error");
       return;  // keep the idempotency key so a retry cannot record twice
+    }
+    if (xhr.status === 503) {
+      showNotice("Not recorded: the database is not answering just now. Try again in a moment.", "error");
+      return;  // 503 `unavailable`: the same key is safe to send again
     }
     delete d.elt._holdspaceKey;
     var dialog = entryDialog();

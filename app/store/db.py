@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+CONNECT_TIMEOUT_SECONDS = 5
+
 
 def make_engine(url: str, *, for_writes: bool = False) -> Engine:
     """An engine for `url`. On SQLite, `for_writes` makes every transaction BEGIN IMMEDIATE so two
@@ -32,7 +34,10 @@ def make_engine(url: str, *, for_writes: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if for_writes else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    # A server that does not answer fails a request within seconds (a 503 the client retries)
+    # instead of holding it, and a worker thread, for the operating system's TCP timeout.
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if url.startswith("postgresql") else {}
+    return sa.create_engine(url, pool_pre_ping=True, pool_timeout=CONNECT_TIMEOUT_SECONDS, connect_args=connect_args)
 
 
 @contextmanager

@@ -1,10 +1,12 @@
 """Run the Alembic migrations programmatically (`holdspace migrate`, and `serve` before it starts).
 
-alembic.ini and migrations/ live at the repository root, beside the `app` package.
+The migrations travel inside the package (app/migrations), so an installed wheel can migrate.
+alembic.ini at the repository root is only for developers running `alembic` there.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,20 +17,18 @@ from alembic.script import ScriptDirectory
 
 import app
 
-ROOT = Path(app.__file__).resolve().parent.parent
-ALEMBIC_INI = ROOT / "alembic.ini"
-MIGRATIONS = ROOT / "migrations"
+MIGRATIONS = Path(app.__file__).resolve().parent / "migrations"
 
 
 class MigrationSetupError(RuntimeError):
-    """alembic.ini or migrations/ cannot be found next to the app package."""
+    """The migrations are missing from the installed package."""
 
 
 def alembic_config(url: str | None = None) -> Config:
     """The project's Alembic Config, for `url` when given (else HOLDSPACE_DATABASE_URL)."""
-    if not ALEMBIC_INI.is_file() or not MIGRATIONS.is_dir():
-        raise MigrationSetupError(f"cannot find alembic.ini and migrations/ in {ROOT}")
-    config = Config(str(ALEMBIC_INI))
+    if not (MIGRATIONS / "env.py").is_file() or not (MIGRATIONS / "versions").is_dir():
+        raise MigrationSetupError(f"cannot find the migrations in {MIGRATIONS} (the package is incomplete)")
+    config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     # Keep the caller's logging as it is (env.py configures logging only for the alembic command).
     config.attributes["configure_logger"] = False
@@ -37,8 +37,14 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The latest migration the package carries (read once: the files do not change while running)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def revision_of(connection: sa.Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def current_revision(url: str) -> str | None:
@@ -46,7 +52,7 @@ def current_revision(url: str) -> str | None:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return revision_of(connection)
     finally:
         engine.dispose()
 

@@ -61,6 +61,40 @@ def authenticate(db: Session, username: str, password: str) -> User | None:
     return user
 
 
+PIN = re.compile(r"^[0-9]{4,8}$")
+
+
+def set_pin(db: Session, username: str, pin: str) -> User:
+    """Give `username` a short PIN (4-8 digits), stored as an argon2 hash like a password. It is
+    used only to check oneself in or out on a shared room tablet, never to sign in."""
+    user = get_user(db, username)
+    if user is None:
+        raise PeopleError(f"no user {username.strip().lower()}")
+    if not PIN.match(pin):
+        raise PeopleError("a PIN is 4 to 8 digits")
+    user.pin_hash = _hasher.hash(pin)
+    db.add(user)
+    db.flush()
+    return user
+
+
+def _matches(hashed: str | None, secret: str) -> bool:
+    try:
+        return _hasher.verify(hashed or _DUMMY_HASH, secret) and hashed is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def pin_matches(user: User, pin: str) -> bool:
+    """Whether `pin` is the user's own PIN (False when they have none)."""
+    return user.active and _matches(user.pin_hash, pin)
+
+
+def password_matches(user: User, password: str) -> bool:
+    """Whether `password` is the user's own, for checking in on a tablet someone else signed in to."""
+    return user.active and _matches(user.password_hash, password)
+
+
 def create_room(db: Session, name: str, lead: str | None = None) -> Room:
     name = name.strip()
     if not name or len(name) > 80:

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import re
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
 from app.domain.escalation import reaches_beyond_the_room
-from app.services import Outcome, Services
+from app.services import Idempotency, Outcome, Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import User
+from app.web.attempts import AttemptThrottle
 from app.web.deps import (
     CurrentUser,
     IdempotencyDep,
@@ -39,6 +52,31 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# A time a client sends is an ISO 8601 text with its offset, nothing else: no number (a JSON `0` is
+# not 1970), no bare date, no digits read as seconds since 1970. Whether the time is plausible for
+# the session (not in the future, not long before the session) is the domain's rule.
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})")
+
+
+def _iso_time_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _ISO_TIME.fullmatch(value):
+        raise ValueError("must be a date and time in ISO 8601 with an offset, e.g. 2026-03-14T09:30:00+01:00")
+    return value
+
+
+ClientTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_text)]
+
+
+def _json_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+# `true` is not 1 and `0` is not `false`: numbers and yes/no answers take only their own JSON type.
+StrictTrue = Annotated[Literal[True], BeforeValidator(_json_bool)]
+
+
 class LoginBody(Body):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
@@ -57,15 +95,16 @@ class ParticipantBody(Body):
 
 
 class BloodPressure(Body):
-    sbp: int = Field(ge=40, le=300)
-    dbp: int = Field(ge=20, le=200)
+    sbp: StrictInt = Field(ge=40, le=300)
+    dbp: StrictInt = Field(ge=20, le=200)
 
 
 class ScreeningBody(Body):
-    contraindications: dict[str, bool] = Field(default_factory=dict, max_length=50)
+    contraindications: dict[str, StrictBool] = Field(default_factory=dict, max_length=50)
     bp: BloodPressure
     concomitant_sedatives: list[str] = Field(default_factory=list, max_length=20)
     notes: str = Field(default="", max_length=4000)
+    observed_at: ClientTime | None = None
 
 
 class NoteBody(Body):
@@ -76,12 +115,13 @@ class ConsentBody(Body):
     touch: list[Literal["hand", "shoulder", "feet", "hug"]] = Field(default_factory=list)
     pause_signal: str = Field(default="", max_length=200)
     stop_signal: str = Field(default="", max_length=200)
-    music: bool = False
-    eyeshades: bool = False
+    music: StrictBool = False
+    eyeshades: StrictBool = False
     if_stop_requested: str = Field(default="", max_length=1000)
     emergency_contact: str = Field(default="", max_length=200)
     transport_plan: str = Field(default="", max_length=400)
-    signed_by_participant: bool = False
+    signed_by_participant: StrictBool = False
+    observed_at: ClientTime | None = None
 
 
 class WithdrawBody(Body):
@@ -101,9 +141,9 @@ class HandoverBody(Body):
 
 class DoseBody(Body):
     route: Literal["sublingual", "intramuscular", "intravenous", "intranasal"]
-    dose_mg: float = Field(gt=0, le=1000)
-    administered_at: datetime | None = None
-    infusion_minutes: int | None = Field(default=None, ge=1, le=600)
+    dose_mg: StrictFloat = Field(gt=0, le=1000)
+    administered_at: ClientTime | None = None
+    infusion_minutes: StrictInt | None = Field(default=None, ge=1, le=600)
 
 
 class PhaseBody(Body):
@@ -114,11 +154,11 @@ class PauseStopBody(Body):
     requested_by: Literal["participant", "staff"]
     reason: str = Field(default="", max_length=2000)
     participant_response: Literal["agrees", "declines", "cannot_answer"] | None = None
-    participant_wishes_to_continue: bool | None = None
+    participant_wishes_to_continue: StrictBool | None = None
 
 
 class CheckinBody(Body):
-    ok: bool
+    ok: StrictBool
     note: str = Field(default="", max_length=2000)
 
 
@@ -128,7 +168,7 @@ class VitalsBody(Body):
     hr: StrictInt | None = Field(default=None, ge=20, le=250)
     spo2: StrictInt | None = Field(default=None, ge=50, le=100)
     rr: StrictInt | None = Field(default=None, ge=2, le=60)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class ObservationBody(Body):
@@ -139,11 +179,11 @@ class ObservationBody(Body):
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
     parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class ChecklistBody(Body):
-    done: Literal[True] = True
+    done: StrictTrue = True
     note: str = Field(default="", max_length=2000)
 
 
@@ -170,7 +210,7 @@ class SessionNoteBody(Body):
     text: str = Field(min_length=1, max_length=8000)
     parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
     somatic: str = Field(default="", max_length=2000)
-    observed_at: datetime | None = None
+    observed_at: ClientTime | None = None
 
 
 class StepOutBody(Body):
@@ -178,7 +218,7 @@ class StepOutBody(Body):
 
 
 class AmendBody(Body):
-    event_seq: int = Field(ge=1, le=2**62)
+    event_seq: StrictInt = Field(ge=1, le=2**62)
     correction: str = Field(min_length=1, max_length=4000)
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -339,23 +379,129 @@ def close_session(
     return run(request, services, user, session_id, c.CloseSession(), idem)
 
 
-@router.post("/sessions/{session_id}/facilitators/{username}/check-in")
-def check_in(
-    session_id: str, username: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
-) -> JSONResponse:
+class PresenceBody(Body):
+    """On a shared room tablet, the person checking in or out shows it is them: their PIN or password."""
+
+    pin: str | None = Field(default=None, min_length=1, max_length=32)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> PresenceBody:
+        if self.pin is not None and self.password is not None:
+            raise ValueError("give a PIN or a password, not both")
+        return self
+
+
+class TooManyAttempts(Exception):
+    def __init__(self, username: str, retry_after: int) -> None:
+        super().__init__(username)
+        self.username = username
+        self.retry_after = retry_after
+
+
+def _too_many(err: TooManyAttempts) -> JSONResponse:
+    minutes = max(1, round(err.retry_after / 60))
+    body = {
+        "error": {
+            "code": "too_many_attempts",
+            "message": f"Too many wrong tries for {err.username}. Try again in about {minutes} min, "
+            "or check in from their own sign-in.",
+            "details": {"username": err.username, "retry_after": err.retry_after},
+        }
+    }
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(err.retry_after)})
+
+
+def _attestation(request: Request, staff: User, body: PresenceBody | None) -> tuple[str, bool]:
+    """How the person showed it is them: the tablet's own sign-in, or their PIN or password typed
+    on it (checked here; the domain judges the result). Repeated wrong tries are throttled."""
+    if body is None or (body.pin is None and body.password is None):
+        return "sign_in", False
+    throttle: AttemptThrottle = request.app.state.presence_attempts
+    wait = throttle.retry_after(staff.username)
+    if wait is not None:
+        raise TooManyAttempts(staff.username, wait)
+    if body.pin is not None:
+        if staff.pin_hash is None:
+            raise ApiError(
+                409,
+                "no_pin",
+                f"{staff.username} has no PIN yet: use their password, or set one with 'holdspace user pin'.",
+                {"username": staff.username},
+            )
+        how, matched = "pin", people.pin_matches(staff, body.pin)
+    else:
+        how, matched = "password", people.password_matches(staff, body.password or "")
+    if matched:
+        throttle.succeeded(staff.username)
+    else:
+        throttle.failed(staff.username)
+    return how, matched
+
+
+def _secret_free(idem: Idempotency | None, request: Request, how: str, matched: bool) -> Idempotency | None:
+    """The idempotency fingerprint is a hash of the request body; with a 4-digit PIN in it, that
+    hash would give the PIN away to anyone reading the table. Fingerprint the outcome instead."""
+    if idem is None:
+        return None
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n{how} {matched}".encode()).hexdigest()
+    return replace(idem, fingerprint=digest)
+
+
+def _room_staff(services: Services, user: User, session_id: str, username: str) -> User | None:
     _, room = visible_session(services, user, session_id)
     with unit_of_work(services.engine) as db:
         staff = people.get_user(db, username)
         if staff is None or not people.works_in(db, room, staff):
-            raise ApiError(404, "not_found", f"{username} does not work in this room.")
-    return run(request, services, user, session_id, c.CheckIn(staff.username, staff.role), idem)
+            return None
+        return staff
+
+
+@router.post("/sessions/{session_id}/facilitators/{username}/check-in")
+def check_in(
+    session_id: str,
+    username: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
+    body: PresenceBody | None = None,
+) -> JSONResponse:
+    """Only `username` themselves: from their own sign-in, or on a shared tablet with their PIN or password."""
+    staff = _room_staff(services, user, session_id, username)
+    if staff is None:
+        raise ApiError(404, "not_found", f"{username} does not work in this room.")
+    try:
+        how, matched = _attestation(request, staff, body)
+    except TooManyAttempts as err:
+        return _too_many(err)
+    command = c.CheckIn(staff.username, staff.role, attested_by=how, credential_matched=matched)
+    return run(request, services, user, session_id, command, _secret_free(idem, request, how, matched))
 
 
 @router.post("/sessions/{session_id}/facilitators/{username}/check-out")
 def check_out(
-    session_id: str, username: str, request: Request, user: CurrentUser, services: ServicesDep, idem: IdempotencyDep
+    session_id: str,
+    username: str,
+    request: Request,
+    user: CurrentUser,
+    services: ServicesDep,
+    idem: IdempotencyDep,
+    body: PresenceBody | None = None,
 ) -> JSONResponse:
-    return run(request, services, user, session_id, c.CheckOut(username.lower()), idem)
+    """`username` themselves (as for check-in), or a colleague checked in to the room recording that
+    they have left."""
+    how, matched = "sign_in", False
+    if body is not None and (body.pin is not None or body.password is not None):
+        staff = _room_staff(services, user, session_id, username)
+        if staff is None:
+            raise ApiError(404, "not_found", f"{username} does not work in this room.")
+        try:
+            how, matched = _attestation(request, staff, body)
+        except TooManyAttempts as err:
+            return _too_many(err)
+    command = c.CheckOut(username.lower(), attested_by=how, credential_matched=matched)
+    return run(request, services, user, session_id, command, _secret_free(idem, request, how, matched))
 
 
 # ------------------------------------------------------------------ participants
@@ -400,7 +546,13 @@ def record_screening(
     idem: IdempotencyDep,
 ) -> JSONResponse:
     command = c.RecordScreening(
-        participant_id, body.contraindications, body.bp.sbp, body.bp.dbp, tuple(body.concomitant_sedatives), body.notes
+        participant_id,
+        body.contraindications,
+        body.bp.sbp,
+        body.bp.dbp,
+        tuple(body.concomitant_sedatives),
+        body.notes,
+        body.observed_at,
     )
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
@@ -440,6 +592,7 @@ def record_consent(
         body.transport_plan,
         body.signed_by_participant,
         body.if_stop_requested,
+        body.observed_at,
     )
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 

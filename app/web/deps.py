@@ -77,6 +77,7 @@ def current_user(request: Request, services: ServicesDep) -> User:
     user = load_user(services, request.session)
     if user is None:
         raise ApiError(401, "unauthorized", "Please sign in.")
+    request.state.username = user.username  # for the request's log line (app/web/logs.py)
     return user
 
 

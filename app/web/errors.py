@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -28,6 +29,27 @@ HTTP_CODES = {
     422: "validation_error",
 }
 
+# How long a client waits before retrying after the database did not answer.
+RETRY_AFTER_SECONDS = 2
+UNAVAILABLE_MESSAGE = (
+    "The database is not answering just now; nothing was recorded. "
+    "Send the same request again (with the same Idempotency-Key) in a moment."
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """An error that means the database could not be reached or dropped the connection (an outage,
+    a restart, a lock held too long), as opposed to a bug: worth a retry, never a 500."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _route(request: Request) -> str:
+    """The route's pattern (`/api/v1/sessions/{sid}`), never the ids in the path."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "(no route)"
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
@@ -49,16 +71,43 @@ def _is_page(request: Request) -> bool:
     return "application/json" not in request.headers.get("accept", "")
 
 
-def _respond(request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def _respond(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     if _is_page(request) and request.method == "GET":
         if status == 401:
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         from app.web.templating import templates
 
         return templates.TemplateResponse(
-            request, "pages/error.html", {"status": status, "message": message}, status_code=status
+            request, "pages/error.html", {"status": status, "message": message}, status_code=status, headers=headers
         )
-    return JSONResponse(error_body(code, message, details), status_code=status)
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def unavailable(request: Request, exc: BaseException) -> Response:
+    """503 `unavailable` with Retry-After: the database did not answer, nothing was recorded."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    log.warning(
+        "database unavailable: %s %s answered 503 (%s: %s)",
+        request.method,
+        _route(request),
+        type(exc).__name__,
+        reason[0] if reason else "",
+    )
+    return _respond(
+        request,
+        503,
+        "unavailable",
+        UNAVAILABLE_MESSAGE,
+        {"retry_after_seconds": RETRY_AFTER_SECONDS},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _validation_details(err: RequestValidationError) -> dict[str, Any]:
@@ -66,7 +115,8 @@ def _validation_details(err: RequestValidationError) -> dict[str, Any]:
     for item in err.errors():
         loc = [str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path")]
         fields.append({"field": ".".join(loc) or "body", "problem": item.get("msg", "invalid")})
-    return {"fields": fields}
+    # `field` names the first one, as the domain's own validation errors do.
+    return {"field": fields[0]["field"] if fields else "body", "fields": fields}
 
 
 def install(app: FastAPI) -> None:
@@ -99,9 +149,15 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return _respond(request, exc.status_code, code, message)
 
+    @app.exception_handler(sa.exc.SQLAlchemyError)
+    async def _database(request: Request, exc: sa.exc.SQLAlchemyError) -> Response:
+        if database_unavailable(exc):
+            return unavailable(request, exc)
+        raise exc  # a bug, not an outage: the 500 below
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        log.exception("unexpected error on %s %s", request.method, _route(request))
         return JSONResponse(
             error_body("internal_error", "Something went wrong on the server; nothing was recorded."), 500
         )

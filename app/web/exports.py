@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from app import localtime
 from app.export import (
     ChartRecord,
     RecordNotFound,
@@ -126,20 +127,11 @@ def export_session(session_id: str, user: CurrentUser, services: ServicesDep) ->
     snapshot = _snapshot(services, user, session_id)
     if user.role != "lead":
         raise ApiError(403, "forbidden", "Only a lead can export a whole session; export one participant at a time.")
-    buffer = io.BytesIO()
-    stamp = services.clock()
-    when = _zip_time(stamp)
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for participant_id in snapshot.state.participants:
-            record = _record(services, user, snapshot, participant_id)
-            folder = safe_name(record.chart_id)
-            for suffix, (_media, render) in FORMATS.items():
-                info = zipfile.ZipInfo(f"{folder}/{file_name(record, suffix)}", date_time=when)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, render(record))
+    records = [_record(services, user, snapshot, pid) for pid in snapshot.state.participants]
+    content = archive(records, services.clock())
     name = f"session-record_{session_id}.zip"
     return Response(
-        buffer.getvalue(),
+        content,
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
@@ -149,6 +141,25 @@ def export_session(session_id: str, user: CurrentUser, services: ServicesDep) ->
     )
 
 
+def archive(records: list[ChartRecord], stamp: datetime) -> bytes:
+    """Every record in every format, one folder per participant named by chart id. Two chart ids
+    that make the same folder name get the participant id added, so no file hides another."""
+    buffer = io.BytesIO()
+    when = _zip_time(stamp)
+    used: set[str] = set()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        for record in records:
+            folder = safe_name(record.chart_id)
+            if folder in used:
+                folder = f"{folder}_{safe_name(str(record.data['participant']['id']))}"
+            used.add(folder)
+            for suffix, (_media, render) in FORMATS.items():
+                info = zipfile.ZipInfo(f"{folder}/{file_name(record, suffix)}", date_time=when)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zipped.writestr(info, render(record))
+    return buffer.getvalue()
+
+
 def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
-    local = moment.astimezone()
+    local = localtime.local(moment) or moment
     return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)

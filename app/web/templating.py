@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
+from app import localtime
 from app.domain.model import PHASE_LABELS, Phase
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -17,28 +18,29 @@ env = templates.env
 
 
 def _parse(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
+    return localtime.parse(value)
+
+
+def moment(value: Any) -> datetime | None:
+    """A stored time (ISO text or datetime) as a datetime, so templates compare times, not strings."""
+    return localtime.parse(value)
 
 
 def clock(value: Any) -> str:
-    """hh:mm in the server's local time zone (the clinic's)."""
-    moment = _parse(value)
-    return "" if moment is None else moment.astimezone().strftime("%H:%M")
+    """hh:mm in the clinic's time zone (HOLDSPACE_TIMEZONE)."""
+    shown = localtime.local(value)
+    return "" if shown is None else shown.strftime("%H:%M")
 
 
 def day_clock(value: Any) -> str:
-    """A moment that may be another day: weekday, date and time."""
-    moment = _parse(value)
-    return "" if moment is None else moment.astimezone().strftime("%a %d %b %H:%M")
+    """A moment that may be another day: weekday, date and time, in the clinic's zone."""
+    shown = localtime.local(value)
+    return "" if shown is None else shown.strftime("%a %d %b %H:%M")
 
 
 def clock_seconds(value: Any) -> str:
-    moment = _parse(value)
-    return "" if moment is None else moment.astimezone().strftime("%H:%M:%S")
+    shown = localtime.local(value)
+    return "" if shown is None else shown.strftime("%H:%M:%S")
 
 
 def since(value: Any, now: datetime) -> str:
@@ -71,6 +73,7 @@ def phase_label(value: str) -> str:
 
 
 env.filters.update(
+    moment=moment,
     day_clock=day_clock,
     clock=clock,
     clock_seconds=clock_seconds,
@@ -80,6 +83,9 @@ env.filters.update(
     phase_label=phase_label,
 )
 env.globals["utc"] = UTC
+# The clinic's zone, named on every page and given to the page script for the times it writes.
+env.globals["time_zone_label"] = lambda: localtime.zone_label()
+env.globals["time_zone_name"] = lambda: localtime.clinic_zone().key
 
 
 def render_block(template_name: str, block_name: str, context: dict[str, Any]) -> str:

@@ -15,8 +15,9 @@ from app.domain import (
     evaluate_checklist,
 )
 from app.domain.coverage import coverage_warnings
+from app.domain.decide import dose_gates_unmet
 from app.domain.escalation import STEP_WORDS
-from app.domain.model import Escalation, Followup
+from app.domain.model import Escalation, Followup, Phase
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -59,6 +60,20 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "last_vitals": _readings(p.vitals),
         "screening": dict(p.screening) if p.screening else None,
         "screening_cleared": p.screening_cleared,
+        # When the screening was done and the agreement signed, when each was typed in, and whether
+        # that was a late entry (invariant 8: both times are kept).
+        "screening_observed_at": _iso(p.screened_at),
+        "screening_recorded_at": _iso(p.screening_recorded_at),
+        "screening_late": p.screening_late,
+        "consent_observed_at": _iso(p.consented_at),
+        "consent_recorded_at": _iso(p.consent_recorded_at),
+        "consent_late": p.consent_late,
+        # What a dose still needs (invariant 5), in the words a refusal would use.
+        "dose_missing": (
+            [{"key": g.key, "label": g.label} for g in dose_gates_unmet(state, p)]
+            if p.phase in (Phase.ARRIVED, Phase.SCREENED)
+            else []
+        ),
         "consent": dict(consent) if consent else None,
         "consent_withdrawn": sorted(p.consent_withdrawn),
         "consent_missing": consent_missing(dict(p.consent) if p.consent else None),
@@ -172,6 +187,10 @@ def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[s
         "step_reaches": STEP_WORDS[e.step],
         "reason": e.reason,
         "raised_at": _iso(e.raised_at),
+        # When it became the priority it has now, and the priority it was raised with: a low alarm
+        # raised to medium a minute ago is a one-minute-old medium, not an eleven-minute-old one.
+        "priority_since": _iso(e.priority_since or e.raised_at),
+        "raised_priority": e.raised_priority or e.priority,
         "deadline": _iso(e.deadline),
         "acknowledged_at": _iso(e.acknowledged_at),
         "acknowledged_by": e.acknowledged_by,

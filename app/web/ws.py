@@ -68,6 +68,7 @@ async def _admit(websocket: WebSocket) -> User | None:
     if user is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in")
         return None
+    websocket.state.username = user.username  # for the connection's log line (app/web/logs.py)
     return user
 
 

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 
-from tests.conftest import create_schema, seed_clinic
+from tests.conftest import PASSWORD, create_schema, seed_clinic
 from tests.integration.conftest import JSON
 
 API = "/api/v1"
@@ -143,7 +143,11 @@ def assign_support(client: TestClient, sid: str, pid: str, who: str, kind: str =
 
 
 def check_in(client: TestClient, sid: str, username: str) -> dict[str, Any]:
-    return ok(client.post(sess(sid, f"/facilitators/{username}/check-in")))
+    """`username` checks themselves in: from their own sign-in, or by typing their password on the
+    tablet `client` is signed in to (nobody checks in someone else)."""
+    me = ok(client.get(f"{API}/me"))["username"]
+    body = None if me == username else {"password": PASSWORD}
+    return ok(client.post(sess(sid, f"/facilitators/{username}/check-in"), json=body))
 
 
 def ready_participant(

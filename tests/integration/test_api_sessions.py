@@ -343,14 +343,15 @@ def test_opening_a_session_checks_the_lead_and_the_facilitators(client_for: Clie
 
 
 def test_check_in_and_out_of_the_room(client_for: Clients, session_id: str) -> None:
-    farah = client_for("farah")
-    check_in(farah, session_id, "theo")
+    farah, theo = client_for("farah"), client_for("theo")
+    check_in(theo, session_id, "theo")
+    # dr.ade types her own password on the tablet farah is signed in to.
     assert check_in(farah, session_id, "dr.ade")["facilitators_present"] == ["dr.ade", "theo"]
-    assert_error(farah.post(sess(session_id, "/facilitators/theo/check-in")), 409, "already_checked_in")
+    assert_error(theo.post(sess(session_id, "/facilitators/theo/check-in")), 409, "already_checked_in")
     assert_error(farah.post(sess(session_id, "/facilitators/mika/check-in")), 404, "not_found")
-    out = ok(farah.post(sess(session_id, "/facilitators/theo/check-out")))
+    out = ok(theo.post(sess(session_id, "/facilitators/theo/check-out")))
     assert out["facilitators_present"] == ["dr.ade"]
-    assert_error(farah.post(sess(session_id, "/facilitators/theo/check-out")), 409, "not_checked_in")
+    assert_error(theo.post(sess(session_id, "/facilitators/theo/check-out")), 409, "not_checked_in")
 
 
 # ------------------------------------------------------------------ regressions: bugs these tests found

@@ -18,9 +18,9 @@ from app.domain import DEFAULT_POLICY, Phase, SessionState, fold
 from app.live.broker import MemoryBroker
 from app.services import Services
 from app.store import events as event_store
-from app.store import migrate, people
+from app.store import people
 from app.store.db import make_engine, unit_of_work
-from app.store.migrate import is_up_to_date
+from app.store.migrate import head_revision, is_up_to_date
 from app.store.tables import CareSession, Room
 
 DEMO_PASSWORD = "demo-password-42"
@@ -78,9 +78,26 @@ def _one_line_error(result: Result) -> str:
 
 def test_migrate_is_repeatable(run, db_url: str) -> None:  # type: ignore[no-untyped-def]
     first = run("migrate")
-    assert first.code == 0 and f"upgraded from empty to {migrate.head_revision()}" in first.out
+    assert first.code == 0 and f"upgraded from empty to {head_revision()}" in first.out
     again = run("migrate")
     assert again.code == 0 and "already up to date" in again.out
+
+
+def test_user_pin_reads_the_pin_from_stdin_and_stores_only_its_hash(run, db_url, engine) -> None:  # type: ignore[no-untyped-def]
+    assert run("migrate").code == 0
+    assert run("user", "add", "farah", "--role", "facilitator", "--password-stdin", stdin="correct horse 9\n").code == 0
+    result = run("user", "pin", "Farah", "--pin-stdin", stdin="4821\n")
+    assert result.code == 0, result
+    assert "set the check-in PIN of farah" in result.out and "4821" not in result.out
+    with unit_of_work(engine) as db:
+        user = people.get_user(db, "farah")
+        assert user is not None and user.pin_hash and "4821" not in user.pin_hash
+        assert people.pin_matches(user, "4821") and not people.pin_matches(user, "4822")
+    for bad in ("12\n", "12ab\n", "123456789\n"):
+        refused = run("user", "pin", "farah", "--pin-stdin", stdin=bad)
+        assert refused.code == 2 and "4 to 8 digits" in refused.err
+    assert run("user", "pin", "nobody", "--pin-stdin", stdin="4821\n").code == 2
+    assert "--pin-stdin" in run("user", "pin", "farah").err
 
 
 def test_user_add_reads_the_password_from_stdin_and_it_authenticates(run, db_url, engine) -> None:  # type: ignore[no-untyped-def]
@@ -187,7 +204,7 @@ def test_serve_migrates_then_runs_the_app_factory(run, db_url, monkeypatch) -> N
     monkeypatch.setattr(cli, "_serve", lambda app, host, port, **kw: calls.append((app, host, port, kw)))
     result = run("serve", "--host", "0.0.0.0", "--port", "8123")
     assert result.code == 0, result
-    assert calls == [("app.main:create_app", "0.0.0.0", 8123, {"factory": True})]
+    assert calls == [("app.main:create_app", "0.0.0.0", 8123, {"factory": True, "workers": 1})]
     assert is_up_to_date(db_url)
 
 
@@ -277,7 +294,13 @@ def test_demo_random_passwords_are_printed(run, db_url, engine) -> None:  # type
     with unit_of_work(engine) as db:
         for username, role in demo.USERS:
             assert lines[username][1] == role
-            assert people.authenticate(db, username, lines[username][2]) is not None
+            user = people.authenticate(db, username, lines[username][2])
+            assert user is not None
+            if role == "admin":
+                assert "PIN" not in lines[username] and user.pin_hash is None
+            else:
+                assert lines[username][3] == "PIN" and people.pin_matches(user, lines[username][4])
+                assert not people.pin_matches(user, "12345")
 
 
 def test_demo_serves_the_app_with_the_simulation(run, db_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]

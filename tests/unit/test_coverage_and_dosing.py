@@ -83,10 +83,12 @@ def test_a_dose_time_more_than_the_allowed_clock_skew_ahead_is_invalid_input(rea
     assert kinds(events) == ["dose_administered"]
 
 
-def test_a_participant_who_was_never_screened_cannot_be_dosed(session: SessionBuilder) -> None:
+def test_a_participant_who_was_never_screened_is_refused_as_screening_not_cleared(session: SessionBuilder) -> None:
     session.consented("p1").supported("p1")
-    err = session.refuse(dose_cmd("p1"), DOC, code="invalid_transition")
-    assert err.details["current"] == "arrived"
+    err = session.refuse(dose_cmd("p1"), DOC, code="screening_not_cleared")
+    assert err.details == {"missing": ["screening"]}
+    assert "screening" in err.message and "Arrived" not in err.message
+    assert session.phase() is Phase.ARRIVED
 
 
 def test_a_participant_cannot_be_dosed_twice(ready_session: SessionBuilder) -> None:
@@ -107,7 +109,7 @@ def test_a_blood_pressure_above_140_over_90_flags_the_screening_and_blocks_the_d
     session.consented("p1").supported("p1")
 
     err = session.refuse(dose_cmd("p1"), DOC, code="screening_not_cleared")
-    assert err.details == {"flags": ["bp_above_140/90"]}
+    assert err.details == {"missing": ["prescriber_clearance"], "flags": ["bp_above_140/90"]}
 
 
 def test_a_blood_pressure_of_exactly_140_over_90_needs_no_clearance(session: SessionBuilder) -> None:
@@ -205,7 +207,7 @@ def test_a_prescriber_in_the_room_does_not_count_as_a_facilitator_for_dosing() -
 def test_the_dose_checks_run_in_order_forbidden_then_phase_screening_consent_support_room() -> None:
     b = SessionBuilder().opened().with_participant("p1")
     b.refuse(dose_cmd("p1"), FAY, code="forbidden")
-    b.refuse(dose_cmd("p1"), DOC, code="invalid_transition")
+    b.refuse(dose_cmd("p1"), DOC, code="screening_not_cleared")
     b.screened("p1", 150, 80)
     b.refuse(dose_cmd("p1"), DOC, code="screening_not_cleared")
     b.run(c.ClearScreening("p1", "ok"), DOC)
@@ -224,7 +226,8 @@ def test_the_dose_checks_run_in_order_forbidden_then_phase_screening_consent_sup
 def test_checking_in_records_who_and_in_which_role(session: SessionBuilder) -> None:
     events = session.run(c.CheckIn("finn", "facilitator"), FINN, device="tablet-2")
     assert kinds(events) == ["facilitator_checked_in"]
-    assert events[0].data == {"username": "finn", "role": "facilitator"} and events[0].device == "tablet-2"
+    assert events[0].data == {"username": "finn", "role": "facilitator", "attested_by": "sign_in"}
+    assert events[0].device == "tablet-2"
     assert session.state.covering_present == ("fay", "finn")
 
 

@@ -383,6 +383,45 @@ def test_a_low_alarm_raised_to_medium_reaches_the_lead_and_opens_its_follow_up_t
     assert kinds(tick(b, updated_at + MEDIUM_ACK)) == ["escalation_climbed"]
 
 
+def test_an_upgraded_alarm_keeps_when_it_was_raised_and_records_when_it_became_this_priority(
+    b: SessionBuilder,
+) -> None:
+    raised_at = b.now
+    e = raise_one(b, distress=2)
+    assert (e.priority, e.priority_since, e.raised_priority) == ("low", raised_at, "low")
+
+    b.advance(minutes=10)
+    upgraded_at = b.now
+    observe(b, distress=3)
+    now = escalation(b, e.id)
+    assert (now.priority, now.raised_at, now.priority_since, now.raised_priority) == (
+        "medium",
+        raised_at,
+        upgraded_at,
+        "low",
+    )
+
+    # The same level again, an acknowledgement and a climb change none of it.
+    b.advance(seconds=20)
+    observe(b, distress=3)
+    tick(b, upgraded_at + MEDIUM_ACK)
+    assert escalation(b, e.id).step == 3
+    b.advance(seconds=5).run(c.AcknowledgeEscalation(e.id), LEE)
+    assert (escalation(b, e.id).priority_since, escalation(b, e.id).raised_priority) == (upgraded_at, "low")
+
+    b.advance(minutes=1)
+    high_at = b.now
+    observe(b, distress=4)
+    final = escalation(b, e.id)
+    assert (final.priority, final.priority_since, final.raised_at, final.raised_priority) == (
+        "high",
+        high_at,
+        raised_at,
+        "low",
+    )
+    assert b.refold().escalations[e.id] == final
+
+
 def test_a_higher_priority_after_climbing_keeps_step_3(b: SessionBuilder) -> None:
     raised_at = b.now
     e = raise_one(b, distress=3)

@@ -22,7 +22,7 @@ def _apply(state: SessionState, command: c.Command, user: str = "fay", role: str
 def _room_with_two_dosed(*facilitators: str) -> SessionState:
     state = _apply(SessionState("s"), c.OpenSession("r", "group", facilitators, "lee"), "lee", "lead")
     for name in facilitators:
-        state = _apply(state, c.CheckIn(name, "facilitator"))
+        state = _apply(state, c.CheckIn(name, "facilitator"), name)
     for pid in ("p1", "p2"):
         state = _apply(state, c.AddParticipant(pid, pid.upper(), f"C-{pid}"))
         state = _apply(state, c.RecordScreening(pid, {}, 120, 80))
