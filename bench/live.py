@@ -114,8 +114,8 @@ def app_server(tree: Path, past: int = 0) -> Iterator[tuple[Server, dict[str, An
 
 
 @contextlib.contextmanager
-def bare_server() -> Iterator[Server]:
-    server = Server(["bare"], free_port())
+def bare_server(ws: str = "auto") -> Iterator[Server]:
+    server = Server(["bare", "--ws", ws], free_port())
     try:
         yield server
     finally:
@@ -377,8 +377,10 @@ def run_idle(args: argparse.Namespace) -> None:
             emit(
                 {"bench": "idle", "code": label, "sockets": n, **asyncio.run(idle_app(server, setup, n, args.seconds))}
             )
-    with bare_server() as bare:
-        emit({"bench": "idle", "code": "bare", "sockets": n, **asyncio.run(idle_bare(bare, n, args.seconds))})
+    for ws in ("auto", "live"):  # uvicorn's default, and the app's own transport with nothing on top
+        with bare_server(ws) as bare:
+            result = asyncio.run(idle_bare(bare, n, args.seconds))
+            emit({"bench": "idle", "code": "bare" if ws == "auto" else "bare, app's transport", "sockets": n, **result})
 
 
 # ------------------------------------------------------------------ overview

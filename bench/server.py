@@ -46,7 +46,7 @@ def serve_app(tree: str, db: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws=ws)
 
 
-def serve_bare(port: int) -> None:
+def serve_bare(port: int, ws_protocol: str = "auto") -> None:
     """What a broadcast costs with nothing of ours in the way: the sockets in a set, and one POST
     that sends the message it is given to every one of them, one after another."""
     import uvicorn
@@ -55,7 +55,7 @@ def serve_bare(port: int) -> None:
     sockets: set[WebSocket] = set()
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         sockets.add(websocket)
         try:
@@ -76,7 +76,12 @@ def serve_bare(port: int) -> None:
                 sockets.discard(websocket)
         return {"sent": len(sockets)}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    ws: Any = ws_protocol
+    if ws_protocol == "live":  # the transport as `holdspace serve` sets it up, with nothing of ours on top
+        from app.web.socket_protocol import LiveWebSocketProtocol
+
+        ws = LiveWebSocketProtocol
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws=ws)
 
 
 def schema(tree: str, db: str) -> None:
@@ -153,11 +158,12 @@ def main() -> None:
     parser.add_argument("--tree", default=str(Path(__file__).resolve().parents[1]))
     parser.add_argument("--db")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ws", default="auto", help="bare: 'live' for the app's websocket protocol")
     args = parser.parse_args()
     if args.mode == "app":
         serve_app(args.tree, args.db, args.port)
     elif args.mode == "bare":
-        serve_bare(args.port)
+        serve_bare(args.port, args.ws)
     elif args.mode == "schema":
         schema(args.tree, args.db)
     else:

@@ -4,7 +4,7 @@ compression context between messages.
 A live screen gets a whole fragment now and then and a small heartbeat in between; a compression
 context kept per socket would hold its zlib buffers (tens of KiB) for every idle tablet, while a
 fresh one per message costs microseconds and compresses a self-contained fragment just as well.
-Clients keep their own choice for what they send (nearly nothing)."""
+Clients are asked the same for what they send (nearly nothing), so no decoder is kept either."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from websockets.server import ServerProtocol
 def deflate() -> ServerPerMessageDeflateFactory:
     return ServerPerMessageDeflateFactory(
         server_no_context_takeover=True,
+        client_no_context_takeover=True,  # and no decoder kept for a client that sends nothing
         server_max_window_bits=12,
         client_max_window_bits=12,
         compress_settings={"memLevel": 5},

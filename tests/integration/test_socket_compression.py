@@ -51,4 +51,4 @@ def test_a_room_socket_is_deflated_without_a_context_kept_between_messages(serve
         negotiated = ws.response.headers.get("Sec-WebSocket-Extensions", "")
         assert 'id="room-live"' in str(ws.recv(timeout=10))
     assert "permessage-deflate" in negotiated
-    assert "server_no_context_takeover" in negotiated
+    assert "server_no_context_takeover" in negotiated and "client_no_context_takeover" in negotiated
