@@ -317,6 +317,9 @@
     }
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
+    var status = document.getElementById("live-status");
+    if (status && status.dataset.at) learnServerTime(status.dataset.at);
+    updateTimes();
     lastMessageAt = new Date();
     setLive(true);
   });
@@ -358,8 +361,17 @@
     var rest = minutes % 60;
     return Math.floor(minutes / 60) + " h " + (rest < 10 ? "0" : "") + rest + " min";
   }
+  // Relative times count from the server's clock, not the tablet's: the page learns the offset
+  // from the time the page was rendered and from every live message (`data-at`).
+  var serverOffset = 0;
+  function learnServerTime(iso) {
+    var at = Date.parse(iso || "");
+    if (!isNaN(at)) serverOffset = at - Date.now();
+  }
+  learnServerTime(meta("server-now"));
+  function serverNow() { return Date.now() + serverOffset; }
   function updateTimes() {
-    var now = Date.now();
+    var now = serverNow();
     document.querySelectorAll("time[data-rel][datetime]").forEach(function (el) {
       var at = new Date(el.getAttribute("datetime")).getTime();
       if (isNaN(at)) return;

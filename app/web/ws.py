@@ -151,7 +151,8 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
     try:
         version = await hub.join_room(room_id, outbox)
         if not outbox.pending:
-            outbox.put(version.frame)  # the snapshot: the room's current version, as every tablet has it
+            # The snapshot: the room's current version as every tablet has it, and the time now.
+            outbox.put(version.frame + status_fragment(services.clock(), version.seq))
         if device is not None:
             presence.connected(device, room_id, user.username, services.clock())
             broker.publish([room_channel(room_id)], hint)
