@@ -79,6 +79,7 @@ class Outbox:
         self.keep_latest = keep_latest
         self._frames: deque[str] = deque()
         self._wake = asyncio.Event()
+        self._poked = False
         self.close_code: int | None = None
         self.sent: dict[str, int] = {}  # JSON streams: the last seq sent, per session
         self.held: list[EventFrame] | None = None if keep_latest else []  # until the snapshot is sent
@@ -121,8 +122,7 @@ class Outbox:
 
     def poke(self) -> None:
         """Wake the socket's handler without a frame (an overview has something to rebuild)."""
-        if not self._frames:
-            self._frames.append(POKE)
+        self._poked = True
         self._wake.set()
 
     def close(self, code: int) -> None:
@@ -135,12 +135,15 @@ class Outbox:
 
     async def next(self) -> str | None:
         """The next frame, POKE, or None once the outbox is closed."""
-        while not self._frames and self.close_code is None:
+        while not self._frames and not self._poked and self.close_code is None:
             self._wake.clear()
             await self._wake.wait()
         if self.close_code is not None:
             return None
-        return self._frames.popleft()
+        if self._frames:
+            return self._frames.popleft()
+        self._poked = False
+        return POKE
 
 
 Watcher = Callable[["Feed", str], None]

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 
 from app.live import feeds
-from app.live.feeds import CLOSE_TOO_SLOW, EventFrame, Outbox
+from app.live.feeds import CLOSE_TOO_SLOW, POKE, EventFrame, Outbox
 from app.web import ws
 
 T = TypeVar("T")
@@ -40,6 +40,16 @@ def test_a_room_socket_that_fell_behind_gets_only_the_latest_version() -> None:
         return [first, second, await outbox.next()]
 
     assert arun(run) == ["v3", "beat", None]
+
+
+def test_a_poke_is_not_lost_behind_a_heartbeat() -> None:
+    async def run() -> list[str | None]:
+        outbox = Outbox(keep_latest=True)
+        outbox.put_heartbeat("beat")
+        outbox.poke()  # an overview has tiles to rebuild
+        return [await outbox.next(), await asyncio.wait_for(outbox.next(), 2)]
+
+    assert arun(run) == ["beat", POKE]
 
 
 def test_a_json_stream_keeps_every_event_in_order_and_holds_them_until_its_snapshot() -> None:
