@@ -365,7 +365,7 @@
   // from the time the page was rendered and from every live message (`data-at`).
   var serverOffset = 0;
   function learnServerTime(iso) {
-    var at = Date.parse(iso || "");
+    var at = Date.parse((iso || "").replace(" ", "T"));
     if (!isNaN(at)) serverOffset = at - Date.now();
   }
   learnServerTime(meta("server-now"));
