@@ -129,6 +129,10 @@ class Outbox:
         self.close_code = code
         self._wake.set()
 
+    def take(self) -> str | None:
+        """The frame waiting to be sent, taken out (None if there is none)."""
+        return self._frames.popleft() if self._frames else None
+
     @property
     def pending(self) -> int:
         return len(self._frames)

@@ -91,6 +91,7 @@ async def _pump(websocket: WebSocket, outbox: Outbox, on_poke: Any = None) -> No
             try:
                 async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
                     await websocket.send_text(frame)
+                del frame  # an idle socket holds no frame of its own
             except TimeoutError:
                 log.info("closing a live socket that could not take a send for %s s", SEND_TIMEOUT_SECONDS)
                 await _close(websocket, CLOSE_TOO_SLOW)
@@ -148,18 +149,30 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
 
     outbox = Outbox(keep_latest=True)
     hint = {"type": "presence", "room_id": room_id}
+    announced = False
     try:
         version = await hub.join_room(room_id, outbox)
-        if not outbox.pending:
-            # The snapshot: the room's current version as every tablet has it, and the time now.
-            outbox.put(version.frame + status_fragment(services.clock(), version.seq))
+        # The snapshot: the room's current version, the very bytes every tablet of the room holds
+        # (no copy per socket), then the time now.
+        snapshot = outbox.take() or version.frame
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await websocket.send_text(snapshot)
+        except TimeoutError:
+            await _close(websocket, CLOSE_TOO_SLOW)
+            return
+        del snapshot
+        outbox.put_heartbeat(status_fragment(services.clock(), version.seq))
         if device is not None:
             presence.connected(device, room_id, user.username, services.clock())
+            announced = True
             broker.publish([room_channel(room_id)], hint)
         await _pump(websocket, outbox)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
     finally:
         hub.leave_room(room_id, outbox)
-        if device is not None:
+        if announced and device is not None:
             # The overview learns at once that this tablet's live link is gone.
             presence.disconnected(device, room_id, services.clock())
             broker.publish([room_channel(room_id)], hint)
