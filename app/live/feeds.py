@@ -39,11 +39,12 @@ CLOSE_TOO_SLOW = 1013
 
 @dataclass(frozen=True)
 class RoomVersion:
-    """A room as one render saw it. `frame` is what every room socket gets, byte for byte."""
+    """A room as one read (and render) saw it. `frame` is what every room socket gets, byte for
+    byte; None while only JSON streams follow the room (they need the seq, not the HTML)."""
 
     session_id: str | None
     seq: int
-    frame: str
+    frame: str | None
     view: dict[str, Any] | None = None
     next_change_at: datetime | None = None
     rendered_at: datetime | None = None
@@ -58,7 +59,7 @@ class EventFrame:
 
 
 class Renderer(Protocol):
-    def room(self, room_id: str, previous: RoomVersion | None, force: bool) -> RoomVersion: ...
+    def room(self, room_id: str, previous: RoomVersion | None, force: bool, render: bool) -> RoomVersion: ...
 
     def event_frames(self, session_id: str, after: int) -> list[EventFrame]: ...
 
@@ -168,7 +169,7 @@ class Feed:
     _force: bool = False
     _task: asyncio.Task[None] | None = None
     _timer: asyncio.TimerHandle | None = None
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _tile: tuple[Any, str] | None = None
 
     @property
@@ -190,11 +191,17 @@ class Feed:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def ready(self) -> RoomVersion:
-        if self.version is None:
-            self.refresh()
-            await self._ready.wait()
-        assert self.version is not None
+    @property
+    def renders_html(self) -> bool:
+        return bool(self.html or self.watchers)
+
+    async def ready(self, html: bool = True) -> RoomVersion:
+        """The current version, rendered if `html` (a first screen of a room only JSON streams
+        followed has it rendered now)."""
+        while self.version is None or (html and self.version.frame is None):
+            changed = self._changed
+            self.refresh(force=self.version is not None)
+            await changed.wait()
         return self.version
 
     async def _run(self) -> None:
@@ -203,7 +210,8 @@ class Feed:
             force, self._force = self._force, False
             previous = self.version
             try:
-                version = await run_in_threadpool(self.hub.renderer.room, self.room_id, previous, force)
+                render = self.renders_html
+                version = await run_in_threadpool(self.hub.renderer.room, self.room_id, previous, force, render)
                 frames: list[EventFrame] = []
                 if version is not previous and self.json:
                     frames = await run_in_threadpool(self._read_events, previous, version)
@@ -216,10 +224,13 @@ class Feed:
             if version is previous:
                 continue
             self.version = version
-            self.renders += 1
-            self._ready.set()
-            for outbox in list(self.html):
-                outbox.put(version.frame)
+            if version.frame is not None:
+                self.renders += 1
+            self._changed.set()
+            self._changed = asyncio.Event()
+            if version.frame is not None:
+                for outbox in list(self.html):
+                    outbox.put(version.frame)
             if frames:
                 for outbox in list(self.json):
                     outbox.put_events(frames)
@@ -254,7 +265,7 @@ class Feed:
 
     async def tile(self) -> str:
         """The overview's tile for this room, rendered once per version and presence change."""
-        version = await self.ready()
+        version = await self.ready(html=True)
         key = (version, self.presence_rev)
         if self._tile is None or self._tile[0] != key:
             html = await run_in_threadpool(self.hub.renderer.tile, self.room_id, version)
@@ -299,7 +310,7 @@ class Hub:
     async def join_room(self, room_id: str, outbox: Outbox) -> RoomVersion:
         feed = self.feed(room_id)
         feed.html.add(outbox)
-        return await feed.ready()
+        return await feed.ready(html=True)
 
     def leave_room(self, room_id: str, outbox: Outbox) -> None:
         feed = self.feeds.get(room_id)
@@ -311,7 +322,7 @@ class Hub:
         """Before the socket reads its snapshot: every event after the feeds' cursors reaches it."""
         for room_id in room_ids:
             feed = self.feed(room_id)
-            version = await feed.ready()
+            version = await feed.ready(html=False)
             if version.session_id is not None and version.session_id not in feed.json_cursor:
                 feed.json_cursor[version.session_id] = version.seq
             feed.json.add(outbox)

@@ -137,7 +137,7 @@ class LiveRenderer:
         self.services = services
         self.presence = presence
 
-    def room(self, room_id: str, previous: RoomVersion | None, force: bool) -> RoomVersion:
+    def room(self, room_id: str, previous: RoomVersion | None, force: bool, render: bool = True) -> RoomVersion:
         services = self.services
         found = _room_row(services, room_id)
         if found is None:
@@ -146,8 +146,11 @@ class LiveRenderer:
         state = services.state(live.id) if live is not None else None
         session_id = state.session_id if state is not None else None
         seq = state.seq if state is not None else 0
-        if previous is not None and not force and previous.session_id == session_id and previous.seq == seq:
-            return previous
+        unchanged = previous is not None and previous.session_id == session_id and previous.seq == seq
+        if unchanged and not force and (previous.frame is not None or not render):  # type: ignore[union-attr]
+            return previous  # type: ignore[return-value]
+        if not render:  # only JSON streams follow the room: the seq is all they need
+            return RoomVersion(session_id, seq, None)
         now = services.clock()
         view = session_view(state, services.policy, now) if state is not None else None
         html = render_room_live(_context(room, view, staff, now, services, None))

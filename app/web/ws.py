@@ -219,7 +219,7 @@ async def overview_socket(websocket: WebSocket) -> None:
             timer[0] = loop.call_later(delay, alarms_elsewhere, {})
 
     async def build_lists(feeds: list[Feed]) -> dict[str, Any]:
-        sessions = {feed.room_id: (await feed.ready()).view for feed in feeds}
+        sessions = {feed.room_id: (await feed.ready(html=True)).view for feed in feeds}
         context = await run_in_threadpool(overview_lists, services, user, rooms, sessions, services.clock())
         refresh_lists_at(context)
         return context
@@ -251,7 +251,7 @@ async def overview_socket(websocket: WebSocket) -> None:
         context["rooms"] = [
             {
                 "room": {"id": room.id, "name": room.name, "lead": room.lead},
-                "session": (await feed.ready()).view,
+                "session": (await feed.ready(html=True)).view,
                 "tablets": presence.for_room(room.id, now),
             }
             for room, feed in zip(rooms, feeds, strict=True)

@@ -310,3 +310,18 @@ def test_a_stream_of_no_room_still_hears_the_heartbeat(live: TestClient, client_
         assert hub._heart is not None and not hub._heart.done()
         live.portal.call(hub.beat)  # type: ignore[union-attr]
         assert '"type": "heartbeat"' in ws.receive_text()
+
+
+def test_a_room_only_json_streams_follow_is_read_but_not_rendered(
+    live: TestClient, client_for: Clients, session_id: str
+) -> None:
+    theo = client_for("theo")
+    with live.websocket_connect("/api/v1/stream?room=cedar-room") as stream:
+        stream.receive_text()
+        add_participant(theo, session_id, "Ada")
+        assert '"participant_added"' in stream.receive_text()
+        feed = feed_of(live)
+        assert feed.version.frame is None and feed.renders == 0
+        with live.websocket_connect(ROOM) as ws:  # the first room screen gets it rendered
+            assert "Ada" in ws.receive_text()
+        assert feed.renders == 1
