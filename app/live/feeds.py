@@ -210,11 +210,10 @@ class Feed:
             force, self._force = self._force, False
             previous = self.version
             try:
-                render = self.renders_html
-                version = await run_in_threadpool(self.hub.renderer.room, self.room_id, previous, force, render)
-                frames: list[EventFrame] = []
-                if version is not previous and self.json:
-                    frames = await run_in_threadpool(self._read_events, previous, version)
+                # One trip to a worker thread: the room's version and, for JSON streams, its events.
+                version, frames = await run_in_threadpool(
+                    self._read, previous, force, self.renders_html, bool(self.json)
+                )
             except Exception:  # a passing database error: screens keep the last version and retry
                 log.exception("live feed for a room failed to refresh")
                 await asyncio.sleep(1.0)
@@ -236,6 +235,14 @@ class Feed:
                     outbox.put_events(frames)
             for watcher in list(self.watchers):
                 watcher(self, "room")
+
+    def _read(
+        self, previous: RoomVersion | None, force: bool, render: bool, streams: bool
+    ) -> tuple[RoomVersion, list[EventFrame]]:
+        version = self.hub.renderer.room(self.room_id, previous, force, render)
+        if version is previous or not streams:
+            return version, []
+        return version, self._read_events(previous, version)
 
     def _read_events(self, previous: RoomVersion | None, version: RoomVersion) -> list[EventFrame]:
         """The events since the feed's cursor, read and encoded once for every JSON subscriber.

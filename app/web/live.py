@@ -73,14 +73,11 @@ def status_fragment(now: datetime, seq: int | None) -> str:
     )
 
 
-def _room_row(services: Services, room_id: str) -> tuple[Room, Any, list[dict[str, str]]] | None:
-    with unit_of_work(services.engine) as db:
-        room = db.get(Room, room_id)
-        if room is None:
-            return None
-        live = people.live_session(db, room.id)
-        staff = [{"username": u.username, "role": u.role} for u in people.room_staff(db, room)]
-        return room, live, staff
+def _room_row(db: Any, room_id: str) -> tuple[Room, list[dict[str, str]]] | None:
+    room = db.get(Room, room_id)
+    if room is None:
+        return None
+    return room, [{"username": u.username, "role": u.role} for u in people.room_staff(db, room)]
 
 
 def room_context(services: Services, room_id: str, user: User | None = None) -> dict[str, Any] | None:
@@ -139,18 +136,20 @@ class LiveRenderer:
 
     def room(self, room_id: str, previous: RoomVersion | None, force: bool, render: bool = True) -> RoomVersion:
         services = self.services
-        found = _room_row(services, room_id)
-        if found is None:
+        with unit_of_work(services.engine) as db:
+            live = people.live_session(db, room_id)
+            found = _room_row(db, room_id) if render else None
+        if render and found is None:
             return RoomVersion(None, 0, "", None)
-        room, live, staff = found
         state = services.state(live.id) if live is not None else None
         session_id = state.session_id if state is not None else None
         seq = state.seq if state is not None else 0
         unchanged = previous is not None and previous.session_id == session_id and previous.seq == seq
         if unchanged and not force and (previous.frame is not None or not render):  # type: ignore[union-attr]
             return previous  # type: ignore[return-value]
-        if not render:  # only JSON streams follow the room: the seq is all they need
+        if found is None:  # only JSON streams follow the room: the seq is all they need
             return RoomVersion(session_id, seq, None)
+        room, staff = found
         now = services.clock()
         view = session_view(state, services.policy, now) if state is not None else None
         html = render_room_live(_context(room, view, staff, now, services, None))
