@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,54 @@ class Renderer(Protocol):
 
 
 POKE = "\x00poke"
+
+
+class SendWatch:
+    """Sends in progress on this event loop, and one watcher that cancels a send stalled for
+    longer than SEND_TIMEOUT_SECONDS. Cheaper than a timer per send (two dict operations), and
+    it runs only while some send is in progress: nothing at rest."""
+
+    def __init__(self) -> None:
+        self.sending: dict[asyncio.Task[Any], float] = {}
+        self.stalled: set[asyncio.Task[Any]] = set()
+        self._watcher: asyncio.Task[None] | None = None
+
+    def begin(self, task: asyncio.Task[Any]) -> None:
+        loop = task.get_loop()
+        self.sending[task] = loop.time()
+        if self._watcher is None or self._watcher.done():
+            self._watcher = loop.create_task(self._watch())
+
+    def end(self, task: asyncio.Task[Any]) -> None:
+        self.sending.pop(task, None)
+
+    def was_stalled(self, task: asyncio.Task[Any]) -> bool:
+        if task in self.stalled:
+            self.stalled.discard(task)
+            return True
+        return False
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.sending:
+            await asyncio.sleep(min(0.5, SEND_TIMEOUT_SECONDS / 2))
+            now = loop.time()
+            for task, since in list(self.sending.items()):
+                if now - since > SEND_TIMEOUT_SECONDS:
+                    self.sending.pop(task, None)
+                    self.stalled.add(task)
+                    task.cancel()
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendWatch] = weakref.WeakKeyDictionary()
+
+
+def send_watch() -> SendWatch:
+    loop = asyncio.get_running_loop()
+    watch = _watches.get(loop)
+    if watch is None:
+        watch = _watches[loop] = SendWatch()
+    return watch
 
 
 class Outbox:
@@ -402,4 +451,4 @@ class Hub:
         return sum(len(f.html) for f in self.feeds.values()) + len(self.others)
 
 
-__all__ = ["Feed", "Hub", "Outbox", "EventFrame", "Renderer", "RoomVersion", "POKE", "CLOSE_TOO_SLOW"]
+__all__ = ["Feed", "Hub", "Outbox", "EventFrame", "Renderer", "RoomVersion", "POKE", "CLOSE_TOO_SLOW", "send_watch"]

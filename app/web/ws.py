@@ -15,8 +15,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from app.domain.escalation import reaches_beyond_the_room
+from app.live import feeds
 from app.live.broker import STEP_THREE, room_channel
-from app.live.feeds import CLOSE_TOO_SLOW, POKE, SEND_TIMEOUT_SECONDS, Feed, Hub, Outbox
+from app.live.feeds import CLOSE_TOO_SLOW, POKE, SEND_TIMEOUT_SECONDS, Feed, Hub, Outbox, send_watch
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
@@ -77,6 +78,9 @@ async def _pump(websocket: WebSocket, outbox: Outbox, on_poke: Any = None) -> No
     stops, 1013 when this socket fell too far behind). A send that stalls for several seconds
     closes the socket with 1013, so the tablet reconnects to a fresh snapshot."""
     receiver = asyncio.create_task(_drain_client(websocket, outbox))
+    task = asyncio.current_task()
+    assert task is not None
+    watch = send_watch()
     try:
         while True:
             frame = await outbox.next()
@@ -88,14 +92,19 @@ async def _pump(websocket: WebSocket, outbox: Outbox, on_poke: Any = None) -> No
                 frame = await on_poke() if on_poke is not None else None
                 if not frame:
                     continue
+            watch.begin(task)
             try:
-                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                    await websocket.send_text(frame)
-                del frame  # an idle socket holds no frame of its own
-            except TimeoutError:
-                log.info("closing a live socket that could not take a send for %s s", SEND_TIMEOUT_SECONDS)
+                await websocket.send_text(frame)
+            except asyncio.CancelledError:
+                if not watch.was_stalled(task):
+                    raise
+                task.uncancel()
+                log.info("closing a live socket that could not take a send for %s s", feeds.SEND_TIMEOUT_SECONDS)
                 await _close(websocket, CLOSE_TOO_SLOW)
                 return
+            finally:
+                watch.end(task)
+            del frame  # an idle socket holds no frame of its own
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
     finally:

@@ -102,7 +102,7 @@ class QuickSocket(StalledSocket):
 
 
 def test_a_socket_that_cannot_take_a_send_is_closed_with_1013(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ws, "SEND_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(feeds, "SEND_TIMEOUT_SECONDS", 0.05)
 
     async def run() -> tuple[int | None, int | None, list[str]]:
         stalled, quick = StalledSocket(), QuickSocket()
@@ -118,6 +118,7 @@ def test_a_socket_that_cannot_take_a_send_is_closed_with_1013(monkeypatch: pytes
         await asyncio.wait_for(pumps[0], 2)
         quick_box.close(1012)
         await asyncio.wait_for(pumps[1], 2)
+        assert not feeds.send_watch().sending  # nothing in progress: nothing watched at rest
         return stalled.closed, quick.closed, quick.sent
 
     assert arun(run) == (1013, 1012, ["v1", "v2"])
