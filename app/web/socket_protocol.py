@@ -9,15 +9,40 @@ Clients are asked the same for what they send (nearly nothing), so no decoder is
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.extensions.base import Extension
+from websockets.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
+from websockets.typing import ExtensionParameter
+
+# A heartbeat (about 140 bytes) would gain a few dozen bytes from a fresh zlib context that costs
+# more to set up than the bytes are worth: messages under this size go out uncompressed, as
+# RFC 7692 allows (the frame simply does not set RSV1).
+PLAIN_BELOW_BYTES = 512
+
+
+class _PerMessageDeflate(PerMessageDeflate):
+    def encode(self, frame: Frame) -> Frame:
+        if frame.fin and frame.opcode in (Opcode.TEXT, Opcode.BINARY) and len(frame.data) < PLAIN_BELOW_BYTES:
+            return frame
+        return super().encode(frame)
+
+
+class _DeflateFactory(ServerPerMessageDeflateFactory):
+    def process_request_params(
+        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
+    ) -> tuple[list[ExtensionParameter], PerMessageDeflate]:
+        response, extension = super().process_request_params(params, accepted_extensions)
+        extension.__class__ = _PerMessageDeflate
+        return response, extension
 
 
 def deflate() -> ServerPerMessageDeflateFactory:
-    return ServerPerMessageDeflateFactory(
+    return _DeflateFactory(
         server_no_context_takeover=True,
         client_no_context_takeover=True,  # and no decoder kept for a client that sends nothing
         server_max_window_bits=12,

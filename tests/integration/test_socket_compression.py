@@ -52,3 +52,19 @@ def test_a_room_socket_is_deflated_without_a_context_kept_between_messages(serve
         assert 'id="room-live"' in str(ws.recv(timeout=10))
     assert "permessage-deflate" in negotiated
     assert "server_no_context_takeover" in negotiated and "client_no_context_takeover" in negotiated
+
+
+def test_a_heartbeat_goes_out_plain_and_a_fragment_compressed() -> None:
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    from websockets.frames import Frame, Opcode
+
+    from app.web.socket_protocol import PLAIN_BELOW_BYTES, deflate
+
+    client_params = ClientPerMessageDeflateFactory(client_max_window_bits=True).get_request_params()
+    _response, extension = deflate().process_request_params(client_params, [])
+    beat = extension.encode(Frame(Opcode.TEXT, b'<div id="live-status">Live</div>'))
+    assert not beat.rsv1 and beat.data == b'<div id="live-status">Live</div>'
+    fragment = ("<article>" + "Participant " * 400 + "</article>").encode()
+    assert len(fragment) > PLAIN_BELOW_BYTES
+    packed = extension.encode(Frame(Opcode.TEXT, fragment))
+    assert packed.rsv1 and len(packed.data) < len(fragment) / 5
