@@ -1,13 +1,27 @@
 """Which tablets hold a live link to which room, so the lead's overview can show the ones that
-dropped off. Kept in memory: with several app processes each knows only its own sockets."""
+dropped off. Kept in memory: with several app processes each knows only its own sockets.
+
+Only sockets admitted to the room are recorded (the caller checks), under a device name of a
+strict pattern; a room remembers a bounded number of tablets, and an offline one is forgotten
+after the clinic policy's `offline_tablet_forget_minutes`."""
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+# What the pages send: "tablet-" and eight hex digits; a clinic's own names fit too.
+DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+MAX_TABLETS_PER_ROOM = 30
 FORGET_AFTER = timedelta(hours=12)
+
+
+def device_name(raw: str | None) -> str | None:
+    """The device name a socket gave, if it has the allowed shape; else None (not recorded)."""
+    name = (raw or "").strip()
+    return name if DEVICE_NAME.fullmatch(name) else None
 
 
 @dataclass
@@ -21,18 +35,31 @@ class Link:
 
 
 class Presence:
-    def __init__(self) -> None:
+    def __init__(self, forget_after: timedelta = FORGET_AFTER, max_per_room: int = MAX_TABLETS_PER_ROOM) -> None:
         self._links: dict[tuple[str, str], Link] = {}
         self._lock = threading.Lock()
+        self.forget_after = forget_after
+        self.max_per_room = max_per_room
 
-    def connected(self, device: str, room_id: str, username: str, now: datetime) -> None:
+    def connected(self, device: str, room_id: str, username: str, now: datetime) -> bool:
+        """Record an admitted socket's tablet; False if the room already remembers as many
+        tablets as it may, all of them online (the socket is served, only not listed)."""
         with self._lock:
+            self._forget(now)
             link = self._links.get((device, room_id))
+            if link is None:
+                in_room = [k for k, v in self._links.items() if v.room_id == room_id]
+                if len(in_room) >= self.max_per_room:
+                    offline = [k for k in in_room if not self._links[k].online]
+                    if not offline:
+                        return False
+                    del self._links[min(offline, key=lambda k: self._links[k].since)]
             if link is None or not link.online:
                 link = Link(device, room_id, username, True, now, 0)
                 self._links[(device, room_id)] = link
             link.sockets += 1
             link.username = username
+            return True
 
     def disconnected(self, device: str, room_id: str, now: datetime) -> None:
         with self._lock:
@@ -46,8 +73,11 @@ class Presence:
 
     def for_room(self, room_id: str, now: datetime) -> list[Link]:
         with self._lock:
-            for key, link in list(self._links.items()):
-                if not link.online and now - link.since > FORGET_AFTER:
-                    del self._links[key]
+            self._forget(now)
             links = (Link(**vars(link)) for link in self._links.values() if link.room_id == room_id)
             return sorted(links, key=lambda link: link.device)
+
+    def _forget(self, now: datetime) -> None:
+        for key, link in list(self._links.items()):
+            if not link.online and now - link.since > self.forget_after:
+                del self._links[key]

@@ -1,12 +1,17 @@
 """Websockets. Every (re)connect starts with a full snapshot; after that each socket is one outbox
 of its room's feed (app.live.feeds): a change is read and rendered once per room and the same
-frames go to every socket. A small heartbeat lets a screen notice a dead link when nothing changes."""
+frames go to every socket. A small heartbeat lets a screen notice a dead link when nothing changes.
+A socket ends with its sign-in (4401), and the sockets of one sign-in and of one user are bounded."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -16,8 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.domain.escalation import reaches_beyond_the_room
 from app.live import feeds
-from app.live.broker import STEP_THREE, room_channel
+from app.live.broker import SIGNED_OUT, STEP_THREE, MemoryBroker, room_channel, sign_in_channel
 from app.live.feeds import CLOSE_TOO_SLOW, POKE, SEND_TIMEOUT_SECONDS, Feed, Hub, Outbox, send_watch
+from app.live.presence import Presence, device_name
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
@@ -36,11 +42,21 @@ from app.web.views import session_view
 log = logging.getLogger("holdspace.ws")
 router = APIRouter()
 
+HEARTBEAT_SECONDS = feeds.HEARTBEAT_SECONDS  # sent by the room feeds' hub (app.live.feeds)
 CLOSE_CLIENT_GONE = -1
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_RESTARTING = 1012
+CLOSE_TOO_MANY = 4429
+# Open sockets at once: per sign-in (one browser: a few tabs) and per user (several tablets).
+MAX_SOCKETS_PER_SIGN_IN = 8
+MAX_SOCKETS_PER_USER = 24
+# How often this process looks again whether the sign-ins of its open sockets still hold (one
+# query for all of them, whatever their number).
+SIGN_IN_CHECK_SECONDS = 5.0
+# How many sessions one `after_seq` may name (a room has one live session at a time).
+MAX_AFTER_SEQ = 50
 
 
 def origin_allowed(websocket: WebSocket) -> bool:
@@ -57,20 +73,151 @@ def origin_allowed(websocket: WebSocket) -> bool:
     return bool(parsed.netloc) and parsed.netloc == host and parsed.scheme in ("http", "https")
 
 
-async def _admit(websocket: WebSocket) -> User | None:
-    """Accept, then close with a code the page understands if the socket may not stay open."""
+@dataclass(frozen=True)
+class Caller:
+    """A socket's user and the sign-in (cookie) it came with."""
+
+    user: User
+    sign_in: str
+
+
+class SocketCounts:
+    """Open sockets per sign-in and per user (in this process), each bounded: one lead's 150
+    overview sockets once slowed every write."""
+
+    def __init__(self, per_sign_in: int = MAX_SOCKETS_PER_SIGN_IN, per_user: int = MAX_SOCKETS_PER_USER) -> None:
+        self.per_sign_in = per_sign_in
+        self.per_user = per_user
+        self._by_sign_in: Counter[str] = Counter()
+        self._by_user: Counter[str] = Counter()
+
+    def acquire(self, caller: Caller) -> bool:
+        if self._by_sign_in[caller.sign_in] >= self.per_sign_in or self._by_user[caller.user.username] >= self.per_user:
+            return False
+        self._by_sign_in[caller.sign_in] += 1
+        self._by_user[caller.user.username] += 1
+        return True
+
+    def release(self, caller: Caller) -> None:
+        self._by_sign_in[caller.sign_in] -= 1
+        self._by_user[caller.user.username] -= 1
+        if self._by_sign_in[caller.sign_in] <= 0:
+            del self._by_sign_in[caller.sign_in]
+        if self._by_user[caller.user.username] <= 0:
+            del self._by_user[caller.user.username]
+
+
+@asynccontextmanager
+async def _admitted(websocket: WebSocket) -> AsyncIterator[Caller | None]:
+    """Accept, then close with a code the page understands if the socket may not stay open;
+    while open, the socket counts against its sign-in's and its user's bounds."""
     if not origin_allowed(websocket):
         # Refused before the handshake completes: a foreign page gets nothing at all.
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN)
-        return None
+        yield None
+        return
     services: Services = websocket.app.state.services
     user = await run_in_threadpool(load_user, services, websocket.session)
     await websocket.accept()
     if user is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in")
-        return None
+        yield None
+        return
     websocket.state.username = user.username  # for the connection's log line (app/web/logs.py)
-    return user
+    caller = Caller(user, str(websocket.session.get("sign_in")))
+    counts: SocketCounts = websocket.app.state.socket_counts
+    if not counts.acquire(caller):
+        await websocket.close(code=CLOSE_TOO_MANY, reason="too many live screens")
+        yield None
+        return
+    try:
+        yield caller
+    finally:
+        counts.release(caller)
+
+
+class SignInWatch:
+    """The open sockets of each sign-in in this process. Signing out here closes them at once (a
+    hint on the sign-in's channel); a sign-in revoked by another process or run out is found by
+    one query every SIGN_IN_CHECK_SECONDS for all of them, run only while sockets are open."""
+
+    def __init__(self, services: Services, broker: MemoryBroker) -> None:
+        self.services = services
+        self.broker = broker
+        self.outboxes: dict[str, set[Outbox]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, sign_in: str, outbox: Outbox) -> None:
+        outboxes = self.outboxes.get(sign_in)
+        if outboxes is None:
+            outboxes = self.outboxes[sign_in] = set()
+            self.broker.listen(sign_in_channel(sign_in), self._signed_out_listener(sign_in))
+        outboxes.add(outbox)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._check_forever())
+
+    def remove(self, sign_in: str, outbox: Outbox) -> None:
+        outboxes = self.outboxes.get(sign_in)
+        if outboxes is None:
+            return
+        outboxes.discard(outbox)
+        if not outboxes:
+            del self.outboxes[sign_in]
+            self.broker.unlisten(sign_in_channel(sign_in), self._signed_out_listener(sign_in))
+
+    def _signed_out_listener(self, sign_in: str) -> Any:
+        return _SignedOut(self, sign_in)
+
+    def end(self, sign_in: str) -> None:
+        for outbox in list(self.outboxes.get(sign_in, ())):
+            outbox.close(CLOSE_UNAUTHORIZED)
+
+    async def _check_forever(self) -> None:
+        while self.outboxes:
+            await asyncio.sleep(SIGN_IN_CHECK_SECONDS)
+            ids = list(self.outboxes)
+            if not ids:
+                return
+            try:
+                valid = await run_in_threadpool(_valid_sign_ins, self.services, ids)
+            except Exception:  # a passing database error: look again next time
+                log.warning("could not check the sign-ins of open sockets", exc_info=True)
+                continue
+            for sign_in in ids:
+                if sign_in not in valid:
+                    self.end(sign_in)
+
+
+@dataclass(frozen=True)
+class _SignedOut:
+    """The listener for one sign-in's channel (equal for the same sign-in, so it can be removed)."""
+
+    watch: SignInWatch
+    sign_in: str
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        if message.get("type") == SIGNED_OUT["type"]:
+            self.watch.end(self.sign_in)
+
+
+def _valid_sign_ins(services: Services, ids: list[str]) -> set[str]:
+    with unit_of_work(services.engine) as db:
+        return people.valid_sign_ins(db, ids)
+
+
+def _sign_ins(websocket: WebSocket) -> SignInWatch:
+    return websocket.app.state.sign_in_watch  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def _followed(websocket: WebSocket, caller: Caller, outbox: Outbox) -> AsyncIterator[None]:
+    """While the socket is open, its sign-in's end closes it with 4401."""
+    watch = _sign_ins(websocket)
+    watch.add(caller.sign_in, outbox)
+    try:
+        yield
+    finally:
+        watch.remove(caller.sign_in, outbox)
 
 
 async def _pump(websocket: WebSocket, outbox: Outbox, on_poke: Any = None) -> None:
@@ -144,39 +291,44 @@ def _hub(websocket: WebSocket) -> Hub:
 
 @router.websocket("/ws/rooms/{room_id}")
 async def room_socket(websocket: WebSocket, room_id: str) -> None:
-    user = await _admit(websocket)
-    if user is None:
-        return
+    async with _admitted(websocket) as caller:
+        if caller is not None:
+            await _room_socket(websocket, caller, room_id)
+
+
+async def _room_socket(websocket: WebSocket, caller: Caller, room_id: str) -> None:
+    user = caller.user
     services: Services = websocket.app.state.services
     broker = websocket.app.state.broker
-    presence = websocket.app.state.presence
+    presence: Presence = websocket.app.state.presence
     hub = _hub(websocket)
-    device = (websocket.query_params.get("device") or "").strip()[:80] or None
     if not await run_in_threadpool(_may_see_room, services, room_id, user):
         await websocket.close(code=CLOSE_NOT_FOUND)
         return
+    # Only a socket admitted to this room names a tablet on the room's overview.
+    device = device_name(websocket.query_params.get("device"))
 
     outbox = Outbox(keep_latest=True)
     hint = {"type": "presence", "room_id": room_id}
     announced = False
     try:
-        version = await hub.join_room(room_id, outbox)
-        # The snapshot: the room's current version, the very bytes every tablet of the room holds
-        # (no copy per socket), then the time now.
-        snapshot = outbox.take() or version.frame
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await websocket.send_text(snapshot)
-        except TimeoutError:
-            await _close(websocket, CLOSE_TOO_SLOW)
-            return
-        del snapshot
-        outbox.put_heartbeat(status_fragment(services.clock(), version.seq))
-        if device is not None:
-            presence.connected(device, room_id, user.username, services.clock())
-            announced = True
-            broker.publish([room_channel(room_id)], hint)
-        await _pump(websocket, outbox)
+        async with _followed(websocket, caller, outbox):
+            version = await hub.join_room(room_id, outbox)
+            # The snapshot: the room's current version, the very bytes every tablet of the room
+            # holds (no copy per socket), then the time now.
+            snapshot = outbox.take() or version.frame or ""
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                    await websocket.send_text(snapshot)
+            except TimeoutError:
+                await _close(websocket, CLOSE_TOO_SLOW)
+                return
+            del snapshot
+            outbox.put_heartbeat(status_fragment(services.clock(), version.seq))
+            if device is not None and presence.connected(device, room_id, user.username, services.clock()):
+                announced = True
+                broker.publish([room_channel(room_id)], hint)
+            await _pump(websocket, outbox)
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
     finally:
@@ -189,11 +341,15 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
 
 @router.websocket("/ws/overview")
 async def overview_socket(websocket: WebSocket) -> None:
+    async with _admitted(websocket) as caller:
+        if caller is not None:
+            await _overview_socket(websocket, caller)
+
+
+async def _overview_socket(websocket: WebSocket, caller: Caller) -> None:
     """The rooms the user oversees, plus step-3 alarms from anywhere for those they reach. After
     the snapshot a change sends only the tiles that changed, the alarm list and the follow-ups."""
-    user = await _admit(websocket)
-    if user is None:
-        return
+    user = caller.user
     services: Services = websocket.app.state.services
     broker = websocket.app.state.broker
     hub = _hub(websocket)
@@ -269,7 +425,8 @@ async def overview_socket(websocket: WebSocket) -> None:
         tiles.clear()
         lists[0] = False
         outbox.put(html + status_fragment(now, None))
-        await _pump(websocket, outbox, update)
+        async with _followed(websocket, caller, outbox):
+            await _pump(websocket, outbox, update)
     finally:
         if timer[0] is not None:
             timer[0].cancel()
@@ -307,10 +464,11 @@ def _parse_after(value: str | None) -> dict[str, int]:
     out: dict[str, int] = {}
     if not value:
         return out
-    for part in value.split(","):
+    for part in value.split(",")[:MAX_AFTER_SEQ]:
         sid, _, n = part.partition(":")
-        if sid and n.isdigit():
-            out[sid.strip()] = int(n)
+        sid = sid.strip()
+        if sid and len(sid) <= 40 and n.isdigit() and len(n) <= 18:
+            out[sid] = int(n)
     return out
 
 
@@ -333,9 +491,13 @@ def _snapshot(services: Services, room_ids: list[str], after: dict[str, int], ou
 
 @router.websocket("/api/v1/stream")
 async def json_stream(websocket: WebSocket) -> None:
-    user = await _admit(websocket)
-    if user is None:
-        return
+    async with _admitted(websocket) as caller:
+        if caller is not None:
+            await _json_stream(websocket, caller)
+
+
+async def _json_stream(websocket: WebSocket, caller: Caller) -> None:
+    user = caller.user
     services: Services = websocket.app.state.services
     hub = _hub(websocket)
     room_id = websocket.query_params.get("room")
@@ -352,7 +514,8 @@ async def json_stream(websocket: WebSocket) -> None:
         for frame in await run_in_threadpool(_snapshot, services, room_ids, after, outbox):
             await websocket.send_text(frame)
         outbox.release()
-        await _pump(websocket, outbox)
+        async with _followed(websocket, caller, outbox):
+            await _pump(websocket, outbox)
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
     finally:
