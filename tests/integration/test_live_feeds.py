@@ -325,3 +325,18 @@ def test_a_room_only_json_streams_follow_is_read_but_not_rendered(
         with live.websocket_connect(ROOM) as ws:  # the first room screen gets it rendered
             assert "Ada" in ws.receive_text()
         assert feed.renders == 1
+
+
+def test_the_sign_ins_of_open_sockets_are_checked_together(live: TestClient) -> None:
+    services = live.app.state.services  # type: ignore[attr-defined]
+    with unit_of_work(services.write_engine) as db:
+        users = {name: people.get_user(db, name) for name in ("farah", "theo", "mika")}
+        ids = {name: people.start_sign_in(db, user) for name, user in users.items() if user is not None}
+        people.end_sign_in(db, ids["theo"])
+        old = people.start_sign_in(db, users["mika"])  # type: ignore[arg-type]
+        db.exec(sa.text("UPDATE sign_in SET created_at = '2000-01-01 00:00:00' WHERE id = :id").bindparams(id=old))  # type: ignore[call-overload]
+        db.commit()
+    with unit_of_work(services.engine) as db, statements(services.engine) as seen:
+        valid = people.valid_sign_ins(db, [*ids.values(), old, "no-such-sign-in"])
+    assert valid == {ids["farah"], ids["mika"]}
+    assert len([s for s in seen if s.startswith("SELECT")]) == 1  # one query for any number of them
