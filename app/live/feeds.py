@@ -416,8 +416,9 @@ class Hub:
     # ---------------------------------------------------------------- heartbeat and shutdown
 
     def _start_heart(self) -> None:
-        if self._heart is None or self._heart.done():
-            self._heart = asyncio.get_running_loop().create_task(self._beat_forever())
+        loop = asyncio.get_running_loop()
+        if self._heart is None or self._heart.done() or self._heart.get_loop() is not loop:
+            self._heart = loop.create_task(self._beat_forever())
 
     async def _beat_forever(self) -> None:
         while True:

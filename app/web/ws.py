@@ -153,8 +153,9 @@ class SignInWatch:
             outboxes = self.outboxes[sign_in] = set()
             self.broker.listen(sign_in_channel(sign_in), self._signed_out_listener(sign_in))
         outboxes.add(outbox)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._check_forever())
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._check_forever())
 
     def remove(self, sign_in: str, outbox: Outbox) -> None:
         outboxes = self.outboxes.get(sign_in)

@@ -4,6 +4,7 @@ tablet on clinic Wi-Fi; an overview whose cost does not grow with the clinic's p
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -340,3 +341,17 @@ def test_the_sign_ins_of_open_sockets_are_checked_together(live: TestClient) -> 
         valid = people.valid_sign_ins(db, [*ids.values(), old, "no-such-sign-in"])
     assert valid == {ids["farah"], ids["mika"]}
     assert len([s for s in seen if s.startswith("SELECT")]) == 1  # one query for any number of them
+
+
+def test_heartbeats_go_on_after_the_app_is_started_a_second_time(client_for: Clients, session_id: str) -> None:
+    farah = client_for("farah")
+    for _ in range(2):
+        with farah:  # each `with` runs the app's lifespan: start, then shutdown
+            hub = farah.app.state.hub  # type: ignore[attr-defined]
+            with farah.websocket_connect(ROOM) as ws:
+                ws.receive_text()
+                ws.receive_text()
+                heart = hub._heart
+                assert heart is not None and not heart.done()
+                same_loop = farah.portal.call(lambda h=heart: h.get_loop() is asyncio.get_running_loop())  # type: ignore[union-attr]
+                assert same_loop
