@@ -36,7 +36,14 @@ def serve_app(tree: str, db: str, port: int) -> None:
     from app.config import Settings
     from app.main import create_app
 
-    app = create_app(Settings(database_url=db, secret_key="bench-secret-0123456789abcdef", demo=False))
+    # Loopback over plain HTTP: the cookie may not be Secure-only.
+    settings = Settings(database_url=db, secret_key="bench-secret-0123456789abcdef", demo=False, secure_cookies=False)
+    app = create_app(settings)
+    if hasattr(app.state, "socket_counts"):
+        # The clients here are hundreds of tablets under one sign-in; a clinic's are one or two each.
+        from app.web.ws import SocketCounts
+
+        app.state.socket_counts = SocketCounts(per_sign_in=100_000, per_user=100_000)
     try:  # as `holdspace serve` runs it
         from app.web.socket_protocol import LiveWebSocketProtocol
 
@@ -106,7 +113,7 @@ def overview_cost(tree: str, db: str, repeats: int = 20) -> dict[str, Any]:
     from app.store import people
     from app.store.db import make_engine, unit_of_work
 
-    settings = Settings(database_url=db, secret_key="bench-secret-0123456789abcdef", demo=False)
+    settings = Settings(database_url=db, secret_key="bench-secret-0123456789abcdef", demo=False, secure_cookies=False)
     services = Services(make_engine(db), make_engine(db, for_writes=True), settings.clinic_policy, MemoryBroker())
     presence = Presence()
     with unit_of_work(services.engine) as session:
