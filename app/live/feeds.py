@@ -35,6 +35,9 @@ log = logging.getLogger("holdspace.live")
 HEARTBEAT_SECONDS = 10.0
 SEND_TIMEOUT_SECONDS = 5.0
 JSON_BACKLOG = 2000
+# A room changing faster than this is read and rendered once per interval (tablets need no more
+# than ten pictures a second; the JSON streams still get every event, in order).
+MIN_REFRESH_SECONDS = 0.1
 CLOSE_TOO_SLOW = 1013
 
 
@@ -220,6 +223,7 @@ class Feed:
     _timer: asyncio.TimerHandle | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _tile: tuple[Any, str] | None = None
+    _last_read: float = 0.0
 
     @property
     def empty(self) -> bool:
@@ -254,7 +258,12 @@ class Feed:
         return self.version
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._dirty:
+            wait = self._last_read + MIN_REFRESH_SECONDS - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)  # a burst of changes: one read and render for all of it
+            self._last_read = loop.time()
             self._dirty = False
             force, self._force = self._force, False
             previous = self.version

@@ -9,6 +9,7 @@ Clients are asked the same for what they send (nearly nothing), so no decoder is
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,11 +26,29 @@ from websockets.typing import ExtensionParameter
 PLAIN_BELOW_BYTES = 512
 
 
+# Without a context kept between messages, the same bytes compress to the same bytes on every
+# socket: the room's fragment, sent to every tablet of the room, is compressed once. A few recent
+# messages are remembered (the room versions being sent right now).
+_COMPRESSED: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
+_COMPRESSED_SIZE = 8
+
+
 class _PerMessageDeflate(PerMessageDeflate):
     def encode(self, frame: Frame) -> Frame:
-        if frame.fin and frame.opcode in (Opcode.TEXT, Opcode.BINARY) and len(frame.data) < PLAIN_BELOW_BYTES:
+        whole = frame.fin and frame.opcode in (Opcode.TEXT, Opcode.BINARY)
+        if whole and len(frame.data) < PLAIN_BELOW_BYTES:
             return frame
-        return super().encode(frame)
+        if not (whole and self.local_no_context_takeover):
+            return super().encode(frame)
+        key = (bytes(frame.data), self.local_max_window_bits)
+        data = _COMPRESSED.get(key)
+        if data is None:
+            data = super().encode(frame).data
+            data = bytes(data)
+            _COMPRESSED[key] = data
+            while len(_COMPRESSED) > _COMPRESSED_SIZE:
+                _COMPRESSED.popitem(last=False)
+        return Frame(frame.opcode, data, frame.fin, True, frame.rsv2, frame.rsv3)
 
 
 class _DeflateFactory(ServerPerMessageDeflateFactory):

@@ -68,3 +68,21 @@ def test_a_heartbeat_goes_out_plain_and_a_fragment_compressed() -> None:
     assert len(fragment) > PLAIN_BELOW_BYTES
     packed = extension.encode(Frame(Opcode.TEXT, fragment))
     assert packed.rsv1 and len(packed.data) < len(fragment) / 5
+
+
+def test_the_same_fragment_is_compressed_once_for_every_socket() -> None:
+    import zlib
+
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    from websockets.frames import Frame, Opcode
+
+    from app.web.socket_protocol import deflate
+
+    client_params = ClientPerMessageDeflateFactory(client_max_window_bits=True).get_request_params()
+    sockets = [deflate().process_request_params(client_params, [])[1] for _ in range(3)]
+    fragment = ("<article>" + "Participant · distress 2 · " * 300 + "</article>").encode()
+    sent = [ext.encode(Frame(Opcode.TEXT, bytes(bytearray(fragment)))) for ext in sockets]
+    assert all(frame.rsv1 for frame in sent)
+    assert sent[1].data is sent[0].data and sent[2].data is sent[0].data  # compressed once
+    inflated = zlib.decompressobj(wbits=-12).decompress(bytes(sent[2].data) + b"\x00\x00\xff\xff")
+    assert inflated == fragment
