@@ -36,8 +36,8 @@ HEARTBEAT_SECONDS = 10.0
 SEND_TIMEOUT_SECONDS = 5.0
 JSON_BACKLOG = 2000
 # A room changing faster than this is read and rendered once per interval (tablets need no more
-# than ten pictures a second; the JSON streams still get every event, in order).
-MIN_REFRESH_SECONDS = 0.1
+# than four pictures a second in a burst; the JSON streams still get every event, in order).
+MIN_REFRESH_SECONDS = 0.25
 CLOSE_TOO_SLOW = 1013
 
 
