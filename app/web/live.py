@@ -14,10 +14,10 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.domain.decide import PROTECTIVE_PARTS, TOUCH_AREAS
 from app.domain.escalation import reaches_beyond_the_room
+from app.domain.events import EscalationPayload
 from app.domain.model import TRANSITIONS, Phase
-from app.domain.policy import ROUTES
+from app.domain.vocabulary import PROTECTIVE_PARTS, ROUTES, TOUCH_AREAS
 from app.live.feeds import EventFrame, RoomVersion
 from app.live.presence import Presence
 from app.services import Services
@@ -25,11 +25,10 @@ from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import Room, User
 from app.web.templating import clock_seconds, render_block
-from app.web.views import escalation_view, followup_view, session_view
+from app.web.views import escalation_view, followup_view, session_view, sort_alarms
 
 ROOM_TEMPLATE = "pages/room.html"
 OVERVIEW_TEMPLATE = "pages/overview.html"
-RANK = {"high": 0, "medium": 1, "low": 2}
 
 # The forward moves a facilitator makes with the phase button, in the order they are offered.
 FORWARD = {
@@ -162,7 +161,9 @@ class LiveRenderer:
             return []
         messages = [event_message(session_id, e) for e in events]
         frames = [EventFrame(session_id, m["seq"], json.dumps(m)) for m in messages]
-        changed = list(dict.fromkeys(m["data"]["escalation_id"] for m in messages if "escalation_id" in m["data"]))
+        changed = list(
+            dict.fromkeys(e.payload.escalation_id for e in events if isinstance(e.payload, EscalationPayload))
+        )
         if changed:
             state = self.services.state(session_id)
             now = self.services.clock()
@@ -200,7 +201,7 @@ def event_message(session_id: str, event: Any) -> dict[str, Any]:
         "kind": event.kind,
         "at": event.at.isoformat(),
         "actor": event.actor,
-        "data": dict(event.data),
+        "data": event.data,
     }
     if event.participant_id is not None:
         message["participant_id"] = event.participant_id
@@ -254,7 +255,7 @@ def overview_lists(
             for e in elsewhere:
                 other = db.get(Room, e["room_id"])
                 room_names[e["room_id"]] = f"{other.name if other else e['room_id']} (not your room)"
-    alarms.sort(key=lambda e: (RANK[e["priority"]], e["raised_at"]))
+    alarms = sort_alarms(alarms)
     followups = open_followups(services, own, now)
     return {
         "room_names": room_names,

@@ -24,7 +24,7 @@ from app.web.deps import (
 from app.web.errors import ApiError, not_found
 from app.web.live import overview_context, render_room_live, room_context
 from app.web.templating import templates
-from app.web.views import event_view, participant_view
+from app.web.views import participant_view, timeline_view
 
 router = APIRouter()
 
@@ -137,7 +137,7 @@ def participant_page(
     participant = state.participant(participant_id)
     if participant is None:
         raise not_found("That participant")
-    events = [event_view(e) for e in services.events(session_id) if e.participant_id == participant_id]
+    events = [timeline_view(e) for e in services.events(session_id) if e.participant_id == participant_id]
     record_chart_access(request, services, user, "chart_view", session_id, [participant_id], "page")
     context = {
         "room": {"id": room.id, "name": room.name},
