@@ -139,6 +139,7 @@ def _serve(app_or_factory: Any, host: str, port: int, *, factory: bool = False, 
     import uvicorn
 
     from app.web.logs import log_config
+    from app.web.socket_protocol import LiveWebSocketProtocol
 
     uvicorn.run(
         app_or_factory,
@@ -150,6 +151,7 @@ def _serve(app_or_factory: Any, host: str, port: int, *, factory: bool = False, 
         access_log=False,  # app.web.logs writes one JSON line per request instead
         log_config=log_config(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ws=LiveWebSocketProtocol,  # permessage-deflate without a context kept per idle socket
     )
 
 

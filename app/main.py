@@ -12,12 +12,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from app import localtime
 from app.config import Settings
 from app.live.broker import MemoryBroker
 from app.live.clock import run_clock
+from app.live.feeds import Hub
 from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
@@ -26,12 +28,14 @@ from app.web import api, audit, errors, exports, health, openapi, pages, review,
 from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
 from app.web.guards import BodyLimit, SecurityHeaders
+from app.web.live import LiveRenderer
 from app.web.logs import AccessLog
 from app.web.throttle import LoginThrottle
 
 log = logging.getLogger("holdspace")
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "holdspace_session"
+CLOSE_RESTARTING = 1012
 
 
 def create_app(
@@ -67,6 +71,7 @@ def create_app(
             if listener is not None:
                 listener.stop()
             app.state.shutting_down.set()
+            hub.close_all(CLOSE_RESTARTING)
             if task is not None:
                 task.cancel()
                 try:
@@ -84,7 +89,12 @@ def create_app(
     app.state.settings = settings
     app.state.services = services
     app.state.broker = broker
-    app.state.presence = Presence(forget_after=timedelta(minutes=policy.offline_tablet_forget_minutes))
+    presence = Presence(forget_after=timedelta(minutes=policy.offline_tablet_forget_minutes))
+    app.state.presence = presence
+    # One feed per room in this process: every socket of a room shares its reads and renders.
+    hub = Hub(broker, LiveRenderer(services, presence), clock)
+    app.state.hub = hub
+    app.state.sign_in_watch = ws.SignInWatch(services, broker)
     app.state.socket_counts = ws.SocketCounts()
     app.state.login_throttle = LoginThrottle()
     # Wrong PINs or passwords typed on a room tablet to check someone in or out, per user.
@@ -98,6 +108,9 @@ def create_app(
         same_site="strict",
         https_only=settings.https,
     )
+    # Pages, fragments and JSON are compressed for clients that accept it (sockets use
+    # permessage-deflate, negotiated by the server's websocket implementation).
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     # Outermost: an oversized body is refused before anything reads it; every answer, the
     # refusal included, carries the security headers.
     app.add_middleware(BodyLimit)

@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,17 +37,30 @@ from app.domain import (
     commands as c,
 )
 from app.domain.events import SessionClosed
-from app.live.broker import ALL_ROOMS, MemoryBroker, room_channel
+from app.live.broker import ALL_ROOMS, STEP_THREE, MemoryBroker, room_channel
 from app.live.pg_notify import notify_statement
 from app.store import events as event_store
 from app.store.db import unit_of_work
 from app.store.events import canonical_json
-from app.store.tables import CareSession, IdempotencyRecord, Room
+from app.store.tables import CareSession, IdempotencyRecord, OpenItem, Room
 
 log = logging.getLogger("holdspace.services")
 
 SYSTEM = Actor("system", "system")
 MAX_ATTEMPTS = 8
+# Session states kept in memory, least recently used dropped first: enough for every live room of
+# a clinic several times over; a past session read again is rebuilt from its log.
+STATE_CACHE_SIZE = 256
+
+OpenItems = frozenset[tuple[str, str, int, datetime | None]]
+
+
+def open_items(state: SessionState) -> OpenItems:
+    """(kind, id, step, due) of the session's open follow-ups and escalations: what open_item holds."""
+    items = {("escalation", e.id, e.step, None) for e in state.escalations.values() if e.open}
+    items |= {("followup", f.id, 0, f.due_at) for f in state.followups.values() if f.open}
+    return frozenset(items)
+
 
 STATUS_FOR_CODE = {
     "not_found": 404,
@@ -122,8 +136,9 @@ class Services:
         self.policy = policy
         self.broker = broker
         self.clock = clock
-        self._cache: dict[str, SessionState] = {}
+        self._cache: OrderedDict[str, SessionState] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.cache_size = STATE_CACHE_SIZE
 
     # ------------------------------------------------------------ reading
 
@@ -140,6 +155,14 @@ class Services:
             cached = self._cache.get(state.session_id)
             if cached is None or cached.seq < state.seq:
                 self._cache[state.session_id] = state
+            self._cache.move_to_end(state.session_id)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    @property
+    def cached_sessions(self) -> int:
+        with self._cache_lock:
+            return len(self._cache)
 
     def state(self, session_id: str) -> SessionState:
         """The session's state as of its last committed event (cached, completed from the log)."""
@@ -171,6 +194,56 @@ class Services:
             if live_only:
                 query = query.where(CareSession.live_room_id.is_not(None))  # type: ignore[union-attr]
             return list(db.exec(query.order_by(CareSession.opened_at)))  # type: ignore[arg-type]
+
+    def open_items(
+        self,
+        kind: str,
+        room_ids: list[str] | None = None,
+        min_step: int = 0,
+        exclude_rooms: list[str] | None = None,
+    ) -> list[OpenItem]:
+        """Open follow-ups or escalations from the projection (never by folding past sessions)."""
+        with unit_of_work(self.engine) as db:
+            behind = select(CareSession.id).where(CareSession.projected_seq != CareSession.head_seq)
+            if room_ids is not None:
+                behind = behind.where(CareSession.room_id.in_(room_ids))  # type: ignore[attr-defined]
+            stale = list(db.exec(behind))
+        for session_id in stale:
+            self._catch_up(session_id)
+        with unit_of_work(self.engine) as db:
+            query = select(OpenItem).where(OpenItem.kind == kind)
+            if room_ids is not None:
+                query = query.where(OpenItem.room_id.in_(room_ids))  # type: ignore[attr-defined]
+            if exclude_rooms:
+                query = query.where(OpenItem.room_id.not_in(exclude_rooms))  # type: ignore[attr-defined]
+            if min_step:
+                query = query.where(OpenItem.step >= min_step)
+            return list(db.exec(query))
+
+    def _catch_up(self, session_id: str) -> None:
+        """Project a session recorded before open_item existed (once)."""
+        with unit_of_work(self.write_engine) as db:
+            row = db.get(CareSession, session_id)
+            if row is None or row.projected_seq == row.head_seq:
+                return
+            state = self._load(db, session_id)
+            self._project(db, row, None, state)
+            db.commit()
+
+    @staticmethod
+    def _project(db: Session, row: CareSession, before: SessionState | None, after: SessionState) -> None:
+        """Keep open_item equal to the session's open items, in the caller's transaction."""
+        items = open_items(after)
+        if before is None or open_items(before) != items or row.projected_seq != before.seq:
+            for old in db.exec(select(OpenItem).where(OpenItem.session_id == row.id)):
+                db.delete(old)
+            db.flush()
+            for kind, item_id, step, due in sorted(items, key=lambda i: (i[0], i[1])):
+                db.add(
+                    OpenItem(session_id=row.id, kind=kind, item_id=item_id, room_id=row.room_id, step=step, due_at=due)
+                )
+        row.projected_seq = after.seq
+        db.add(row)
 
     def forget(self, session_id: str | None = None) -> None:
         """Drop cached state (all of it with no argument): the next read rebuilds it from the log."""
@@ -269,10 +342,11 @@ class Services:
                         head = db.get(CareSession, session_id)
                         if head is not None:
                             head.head_seq, head.head_hash = appended[-1].seq, appended[-1].hash
+                            self._project(db, head, state, new_state)
                             db.add(head)
                     if events and db.get_bind().dialect.name == "postgresql":
                         # Delivered to every app process on commit, and never if this rolls back.
-                        statement, params = notify_statement(*self._hint(new_state))
+                        statement, params = notify_statement(*self._hint(new_state, events))
                         db.exec(statement, params=params)  # type: ignore[call-overload]
                     if idempotency is not None:
                         db.add(
@@ -317,13 +391,19 @@ class Services:
         return Outcome(record.status_code, json.loads(record.body), replayed=True)
 
     @staticmethod
-    def _hint(state: SessionState) -> tuple[list[str], dict[str, Any]]:
+    def _hint(state: SessionState, events: list[Event]) -> tuple[list[str], dict[str, Any]]:
         message = {"type": "session", "session_id": state.session_id, "room_id": state.room_id, "seq": state.seq}
-        return [room_channel(state.room_id), ALL_ROOMS], message
+        channels = [room_channel(state.room_id), ALL_ROOMS]
+        if any("escalation" in e.kind or e.kind == "alarm_muted" for e in events) or any(
+            e.step >= 3 for e in state.open_escalations
+        ):
+            # Screens beyond the room hear of alarms that reach (or leave) step 3.
+            channels.append(STEP_THREE)
+        return channels, message
 
     def _publish(self, state: SessionState, events: list[Event]) -> None:
         # Local screens hear at once; other processes hear through the database's NOTIFY.
-        self.broker.publish(*self._hint(state))
+        self.broker.publish(*self._hint(state, events))
 
     # ------------------------------------------------------------ the clock
 

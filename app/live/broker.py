@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+Listener = Callable[[dict[str, Any]], None]
 
 QUEUE_SIZE = 256
 RESYNC = {"type": "resync"}
@@ -32,6 +34,7 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self._listeners: dict[str, set[Listener]] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -55,7 +58,7 @@ class MemoryBroker:
     def publish_all(self, message: dict[str, Any]) -> None:
         """Tell every subscriber, whatever its channels (after hints may have been lost)."""
         with self._lock:
-            channels = sorted({c for sub in self._subscriptions for c in sub.channels})
+            channels = sorted({c for sub in self._subscriptions for c in sub.channels} | set(self._listeners))
         if channels:
             self.publish(channels, message)
 
@@ -63,6 +66,10 @@ class MemoryBroker:
         with self._lock:
             subscriptions = list(self._subscriptions)
         wanted = set(channels)
+        with self._lock:
+            listeners = {fn for c in wanted for fn in self._listeners.get(c, ())}
+        for listener in listeners:
+            listener(message)
         for sub in subscriptions:
             if not (sub.channels & wanted):
                 continue
@@ -72,6 +79,22 @@ class MemoryBroker:
                 while not sub.queue.empty():
                     sub.queue.get_nowait()
                 sub.queue.put_nowait(RESYNC)
+
+    def listen(self, channel: str, listener: Listener) -> None:
+        """Call `listener(message)` on the event loop for every message on `channel` (no queue:
+        the listener coalesces; a live feed re-reads the log whatever the message said)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        with self._lock:
+            self._listeners.setdefault(channel, set()).add(listener)
+
+    def unlisten(self, channel: str, listener: Listener) -> None:
+        with self._lock:
+            found = self._listeners.get(channel)
+            if found is not None:
+                found.discard(listener)
+                if not found:
+                    del self._listeners[channel]
 
     @asynccontextmanager
     async def subscribe(self, channels: list[str]) -> AsyncIterator[Subscription]:
@@ -97,6 +120,7 @@ def room_channel(room_id: str) -> str:
 
 
 ALL_ROOMS = "rooms:*"
+STEP_THREE = "alarms:step3"
 # Told to the sockets of a sign-in when it ends, so they close at once.
 SIGNED_OUT = {"type": "signed_out"}
 

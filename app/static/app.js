@@ -98,12 +98,117 @@
   // ---- entry dialogs: forms live outside the live region, so a push never wipes what is typed ----
   function entryDialog() { return document.getElementById("entry-dialog"); }
 
+  function list(text) { try { return JSON.parse(text || "[]"); } catch (err) { return []; } }
+
+  // The entry forms live in the page; the opener (in the pushed fragment) says whose they are.
+  function fillForm(fragment, button, who) {
+    // What the form needs to know is on the button or on the participant's card around it.
+    var card = button.closest("article");
+    var opener = { dataset: Object.assign({}, card ? card.dataset : {}, button.dataset) };
+    var base = opener.dataset.base || "";
+    fragment.querySelectorAll("[hx-post], [hx-put], [hx-delete]").forEach(function (el) {
+      ["hx-post", "hx-put", "hx-delete"].forEach(function (name) {
+        var value = el.getAttribute(name);
+        if (value && value.indexOf("{base}") >= 0) value = value.split("{base}").join(base);
+        if (value && value.indexOf("{user}") >= 0) value = value.split("{user}").join(encodeURIComponent(opener.dataset.user || ""));
+        if (value) el.setAttribute(name, value);
+      });
+    });
+    fragment.querySelectorAll('[data-fill="user"]').forEach(function (el) { el.textContent = opener.dataset.user || ""; });
+    fragment.querySelectorAll('[data-fill="name"]').forEach(function (el) {
+      el.textContent = who ? who.textContent.trim() : "";
+    });
+    fragment.querySelectorAll("[data-unless-phase]").forEach(function (el) {
+      if (el.dataset.unlessPhase === opener.dataset.phase) el.remove();
+    });
+    var altered = opener.dataset.altered === "true";
+    if (altered) {
+      fragment.querySelectorAll("option[data-select-if-altered]").forEach(function (el) { el.selected = true; });
+    }
+    var consent = (opener.dataset.consent || "").split(" ");
+    fragment.querySelectorAll("[data-needs]").forEach(function (el) {
+      if (consent.indexOf(el.dataset.needs) < 0) el.remove();
+    });
+    var live = document.getElementById("room-live");
+    var session = live ? live.dataset : {};
+    fragment.querySelectorAll("[data-if-altered]").forEach(function (el) { if (!altered) el.remove(); });
+    var present = list(session.present);
+    fragment.querySelectorAll("[data-if-me-present]").forEach(function (el) {
+      if (present.indexOf(meta("holdspace-user")) < 0) el.remove();
+    });
+    fragment.querySelectorAll("[data-unless-away]").forEach(function (el) { if (opener.dataset.away === "true") el.remove(); });
+    fragment.querySelectorAll("[data-if-dyad]").forEach(function (el) { if (session.kind !== "dyad_training") el.remove(); });
+    function option(value, label) {
+      var el = document.createElement("option");
+      el.value = value;
+      el.textContent = label;
+      return el;
+    }
+    fragment.querySelectorAll('select[data-fill="present"]').forEach(function (select) {
+      present.forEach(function (u) { select.appendChild(option(u, u)); });
+    });
+    fragment.querySelectorAll('select[data-fill="partners"]').forEach(function (select) {
+      list(session.partners).forEach(function (q) { if (q.id !== opener.dataset.pid) select.appendChild(option(q.id, q.name)); });
+    });
+    fragment.querySelectorAll('ul[data-fill="support"]').forEach(function (ul) {
+      list(opener.dataset.support).forEach(function (s) {
+        var li = document.createElement("li");
+        var remove = document.createElement("button");
+        remove.className = "small";
+        remove.setAttribute("hx-delete", base + "/support/" + encodeURIComponent(s.id));
+        remove.setAttribute("hx-swap", "none");
+        remove.textContent = "remove";
+        li.append(s.name + " ", remove);
+        ul.appendChild(li);
+      });
+    });
+    return fragment;
+  }
+
+  // The start-session form is the same for everyone; the page ticks the one who is signed in.
+  function checkMe(root) {
+    var me = meta("holdspace-user");
+    if (!me || !root || !root.querySelectorAll) return;
+    root.querySelectorAll("input[data-check-if-me]").forEach(function (el) {
+      if (el.value === me && !el.dataset.seen) el.checked = true;
+      el.dataset.seen = "true";
+    });
+    root.querySelectorAll("[data-check-in]").forEach(function (el) {
+      if (el.dataset.checkIn !== me || el.dataset.mine) return;
+      el.dataset.mine = "true";
+      el.textContent = "Check me in (" + me + ")";
+      el.classList.remove("ghost");
+      el.classList.add("primary");
+      el.parentNode.insertBefore(el, el.parentNode.querySelector("[data-check-in]"));
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { checkMe(document); updateTimes(); });
+  document.addEventListener("htmx:oobAfterSwap", function (e) { checkMe(document); updateTimes(); });
+  document.addEventListener("htmx:afterSwap", function () { checkMe(document); updateTimes(); });
+
+  // Presence: your own check-in and step-out are one tap; anyone else's asks for their own PIN.
+  function presenceTap(button, action, dialogId) {
+    var who = button.dataset.user;
+    if (who !== meta("holdspace-user")) { openDialog(button, dialogId); return; }
+    if (action === "check-out" && !window.confirm("Check yourself out of the room?")) return;
+    htmx.ajax("POST", button.dataset.base + "/facilitators/" + encodeURIComponent(who) + "/" + action,
+      { source: button, swap: "none" });
+  }
+
   document.addEventListener("click", function (e) {
     var closer = e.target.closest ? e.target.closest(".dialog-close") : null;
     if (closer) { entryDialog().close(); return; }
+    var stepOut = e.target.closest ? e.target.closest("[data-step-out]") : null;
+    if (stepOut) { presenceTap(stepOut, "check-out", "form-checkout"); return; }
+    var checkIn = e.target.closest ? e.target.closest("[data-check-in]") : null;
+    if (checkIn) { presenceTap(checkIn, "check-in", "form-checkin"); return; }
     var opener = e.target.closest ? e.target.closest("[data-dialog]") : null;
     if (!opener) return;
-    var template = document.getElementById(opener.dataset.dialog);
+    openDialog(opener, opener.dataset.dialog);
+  });
+
+  function openDialog(opener, dialogId) {
+    var template = document.getElementById(dialogId);
     var dialog = entryDialog();
     if (!template || !dialog) return;
     var card = opener.closest("article");
@@ -111,10 +216,10 @@
     dialog.querySelector(".dialog-title").textContent = opener.textContent.trim() + (who ? " · " + who.textContent.trim() : "");
     dialog.querySelector(".dialog-error").hidden = true;
     var body = dialog.querySelector(".dialog-body");
-    body.replaceChildren(template.content.cloneNode(true));
+    body.replaceChildren(fillForm(template.content.cloneNode(true), opener, who));
     htmx.process(body);
     dialog.showModal();
-  });
+  }
 
   var notice = null;
   var noticeTimer = null;
@@ -192,7 +297,25 @@
   }
 
   document.addEventListener("htmx:wsOpen", function (e) { socket = e.detail.socketWrapper; });
+  // A fragment older than the one shown (a late delivery, another process behind) is ignored:
+  // same session, lower seq. The link still counts as alive.
+  var VERSION = /id="room-live" data-session="([^"]*)" data-seq="(\d+)"/;
+  document.addEventListener("htmx:wsBeforeMessage", function (e) {
+    var message = e.detail.message;
+    if (typeof message !== "string") return;
+    var found = VERSION.exec(message.slice(0, 300));
+    var shown = document.getElementById("room-live");
+    if (!found || !shown) return;
+    if (found[1] === (shown.dataset.session || "") && parseInt(found[2], 10) < parseInt(shown.dataset.seq || "0", 10)) {
+      e.preventDefault();
+      lastMessageAt = new Date();
+      setLive(true);
+    }
+  });
   document.addEventListener("htmx:wsAfterMessage", function () {
+    var status = document.getElementById("live-status");
+    if (status && status.dataset.at) learnServerTime(status.dataset.at);
+    updateTimes();
     lastMessageAt = new Date();
     setLive(true);
   });
@@ -230,7 +353,36 @@
     socketElt.setAttribute("ws-connect", url + (url.indexOf("?") < 0 ? "?" : "&") + "device=" + encodeURIComponent(deviceId()));
   }
 
-  // ---- countdowns and the alarm sound ------------------------------------------------------
+  // ---- relative times, countdowns and the alarm sound ---------------------------------------
+  // The server sends absolute times (<time datetime>); the page writes "12 min", "3 min ago".
+  function sinceText(ms) {
+    var minutes = Math.floor(ms / 60000);
+    if (minutes < 1) return "just now";
+    if (minutes < 60) return minutes + " min";
+    var rest = minutes % 60;
+    return Math.floor(minutes / 60) + " h " + (rest < 10 ? "0" : "") + rest + " min";
+  }
+  // Relative times count from the server's clock, not the tablet's: the page learns the offset
+  // from the time the page was rendered and from every live message (`data-at`).
+  var serverOffset = 0;
+  function learnServerTime(iso) {
+    var at = Date.parse((iso || "").replace(" ", "T"));
+    if (!isNaN(at)) serverOffset = at - Date.now();
+  }
+  learnServerTime(meta("server-now"));
+  function serverNow() { return Date.now() + serverOffset; }
+  function updateTimes() {
+    var now = serverNow();
+    document.querySelectorAll("time[data-rel][datetime]").forEach(function (el) {
+      var at = new Date(el.getAttribute("datetime")).getTime();
+      if (isNaN(at)) return;
+      var text = sinceText(now - at);
+      if (el.dataset.rel === "ago" && text !== "just now") text += " ago";
+      if (el.textContent !== text) el.textContent = text;
+    });
+  }
+  setInterval(updateTimes, 15000);
+
   function updateCountdowns() {
     var now = Date.now();
     document.querySelectorAll(".countdown[data-deadline]").forEach(function (el) {
@@ -284,5 +436,9 @@
   }
   setInterval(function () { updateCountdowns(); soundAlarms(); }, 500);
 
-  window.holdspace = { isLive: function () { return linkIsLive; }, soundOn: function () { return soundOn; } };
+  window.holdspace = {
+    isLive: function () { return linkIsLive; },
+    soundOn: function () { return soundOn; },
+    updateTimes: updateTimes
+  };
 })();

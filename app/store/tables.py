@@ -57,6 +57,23 @@ class CareSession(SQLModel, table=True):
     # head has lost events from its end, which the hash chain alone cannot show.
     head_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     head_hash: str = Field(default="0" * 64, max_length=64, sa_column_kwargs={"server_default": "0" * 64})
+    # The seq up to which open_item holds this session's open follow-ups and escalations; equal to
+    # head_seq for every session written since revision 0005 (older ones are caught up when read).
+    projected_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class OpenItem(SQLModel, table=True):
+    """An open follow-up or escalation, kept in the same transaction as the append that opened,
+    changed or closed it, so screens that list them never fold the sessions of past years."""
+
+    __tablename__ = "open_item"
+
+    session_id: str = Field(primary_key=True, foreign_key="care_session.id", max_length=40)
+    kind: str = Field(primary_key=True, max_length=16)  # "followup" or "escalation"
+    item_id: str = Field(primary_key=True, max_length=40)
+    room_id: str = Field(max_length=40, index=True)
+    step: int = Field(default=0)
+    due_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class EventRecord(SQLModel, table=True):

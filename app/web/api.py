@@ -26,7 +26,6 @@ from app.domain import commands as c
 from app.domain import vocabulary as v
 from app.domain.escalation import reaches_beyond_the_room
 from app.domain.followups import reached_admins
-from app.live.fragments import step_three_elsewhere
 from app.services import Idempotency, Outcome, Services
 from app.store import people
 from app.store.db import unit_of_work
@@ -46,6 +45,7 @@ from app.web.deps import (
     visible_session,
 )
 from app.web.errors import ApiError
+from app.web.live import step_three_elsewhere
 from app.web.views import (
     escalation_view,
     event_view,

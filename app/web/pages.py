@@ -9,7 +9,6 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from app.live.fragments import overview_context, render_room_live, room_context
 from app.store import people
 from app.store.db import unit_of_work
 from app.web.deps import (
@@ -23,6 +22,7 @@ from app.web.deps import (
     visible_session,
 )
 from app.web.errors import ApiError, not_found
+from app.web.live import overview_context, render_room_live, room_context
 from app.web.review import get_reviews
 from app.web.templating import templates
 from app.web.views import participant_view, timeline_view

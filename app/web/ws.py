@@ -1,14 +1,15 @@
-"""Websockets. Every (re)connect starts with a full snapshot; the broker's messages are only a
-hint to re-read the log. A heartbeat lets a screen notice a dead link even when nothing changes."""
+"""Websockets. Every (re)connect starts with a full snapshot; after that each socket is one outbox
+of its room's feed (app.live.feeds): a change is read and rendered once per room and the same
+frames go to every socket. A small heartbeat lets a screen notice a dead link when nothing changes.
+A socket ends with its sign-in (4401), and the sockets of one sign-in and of one user are bounded."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,23 +19,31 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from app.domain import Event
-from app.domain.events import EscalationPayload
-from app.live.broker import ALL_ROOMS, SIGNED_OUT, room_channel, sign_in_channel
-from app.live.fragments import overview_context, render_overview_live, render_room_live, room_context
+from app.domain.escalation import reaches_beyond_the_room
+from app.live import feeds
+from app.live.broker import SIGNED_OUT, STEP_THREE, MemoryBroker, room_channel, sign_in_channel
+from app.live.feeds import CLOSE_TOO_SLOW, POKE, SEND_TIMEOUT_SECONDS, Feed, Hub, Outbox, send_watch
 from app.live.presence import Presence, device_name
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
-from app.store.tables import CareSession, Room, User
+from app.store.tables import Room, User
 from app.web.deps import load_user
-from app.web.templating import clock_seconds
-from app.web.views import escalation_view, session_view
+from app.web.live import (
+    event_message,
+    overview_lists,
+    overview_rooms,
+    render_overview_lists,
+    render_overview_live,
+    status_fragment,
+)
+from app.web.views import session_view
 
 log = logging.getLogger("holdspace.ws")
 router = APIRouter()
 
-HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_SECONDS = feeds.HEARTBEAT_SECONDS  # sent by the room feeds' hub (app.live.feeds)
+CLOSE_CLIENT_GONE = -1
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -43,7 +52,8 @@ CLOSE_TOO_MANY = 4429
 # Open sockets at once: per sign-in (one browser: a few tabs) and per user (several tablets).
 MAX_SOCKETS_PER_SIGN_IN = 8
 MAX_SOCKETS_PER_USER = 24
-# How often an open socket looks again whether its sign-in still holds.
+# How often this process looks again whether the sign-ins of its open sockets still hold (one
+# query for all of them, whatever their number).
 SIGN_IN_CHECK_SECONDS = 5.0
 # How many sessions one `after_seq` may name (a room has one live session at a time).
 MAX_AFTER_SEQ = 50
@@ -126,71 +136,138 @@ async def _admitted(websocket: WebSocket) -> AsyncIterator[Caller | None]:
         counts.release(caller)
 
 
-async def _serve(
-    websocket: WebSocket,
-    caller: Caller,
-    channels: list[str],
-    render: Callable[[], Awaitable[list[str] | None]],
-) -> None:
-    """Send the snapshot, then re-render on every hint and heartbeat on silence, until the socket
-    or the app closes, or the sign-in ends (sign-out, expiry, revocation: closed with 4401)."""
-    broker = websocket.app.state.broker
-    services: Services = websocket.app.state.services
-    shutting_down: asyncio.Event = websocket.app.state.shutting_down
-    async with broker.subscribe([*channels, sign_in_channel(caller.sign_in)]) as subscription:
-        messages = await render()
-        if messages is None:
-            await websocket.close(code=CLOSE_NOT_FOUND)
+class SignInWatch:
+    """The open sockets of each sign-in in this process. Signing out here closes them at once (a
+    hint on the sign-in's channel); a sign-in revoked by another process or run out is found by
+    one query every SIGN_IN_CHECK_SECONDS for all of them, run only while sockets are open."""
+
+    def __init__(self, services: Services, broker: MemoryBroker) -> None:
+        self.services = services
+        self.broker = broker
+        self.outboxes: dict[str, set[Outbox]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, sign_in: str, outbox: Outbox) -> None:
+        outboxes = self.outboxes.get(sign_in)
+        if outboxes is None:
+            outboxes = self.outboxes[sign_in] = set()
+            self.broker.listen(sign_in_channel(sign_in), self._signed_out_listener(sign_in))
+        outboxes.add(outbox)
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._check_forever())
+
+    def remove(self, sign_in: str, outbox: Outbox) -> None:
+        outboxes = self.outboxes.get(sign_in)
+        if outboxes is None:
             return
-        for message in messages:
-            await websocket.send_text(message)
-        receiver = asyncio.create_task(_drain_client(websocket))
-        stopping = asyncio.create_task(shutting_down.wait())
-        checked_at = time.monotonic()
-        try:
-            while True:
-                getter = asyncio.create_task(subscription.get())
-                done, _ = await asyncio.wait(
-                    {getter, receiver, stopping}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                )
-                if receiver in done:
-                    getter.cancel()
-                    return
-                if stopping in done:
-                    getter.cancel()
-                    await websocket.close(code=CLOSE_RESTARTING)
-                    return
-                signed_out = False
-                if getter in done:
-                    # Coalesce a burst of hints into one re-render.
-                    hints = [getter.result()]
-                    while not subscription.queue.empty():
-                        hints.append(subscription.queue.get_nowait())
-                    signed_out = any(h.get("type") == SIGNED_OUT["type"] for h in hints)
-                else:
-                    getter.cancel()
-                # A sign-in can also end elsewhere (another app process) or run out: look again
-                # every few seconds of activity, and at least at every heartbeat.
-                if not signed_out and time.monotonic() - checked_at >= SIGN_IN_CHECK_SECONDS:
-                    checked_at = time.monotonic()
-                    signed_out = await run_in_threadpool(load_user, services, websocket.session) is None
-                if signed_out:
-                    await websocket.close(code=CLOSE_UNAUTHORIZED, reason="signed out")
-                    return
-                messages = await render()
-                if messages is None:
-                    await websocket.close(code=CLOSE_NOT_FOUND)
-                    return
-                for message in messages:
-                    await websocket.send_text(message)
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        finally:
-            receiver.cancel()
-            stopping.cancel()
+        outboxes.discard(outbox)
+        if not outboxes:
+            del self.outboxes[sign_in]
+            self.broker.unlisten(sign_in_channel(sign_in), self._signed_out_listener(sign_in))
+
+    def _signed_out_listener(self, sign_in: str) -> Any:
+        return _SignedOut(self, sign_in)
+
+    def end(self, sign_in: str) -> None:
+        for outbox in list(self.outboxes.get(sign_in, ())):
+            outbox.close(CLOSE_UNAUTHORIZED)
+
+    async def _check_forever(self) -> None:
+        while self.outboxes:
+            await asyncio.sleep(SIGN_IN_CHECK_SECONDS)
+            ids = list(self.outboxes)
+            if not ids:
+                return
+            try:
+                valid = await run_in_threadpool(_valid_sign_ins, self.services, ids)
+            except Exception:  # a passing database error: look again next time
+                log.warning("could not check the sign-ins of open sockets", exc_info=True)
+                continue
+            for sign_in in ids:
+                if sign_in not in valid:
+                    self.end(sign_in)
 
 
-async def _drain_client(websocket: WebSocket) -> None:
+@dataclass(frozen=True)
+class _SignedOut:
+    """The listener for one sign-in's channel (equal for the same sign-in, so it can be removed)."""
+
+    watch: SignInWatch
+    sign_in: str
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        if message.get("type") == SIGNED_OUT["type"]:
+            self.watch.end(self.sign_in)
+
+
+def _valid_sign_ins(services: Services, ids: list[str]) -> set[str]:
+    with unit_of_work(services.engine) as db:
+        return people.valid_sign_ins(db, ids)
+
+
+def _sign_ins(websocket: WebSocket) -> SignInWatch:
+    return websocket.app.state.sign_in_watch  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def _followed(websocket: WebSocket, caller: Caller, outbox: Outbox) -> AsyncIterator[None]:
+    """While the socket is open, its sign-in's end closes it with 4401."""
+    watch = _sign_ins(websocket)
+    watch.add(caller.sign_in, outbox)
+    try:
+        yield
+    finally:
+        watch.remove(caller.sign_in, outbox)
+
+
+async def _pump(websocket: WebSocket, outbox: Outbox, on_poke: Any = None) -> None:
+    """Send what the outbox holds until the client goes or the outbox is closed (1012 when the app
+    stops, 1013 when this socket fell too far behind). A send that stalls for several seconds
+    closes the socket with 1013, so the tablet reconnects to a fresh snapshot."""
+    receiver = asyncio.create_task(_drain_client(websocket, outbox))
+    task = asyncio.current_task()
+    assert task is not None
+    watch = send_watch()
+    try:
+        while True:
+            frame = await outbox.next()
+            if frame is None:
+                if outbox.close_code not in (None, CLOSE_CLIENT_GONE):
+                    await _close(websocket, outbox.close_code)
+                return
+            if frame == POKE:
+                frame = await on_poke() if on_poke is not None else None
+                if not frame:
+                    continue
+            watch.begin(task)
+            try:
+                await websocket.send_text(frame)
+            except asyncio.CancelledError:
+                if not watch.was_stalled(task):
+                    raise
+                task.uncancel()
+                log.info("closing a live socket that could not take a send for %s s", feeds.SEND_TIMEOUT_SECONDS)
+                await _close(websocket, CLOSE_TOO_SLOW)
+                return
+            finally:
+                watch.end(task)
+            del frame  # an idle socket holds no frame of its own
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+    finally:
+        receiver.cancel()
+
+
+async def _close(websocket: WebSocket, code: int) -> None:
+    try:
+        async with asyncio.timeout(1.0):
+            await websocket.close(code=code)
+    except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+        pass
+
+
+async def _drain_client(websocket: WebSocket, outbox: Outbox) -> None:
     """Commands travel as HTTP requests; anything the client sends here is ignored until it goes."""
     try:
         while True:
@@ -199,13 +276,18 @@ async def _drain_client(websocket: WebSocket) -> None:
                 return
     except (WebSocketDisconnect, RuntimeError):
         return
+    finally:
+        outbox.close(CLOSE_CLIENT_GONE)
 
 
-def _status_fragment(now: datetime, seq: int | None) -> str:
-    return (
-        f'<div id="live-status" hx-swap-oob="true" data-live="true" data-at="{now.isoformat()}" '
-        f'data-seq="{seq if seq is not None else ""}">Live · updated {clock_seconds(now)}</div>'
-    )
+def _may_see_room(services: Services, room_id: str, user: User) -> bool:
+    with unit_of_work(services.engine) as db:
+        room = db.get(Room, room_id)
+        return room is not None and people.works_in(db, room, user)
+
+
+def _hub(websocket: WebSocket) -> Hub:
+    return websocket.app.state.hub  # type: ignore[no-any-return]
 
 
 @router.websocket("/ws/rooms/{room_id}")
@@ -220,47 +302,42 @@ async def _room_socket(websocket: WebSocket, caller: Caller, room_id: str) -> No
     services: Services = websocket.app.state.services
     broker = websocket.app.state.broker
     presence: Presence = websocket.app.state.presence
-
-    last_html = ""
-
-    async def render() -> list[str] | None:
-        nonlocal last_html
-        context = await run_in_threadpool(room_context, services, room_id, user)
-        if context is None:
-            return None
-        seq = context["session"]["seq"] if context["session"] else None
-        html = await run_in_threadpool(render_room_live, context)
-        status = _status_fragment(context["now"], seq)
-        # Nothing changed (a heartbeat): say only that the link is alive, and leave the buttons
-        # under the facilitator's finger where they are.
-        if html == last_html:
-            return [status]
-        last_html = html
-        return [html + status]
-
+    hub = _hub(websocket)
+    if not await run_in_threadpool(_may_see_room, services, room_id, user):
+        await websocket.close(code=CLOSE_NOT_FOUND)
+        return
     # Only a socket admitted to this room names a tablet on the room's overview.
     device = device_name(websocket.query_params.get("device"))
-    if device is not None and not await run_in_threadpool(_works_in_room, services, user, room_id):
-        device = None
+
+    outbox = Outbox(keep_latest=True)
     hint = {"type": "presence", "room_id": room_id}
-    if device is not None:
-        if presence.connected(device, room_id, user.username, services.clock()):
-            broker.publish([ALL_ROOMS], hint)
-        else:
-            device = None
+    announced = False
     try:
-        await _serve(websocket, caller, [room_channel(room_id)], render)
+        async with _followed(websocket, caller, outbox):
+            version = await hub.join_room(room_id, outbox)
+            # The snapshot: the room's current version, the very bytes every tablet of the room
+            # holds (no copy per socket), then the time now.
+            snapshot = outbox.take() or version.frame or ""
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                    await websocket.send_text(snapshot)
+            except TimeoutError:
+                await _close(websocket, CLOSE_TOO_SLOW)
+                return
+            del snapshot
+            outbox.put_heartbeat(status_fragment(services.clock(), version.seq))
+            if device is not None and presence.connected(device, room_id, user.username, services.clock()):
+                announced = True
+                broker.publish([room_channel(room_id)], hint)
+            await _pump(websocket, outbox)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
     finally:
-        if device is not None:
+        hub.leave_room(room_id, outbox)
+        if announced and device is not None:
             # The overview learns at once that this tablet's live link is gone.
             presence.disconnected(device, room_id, services.clock())
-            broker.publish([ALL_ROOMS], hint)
-
-
-def _works_in_room(services: Services, user: User, room_id: str) -> bool:
-    with unit_of_work(services.engine) as db:
-        room = db.get(Room, room_id)
-        return room is not None and people.works_in(db, room, user)
+            broker.publish([room_channel(room_id)], hint)
 
 
 @router.websocket("/ws/overview")
@@ -271,56 +348,115 @@ async def overview_socket(websocket: WebSocket) -> None:
 
 
 async def _overview_socket(websocket: WebSocket, caller: Caller) -> None:
+    """The rooms the user oversees, plus step-3 alarms from anywhere for those they reach. After
+    the snapshot a change sends only the tiles that changed, the alarm list and the follow-ups."""
     user = caller.user
     services: Services = websocket.app.state.services
-    presence = websocket.app.state.presence
+    broker = websocket.app.state.broker
+    hub = _hub(websocket)
+    rooms = await run_in_threadpool(overview_rooms, services, user)
+    room_ids = [room.id for room in rooms]
+    outbox = Outbox(keep_latest=True)
+    tiles: set[str] = set()
+    lists = [False]
+    loop = asyncio.get_running_loop()
+    timer: list[asyncio.TimerHandle | None] = [None]
 
-    last_html = ""
+    def changed(feed: Feed, what: str) -> None:
+        tiles.add(feed.room_id)
+        if what == "room":
+            lists[0] = True
+        outbox.poke()
 
-    async def render() -> list[str] | None:
-        nonlocal last_html
-        context = await run_in_threadpool(overview_context, services, user, presence)
+    def alarms_elsewhere(message: dict[str, Any]) -> None:
+        if message.get("room_id") in room_ids:
+            return  # the room's own feed tells, once it has read the change
+        lists[0] = True
+        outbox.poke()
+
+    def refresh_lists_at(context: dict[str, Any]) -> None:
+        """An open follow-up turns overdue with time alone: rebuild the lists once then."""
+        if timer[0] is not None:
+            timer[0].cancel()
+            timer[0] = None
+        due = [datetime.fromisoformat(f["due_at"]) for f in context["followups"] if not f["overdue"]]
+        if due:
+            delay = max(0.05, (min(due) - services.clock()).total_seconds() + 0.05)
+            timer[0] = loop.call_later(delay, alarms_elsewhere, {})
+
+    async def build_lists(feeds: list[Feed]) -> dict[str, Any]:
+        sessions = {feed.room_id: (await feed.ready(html=True)).view for feed in feeds}
+        context = await run_in_threadpool(overview_lists, services, user, rooms, sessions, services.clock())
+        refresh_lists_at(context)
+        return context
+
+    feeds = hub.watch(room_ids, outbox, changed)
+    step_three = reaches_beyond_the_room(3, user.role)
+    if step_three:
+        broker.listen(STEP_THREE, alarms_elsewhere)
+
+    async def update() -> str:
+        parts = []
+        for room_id in sorted(tiles):
+            feed = hub.feeds.get(room_id)
+            if feed is not None:
+                parts.append(await feed.tile())
+        tiles.clear()
+        if lists[0]:
+            lists[0] = False
+            context = await build_lists(feeds)
+            parts.append(await run_in_threadpool(render_overview_lists, context))
+        if not parts:
+            return ""
+        return "".join(parts) + status_fragment(services.clock(), None)
+
+    try:
+        context = await build_lists(feeds)
+        now = services.clock()
+        presence = websocket.app.state.presence
+        context["rooms"] = [
+            {
+                "room": {"id": room.id, "name": room.name, "lead": room.lead},
+                "session": (await feed.ready(html=True)).view,
+                "tablets": presence.for_room(room.id, now),
+            }
+            for room, feed in zip(rooms, feeds, strict=True)
+        ]
         html = await run_in_threadpool(render_overview_live, context)
-        status = _status_fragment(context["now"], None)
-        if html == last_html:
-            return [status]
-        last_html = html
-        return [html + status]
-
-    await _serve(websocket, caller, [ALL_ROOMS], render)
+        tiles.clear()
+        lists[0] = False
+        outbox.put(html + status_fragment(now, None))
+        async with _followed(websocket, caller, outbox):
+            await _pump(websocket, outbox, update)
+    finally:
+        if timer[0] is not None:
+            timer[0].cancel()
+        if step_three:
+            broker.unlisten(STEP_THREE, alarms_elsewhere)
+        hub.unwatch(room_ids, outbox, changed)
 
 
 # ------------------------------------------------------------------ the JSON stream
 
 
-def _visible_live_sessions(services: Services, user: User, room_id: str | None) -> list[tuple[str, str]] | None:
-    """(room_id, session_id) of the live sessions the user may see; None if the room is not visible."""
+def _stream_rooms(services: Services, user: User, room_id: str | None) -> list[str] | None:
+    """The rooms whose sessions the stream may carry; None if the named room is not visible."""
     with unit_of_work(services.engine) as db:
         if room_id is not None:
             room = db.get(Room, room_id)
             if room is None or not people.works_in(db, room, user):
                 return None
-            rooms = [room]
-        else:
-            rooms = people.rooms_for(db, user)
-        out = []
-        for room in rooms:
-            live = people.live_session(db, room.id)
-            if live is not None:
-                out.append((room.id, live.id))
-        return out
+            return [room.id]
+        return [room.id for room in people.rooms_for(db, user)]
 
 
-def _still_visible(services: Services, user: User, session_ids: list[str]) -> list[str]:
-    """The ones of `session_ids` the user may see: the rule of the HTTP API (the session's room
-    is one the user works in or leads)."""
+def _live_sessions(services: Services, room_ids: list[str]) -> list[str]:
     with unit_of_work(services.engine) as db:
         out = []
-        for session_id in session_ids:
-            row = db.get(CareSession, session_id)
-            room = db.get(Room, row.room_id) if row is not None else None
-            if room is not None and people.works_in(db, room, user):
-                out.append(session_id)
+        for room_id in room_ids:
+            live = people.live_session(db, room_id)
+            if live is not None:
+                out.append(live.id)
         return out
 
 
@@ -337,6 +473,23 @@ def _parse_after(value: str | None) -> dict[str, int]:
     return out
 
 
+def _snapshot(services: Services, room_ids: list[str], after: dict[str, int], outbox: Outbox) -> list[str]:
+    """The snapshot, then (for a reconnect that names where it left off) what it missed, in order."""
+    now = services.clock()
+    views = [session_view(services.state(sid), services.policy, now) for sid in _live_sessions(services, room_ids)]
+    messages: list[dict[str, Any]] = [
+        {"type": "snapshot", "sessions": views, "seq": {v["id"]: v["seq"] for v in views}}
+    ]
+    for view in views:
+        left_at = after.get(view["id"])
+        if left_at is not None:
+            messages.extend(
+                event_message(view["id"], e) for e in services.events(view["id"], after=left_at) if e.seq <= view["seq"]
+            )
+        outbox.sent[view["id"]] = view["seq"]
+    return [json.dumps(m) for m in messages]
+
+
 @router.websocket("/api/v1/stream")
 async def json_stream(websocket: WebSocket) -> None:
     async with _admitted(websocket) as caller:
@@ -347,93 +500,27 @@ async def json_stream(websocket: WebSocket) -> None:
 async def _json_stream(websocket: WebSocket, caller: Caller) -> None:
     user = caller.user
     services: Services = websocket.app.state.services
+    hub = _hub(websocket)
     room_id = websocket.query_params.get("room")
-    sent: dict[str, int] = _parse_after(websocket.query_params.get("after_seq"))
-    first = True
-
-    def snapshot_and_events() -> list[str] | None:
-        nonlocal first
-        visible = _visible_live_sessions(services, user, room_id)
-        if visible is None:
-            return None
-        now = services.clock()
-        messages: list[dict[str, Any]] = []
-        if first:
-            views = [session_view(services.state(sid), services.policy, now) for _, sid in visible]
-            messages.append({"type": "snapshot", "sessions": views, "seq": {v["id"]: v["seq"] for v in views}})
-            # `after_seq` may name any text: only the sessions this user may see are followed.
-            named = dict(sent)
-            sent.clear()
-            for view in views:
-                # A reconnect that names where it left off also gets what it missed, in order.
-                after = named.get(view["id"])
-                if after is not None:
-                    messages.extend(
-                        _event_message(view["id"], e) for e in _events(services, view["id"], after, view["seq"])
-                    )
-                sent[view["id"]] = view["seq"]
-            first = False
-            return [json.dumps(m) for m in messages]
-        live_ids = [sid for _, sid in visible]
-        # Sessions that closed since the last message still owe their last events (the close
-        # itself), if the user may still see them.
-        ended = [sid for sid in sent if sid not in live_ids]
-        if ended:
-            ended = _still_visible(services, user, ended)
-            for sid in [sid for sid in sent if sid not in live_ids and sid not in ended]:
-                sent.pop(sid, None)
-        for sid in live_ids + ended:
-            after = sent.get(sid, 0)
-            events = _events(services, sid, after, None)
-            messages.extend(_event_message(sid, e) for e in events)
-            messages.extend(_escalation_messages(services, sid, events, now))
-            if events:
-                sent[sid] = events[-1].seq
-        for sid in ended:
-            sent.pop(sid, None)
-        if not messages:
-            messages.append({"type": "heartbeat", "at": now.isoformat()})
-        return [json.dumps(m) for m in messages]
-
-    async def render() -> list[str] | None:
-        return await run_in_threadpool(snapshot_and_events)
-
-    channels = [room_channel(room_id)] if room_id else [ALL_ROOMS]
-    await _serve(websocket, caller, channels, render)
-
-
-def _escalation_messages(
-    services: Services, session_id: str, events: list[Event], now: datetime
-) -> list[dict[str, Any]]:
-    """One {"type": "escalation"} message per alarm that these events changed, as it stands now."""
-    changed = list(dict.fromkeys(e.payload.escalation_id for e in events if isinstance(e.payload, EscalationPayload)))
-    if not changed:
-        return []
-    state = services.state(session_id)
-    return [
-        {"type": "escalation", **escalation_view(state, state.escalations[eid], now)}
-        for eid in changed
-        if eid in state.escalations
-    ]
-
-
-def _events(services: Services, session_id: str, after: int, upto: int | None) -> list[Event]:
-    return [e for e in services.events(session_id, after=after) if upto is None or e.seq <= upto]
-
-
-def _event_message(session_id: str, event: Event) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "type": "event",
-        "session_id": session_id,
-        "seq": event.seq,
-        "kind": event.kind,
-        "at": event.at.isoformat(),
-        "actor": event.actor,
-        "data": event.data,
-    }
-    if event.participant_id is not None:
-        message["participant_id"] = event.participant_id
-    return message
+    room_ids = await run_in_threadpool(_stream_rooms, services, user, room_id)
+    if room_ids is None:
+        await websocket.close(code=CLOSE_NOT_FOUND)
+        return
+    after = _parse_after(websocket.query_params.get("after_seq"))
+    outbox = Outbox(keep_latest=False)
+    try:
+        # Joined before the snapshot is read, so nothing committed in between is missed; what
+        # arrives meanwhile is held and sent after it, less what the snapshot already holds.
+        await hub.join_json(room_ids, outbox)
+        for frame in await run_in_threadpool(_snapshot, services, room_ids, after, outbox):
+            await websocket.send_text(frame)
+        outbox.release()
+        async with _followed(websocket, caller, outbox):
+            await _pump(websocket, outbox)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+    finally:
+        hub.leave_json(room_ids, outbox)
 
 
 __all__ = ["router"]

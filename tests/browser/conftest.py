@@ -18,6 +18,7 @@ import uvicorn
 
 from app.config import Settings
 from app.main import create_app
+from app.web.socket_protocol import LiveWebSocketProtocol
 from tests.conftest import PASSWORD, Clock
 
 
@@ -68,7 +69,9 @@ class LiveServer:
 
     def start(self) -> None:
         app = create_app(self.settings, clock=self.clock)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws=LiveWebSocketProtocol
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

@@ -144,14 +144,29 @@ def test_a_change_made_through_one_app_process_reaches_a_screen_on_another(pg_ur
                 "/api/v1/sessions",
                 json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"},
             ).json()["id"]
-            with a.websocket_connect("/ws/rooms/cedar-room") as socket:
+            with (
+                a.websocket_connect("/ws/rooms/cedar-room") as socket,
+                a.websocket_connect("/ws/rooms/cedar-room") as other,
+                a.websocket_connect("/api/v1/stream?room=cedar-room") as stream,
+            ):
                 assert "Rowan A." not in socket.receive_text()
+                assert "Rowan A." not in other.receive_text()
+                assert stream.receive_text().startswith('{"type": "snapshot"')
+                feed = first.state.hub.feeds["cedar-room"]
+                renders = feed.renders
                 b.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-9"})
                 # The heartbeat would come after 10 s; the hint arrives well before.
                 started = time.monotonic()
-                while "Rowan A." not in socket.receive_text():
+                while "Rowan A." not in (pushed := socket.receive_text()):
                     pass
                 assert time.monotonic() - started < 5
+                while "Rowan A." not in (same := other.receive_text()):
+                    pass
+                assert same == pushed  # read and rendered once in this process, the same bytes to both
+                assert feed.renders == renders + 1
+                while '"participant_added"' not in (event := stream.receive_text()):
+                    pass
+                assert "Rowan A." in event
     finally:
         _dispose(first)
         _dispose(second)
