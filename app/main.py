@@ -24,7 +24,7 @@ from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
-from app.web import api, audit, errors, exports, health, openapi, pages, ws
+from app.web import api, audit, errors, exports, health, openapi, pages, review, ws
 from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
 from app.web.guards import BodyLimit, SecurityHeaders
@@ -120,6 +120,8 @@ def create_app(
     app.include_router(exports.router)
     app.include_router(audit.router)
     app.include_router(pages.router)
+    app.include_router(review.api)
+    app.include_router(review.pages)
     app.include_router(ws.router)
 
     app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]

@@ -181,6 +181,10 @@ class Services:
         with unit_of_work(self.engine) as db:
             return list(db.exec(select(CareSession).where(CareSession.live_room_id.is_not(None))))  # type: ignore[union-attr]
 
+    def all_sessions(self) -> list[CareSession]:
+        with unit_of_work(self.engine) as db:
+            return list(db.exec(select(CareSession).order_by(CareSession.opened_at)))  # type: ignore[arg-type]
+
     def sessions_in_rooms(self, room_ids: list[str], live_only: bool = True) -> list[CareSession]:
         """Sessions held in the given rooms (only the live ones unless told otherwise)."""
         if not room_ids:

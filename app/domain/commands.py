@@ -284,6 +284,24 @@ class MuteAlarm(Command):
 
 
 @dataclass(frozen=True)
+class MarkAlarmsSeen(Command):
+    """A visible screen reports the alarms it shows: the first sighting per person is recorded."""
+
+    escalation_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OpenFollowup(Command):
+    """A follow-up opened by hand, during or after the session (a concern the participant raised)."""
+
+    participant_id: str
+    reason: str
+    account: str = ""
+    owner: str | None = None
+    concerns_lead: bool = False
+
+
+@dataclass(frozen=True)
 class CloseFollowup(Command):
     followup_id: str
     contact_note: str

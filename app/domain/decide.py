@@ -37,10 +37,12 @@ from .events import (
     DoseAdministered,
     EscalationAcknowledged,
     EscalationResolved,
+    EscalationSeen,
     FacilitatorCheckedIn,
     FacilitatorCheckedOut,
     FollowupClosed,
     FollowupItem,
+    FollowupOpened,
     ItemResult,
     NoteRecorded,
     ObservationRecorded,
@@ -64,7 +66,9 @@ from .events import (
     Transferred,
     VitalsRecorded,
 )
+from .followups import reached_admins
 from .model import (
+    CLINIC_ADMINS,
     CLOCK_SKEW,
     TRANSITIONS,
     Actor,
@@ -1006,7 +1010,55 @@ def _close_followup(state: SessionState, cmd: c.CloseFollowup, ev: _Events) -> N
         raise _refuse("not_found", "There is no such follow-up item.", followup_id=cmd.followup_id)
     if not followup.open:
         raise _refuse("already_closed", f"This follow-up was closed by {followup.closed_by}.")
+    if ev.ctx.actor.role == "admin" and not reached_admins(followup, ev.now, ev.policy):
+        raise _refuse("forbidden", "This follow-up is the session's lead's to close; it has not climbed to the admins.")
     ev.add(FollowupClosed(followup_id=followup.id, contact_note=note), followup.participant_id)
+
+
+def repair_owner(state: SessionState, acting: str) -> str:
+    """Who owns the repair of something a person did: the session's lead, unless the lead did it
+    (a follow-up about the lead's own conduct is owned by the clinic's admins)."""
+    return CLINIC_ADMINS if acting == state.lead else state.lead
+
+
+ACCOUNT_LIMIT = 8000
+
+
+def _open_followup(state: SessionState, cmd: c.OpenFollowup, ev: _Events) -> None:
+    p = _participant(state, cmd.participant_id)
+    reason = _require_text(cmd.reason, "reason", TEXT_LIMITS["reason"])
+    account = (cmd.account or "").strip()
+    if len(account) > ACCOUNT_LIMIT:
+        raise InvalidInput(f"account is longer than {ACCOUNT_LIMIT} characters.", {"field": "account"})
+    default = CLINIC_ADMINS if cmd.concerns_lead else state.lead
+    owner = (cmd.owner or "").strip() or default
+    if cmd.concerns_lead and owner == state.lead:
+        raise _refuse(
+            "owner_is_subject",
+            f"This follow-up is about the conduct of {state.lead}, the session's lead, so someone else must own it.",
+            owner=owner,
+        )
+    seq = ev.next_seq()
+    opened = FollowupOpened(
+        followup_id=f"{state.session_id}-f{seq}",
+        reason=reason,
+        owner=owner,
+        due_at=ev.now + timedelta(hours=ev.policy.followup_due_hours),
+        source_seq=seq,
+        account=account,
+        concerns_lead=cmd.concerns_lead,
+    )
+    ev.add(opened, p.id)
+
+
+def _mark_seen(state: SessionState, cmd: c.MarkAlarmsSeen, ev: _Events) -> None:
+    """The first time this person had each open alarm on a visible screen; repeats record nothing."""
+    who = ev.ctx.actor.username
+    for escalation_id in dict.fromkeys(cmd.escalation_ids):
+        escalation = state.escalations.get(escalation_id)
+        if escalation is None or not escalation.open or escalation.seen_by(who):
+            continue
+        ev.add(EscalationSeen(escalation_id=escalation.id), escalation.participant_id)
 
 
 def _dedicate(state: SessionState, cmd: c.AssignDedicatedFacilitator, ev: _Events) -> None:
@@ -1080,13 +1132,17 @@ _HANDLERS: dict[type, Callable[[SessionState, Any, _Events], None]] = {
     c.ResolveEscalation: _resolve,
     c.MuteAlarm: _mute,
     c.CloseFollowup: _close_followup,
+    c.OpenFollowup: _open_followup,
+    c.MarkAlarmsSeen: _mark_seen,
     c.AssignDedicatedFacilitator: _dedicate,
     c.RecordNote: _record_note,
     c.ReturnToRoom: _return_to_room,
 }
 
 # Commands the session accepts once it is closed (withdrawing consent is always accepted).
-_AFTER_CLOSE = (c.WithdrawConsent, c.Tick, c.Amend, c.CloseFollowup, c.RecordNote)
+_AFTER_CLOSE = (c.WithdrawConsent, c.Tick, c.Amend, c.CloseFollowup, c.RecordNote, c.OpenFollowup, c.MarkAlarmsSeen)
+# What the clinic's admins may do on a session's record: open a follow-up and close one that is theirs.
+_ADMIN_COMMANDS = (c.Tick, c.OpenFollowup, c.CloseFollowup)
 
 
 def decide(state: SessionState, command: c.Command, ctx: Context) -> list[Event]:
@@ -1096,7 +1152,7 @@ def decide(state: SessionState, command: c.Command, ctx: Context) -> list[Event]
             raise _refuse("not_found", "There is no such session.")
         if state.closed_at is not None and not isinstance(command, _AFTER_CLOSE):
             raise _refuse("session_closed", "This session is closed; its record can no longer change.")
-    if ctx.actor.role == "admin" and not isinstance(command, c.Tick):
+    if ctx.actor.role == "admin" and not isinstance(command, _ADMIN_COMMANDS):
         raise _refuse("forbidden", "Admins manage users and rooms, not clinical records.")
     ev = _Events(state, ctx)
     _HANDLERS[type(command)](state, command, ev)
@@ -1116,7 +1172,8 @@ def refusal(state: SessionState, command: c.Command, violation: RuleViolation, c
         due = ctx.now + timedelta(hours=ctx.policy.followup_due_hours)
         reason = f"Attempt to break a dyad lock by {ctx.actor.username}: {violation.message}"
         followups = tuple(
-            FollowupItem(participant_id=pid, reason=reason, owner=state.lead, due_at=due) for pid in affected
+            FollowupItem(participant_id=pid, reason=reason, owner=repair_owner(state, ctx.actor.username), due_at=due)
+            for pid in affected
         )
     refused = CommandRefused(
         command=command.name,
@@ -1127,3 +1184,7 @@ def refusal(state: SessionState, command: c.Command, violation: RuleViolation, c
     )
     ev.add(refused, participant_id)
     return ev.items
+
+
+# One rule, read by the session review too: whether a support person can be with the journeyer now.
+support_available = _support_available

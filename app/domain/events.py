@@ -582,6 +582,14 @@ class EscalationResolved(EscalationPayload):
 
 
 @dataclass(frozen=True)
+class EscalationSeen(EscalationPayload):
+    """The first time one person had this alarm on a visible screen (the screen is the event's
+    device). Not a step of the alarm: it stays out of the alarm's history."""
+
+    KIND: ClassVar[str] = "escalation_seen"
+
+
+@dataclass(frozen=True)
 class AlarmMuted(EscalationPayload):
     KIND: ClassVar[str] = "alarm_muted"
     until: datetime
@@ -595,6 +603,10 @@ class FollowupOpened(Payload):
     owner: str
     due_at: datetime
     source_seq: int
+    # The participant's own account in their words, and whether the follow-up is about the lead's
+    # own conduct (then never owned by that lead). Left out of the stored payload when empty.
+    account: str = _omitted("")
+    concerns_lead: bool = _omitted(False)
 
 
 @dataclass(frozen=True)
@@ -645,6 +657,7 @@ PAYLOAD_TYPES: Mapping[str, type[Payload]] = {
         EscalationAcknowledged,
         EscalationResolved,
         AlarmMuted,
+        EscalationSeen,
         FollowupOpened,
         FollowupClosed,
     )

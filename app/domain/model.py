@@ -32,6 +32,7 @@ from .events import (
     EscalationRaised,
     EscalationResolved,
     EscalationResounded,
+    EscalationSeen,
     EscalationUpdated,
     FacilitatorCheckedIn,
     FacilitatorCheckedOut,
@@ -182,6 +183,20 @@ PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 SOUNDING_PRIORITIES = frozenset({"medium", "high"})
 
 
+# The owner of a follow-up that must not rest with the session's lead (one about the lead's own
+# conduct), and whom an overdue follow-up climbs to: the clinic's admins.
+CLINIC_ADMINS = "@admins"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """The first time one person had an alarm on a visible screen, and which screen it was."""
+
+    username: str
+    at: datetime
+    device: str | None = None
+
+
 def alarm_order(is_open: bool, priority: str, raised_at: datetime) -> tuple[bool, int, datetime]:
     """How alarms are listed everywhere: open before resolved, most urgent first, then oldest first."""
     return (not is_open, -PRIORITY_RANK[priority], raised_at)
@@ -211,11 +226,15 @@ class Escalation:
     resolved_by: str | None = None
     action: str | None = None
     outcome: str | None = None
-    history: tuple[Event, ...] = ()  # every event about this escalation, in order
+    history: tuple[Event, ...] = ()  # every event about this escalation, in order (but sightings)
+    seen: tuple[Sighting, ...] = ()
 
     @property
     def open(self) -> bool:
         return self.resolved_at is None
+
+    def seen_by(self, username: str) -> bool:
+        return any(s.username == username for s in self.seen)
 
     @property
     def rank(self) -> int:
@@ -249,6 +268,11 @@ class Followup:
     closed_at: datetime | None = None
     closed_by: str | None = None
     contact_note: str | None = None
+    opened_by: str = ""
+    # The participant's own account in their words (a concern raised after the session), and
+    # whether the follow-up is about the lead's own conduct (then the lead never owns it).
+    account: str = ""
+    concerns_lead: bool = False
 
     @property
     def open(self) -> bool:
@@ -513,6 +537,9 @@ def evolve(state: SessionState, event: Event) -> SessionState:
                 due_at=opened_followup.due_at,
                 opened_at=event.at,
                 source_seq=opened_followup.source_seq,
+                opened_by=event.actor,
+                account=opened_followup.account,
+                concerns_lead=opened_followup.concerns_lead,
             )
             followups = dict(state.followups)
             followups[followup.id] = followup
@@ -584,6 +611,10 @@ def _evolve_escalation(state: SessionState, event: Event, payload: EscalationPay
         )
         return replace(state, escalations=escalations)
     current = escalations[eid]
+    if isinstance(payload, EscalationSeen):
+        # Who saw it is not a step of the alarm: it stays out of the alarm's history.
+        escalations[eid] = replace(current, seen=current.seen + (Sighting(event.actor, event.at, event.device),))
+        return replace(state, escalations=escalations)
     changes: dict[str, Any] = {"history": current.history + (event,)}
     match payload:
         case EscalationUpdated():

@@ -101,6 +101,9 @@ class Policy:
     # Beyond the published shape: when a follow-up (repair) item falls due, and how long a lead
     # may silence a sounding alarm on the overview (the alarm itself stays open and visible).
     followup_due_hours: int = 48
+    # Beyond the published shape: how long a follow-up may stay overdue before it climbs past the
+    # session's lead to the clinic's admins.
+    followup_escalate_hours: int = 24
     alarm_mute_seconds: int = 60
     # Beyond the published shape: how long before the session opened a late entry's observed time
     # may lie (a screening done on paper the evening before, typed in once the session is open).
@@ -127,6 +130,7 @@ _MINIMUMS: dict[str, int] = {
     "bp_check_after_dose_minutes": 1,
     "participants_per_facilitator": 1,
     "followup_due_hours": 1,
+    "followup_escalate_hours": 1,
     "alarm_mute_seconds": 5,
     "late_entry_allowance_hours": 0,
     "offline_tablet_forget_minutes": 1,
@@ -134,6 +138,7 @@ _MINIMUMS: dict[str, int] = {
 # Upper bounds: beyond them a value stops being a clinic's choice and becomes a way around a rule.
 _MAXIMUMS: dict[str, int] = {
     "late_entry_allowance_hours": 720,
+    "followup_escalate_hours": 720,
 }
 
 

@@ -35,6 +35,7 @@ from reportlab.platypus import (
 )
 
 from app import localtime
+from app.domain.followups import owner_words
 
 from .record import DISCLAIMER, ChartRecord
 
@@ -934,9 +935,9 @@ def _adverse(d: _Doc, data: dict[str, Any]) -> None:
     followups = [
         [
             hm(f["opened_at"]),
-            f["owner"],
-            f["reason"],
-            f"closed {hm(f['closed_at'])} by {f['closed_by']}: {f['contact_note']}"
+            owner_words(f["owner"]),
+            f["reason"] + (f" (in the participant's words: {f['account']})" if f.get("account") else ""),
+            f"closed {day(f['closed_at'])} by {f['closed_by']}: {f['contact_note']}"
             if f["status"] == "closed"
             else f"open, due {day(f['due_at'])}",
         ]

@@ -38,6 +38,7 @@ from app.domain import events as ev
 from app.domain.checklist import VITALS_FOR_DISCHARGE, missing_items, vitals_out_of_range
 from app.domain.escalation import BP_CHECK_REPORT_WINDOW_MINUTES
 from app.domain.events import SupportRef
+from app.domain.followups import closed_late
 from app.domain.outcome import Outcome, outcome_of
 from app.domain.vocabulary import SCALE_RANGES, VITAL_RANGES
 from app.store.db import unit_of_work
@@ -434,6 +435,8 @@ def summarize(event: Event, others: Mapping[str, str] | None = None) -> str:
             return f"Follow-up opened for {d.owner}, due {_at(d.due_at)}: {d.reason}"
         case ev.FollowupClosed() as d:
             return f"Follow-up closed: {d.contact_note}"
+        case ev.EscalationSeen():
+            return "Alarm on a visible screen (first time for this person)"
     shown = ", ".join(f"{k} {v}" for k, v in event.data.items() if isinstance(v, (str, int, float, bool)))
     return _words(event.kind).capitalize() + (f": {shown}" if shown else "")
 
@@ -858,6 +861,10 @@ def _followups(state: SessionState, p: ParticipantState) -> list[dict[str, Any]]
             "closed_at": _iso(f.closed_at),
             "closed_by": f.closed_by,
             "contact_note": f.contact_note,
+            "opened_by": f.opened_by,
+            "account": f.account,
+            "concerns_lead": f.concerns_lead,
+            "closed_late": closed_late(f),
         }
         for f in sorted(state.followups.values(), key=lambda x: x.opened_at)
         if f.participant_id == p.id

@@ -25,6 +25,7 @@ from app.domain import SessionState, SupportRef
 from app.domain import commands as c
 from app.domain import vocabulary as v
 from app.domain.escalation import reaches_beyond_the_room
+from app.domain.followups import reached_admins
 from app.services import Idempotency, Outcome, Services
 from app.store import people
 from app.store.db import unit_of_work
@@ -1023,10 +1024,18 @@ def mute(
 def list_followups(user: CurrentUser, services: ServicesDep, status: Status = "open") -> list[dict[str, Any]]:
     now = services.clock()
     out = []
-    for state in _visible_states(services, user, live_only=False):
+    if user.role == "admin":
+        # The clinic's admins see the follow-ups that are theirs: about a lead's own conduct, or
+        # overdue long enough to have climbed past the session's lead.
+        states = [services.state(row.id) for row in services.all_sessions()]
+    else:
+        states = _visible_states(services, user, live_only=False)
+    for state in states:
         for followup in state.followups.values():
+            if user.role == "admin" and not reached_admins(followup, now, services.policy):
+                continue
             if status == "all" or (status == "open") == followup.open:
-                out.append(followup_view(state, followup, now))
+                out.append(followup_view(state, followup, now, services.policy))
     return sorted(out, key=lambda f: (f["status"] != "open", f["due_at"]))
 
 
@@ -1040,12 +1049,21 @@ def close_followup(
     idem: IdempotencyDep,
 ) -> JSONResponse:
     session_id = _session_of(followup_id, "f")
-    visible_session(services, user, session_id)
 
     def answer(state: SessionState, _events: list[Any]) -> tuple[int, dict[str, Any]]:
-        return 200, followup_view(state, state.followups[followup_id], services.clock())
+        return 200, followup_view(state, state.followups[followup_id], services.clock(), services.policy)
 
-    return run(request, services, user, session_id, c.CloseFollowup(followup_id, body.contact_note), idem, answer)
+    command = c.CloseFollowup(followup_id, body.contact_note)
+    if user.role == "admin":
+        # An admin closes only a follow-up that is theirs (the domain says which); others stay hidden.
+        followup = services.state(session_id).followups.get(followup_id) if services.care_session(session_id) else None
+        if followup is None or not reached_admins(followup, services.clock(), services.policy):
+            raise ApiError(404, "not_found", "There is no such item.")
+        outcome = services.execute(
+            session_id, command, actor_of(user), device=device_of(request), idempotency=idem, answer=answer
+        )
+        return _respond(outcome)
+    return run(request, services, user, session_id, command, idem, answer)
 
 
 @router.post(P + "/notes", status_code=201)

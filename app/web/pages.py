@@ -23,6 +23,7 @@ from app.web.deps import (
 )
 from app.web.errors import ApiError, not_found
 from app.web.live import overview_context, render_room_live, room_context
+from app.web.review import get_reviews
 from app.web.templating import templates
 from app.web.views import participant_view, timeline_view
 
@@ -106,7 +107,8 @@ def rooms_page(request: Request, user: CurrentUser, services: ServicesDep) -> Re
             {"id": r.id, "name": r.name, "lead": r.lead, "live": people.live_session(db, r.id) is not None}
             for r in people.rooms_for(db, user)
         ]
-    return _page(request, "pages/rooms.html", {"rooms": rooms, "user": user})
+    reviews = get_reviews(request, services).recent_reviewable(user)
+    return _page(request, "pages/rooms.html", {"rooms": rooms, "user": user, "reviews": reviews})
 
 
 @router.get("/rooms/{room_id}", response_class=HTMLResponse, include_in_schema=False)

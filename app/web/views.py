@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from app.domain import (
+    DEFAULT_POLICY,
     Event,
     ParticipantState,
     Policy,
@@ -18,6 +19,7 @@ from app.domain.coverage import coverage_warnings
 from app.domain.decide import dose_gates_unmet
 from app.domain.escalation import STEP_WORDS
 from app.domain.events import CommandRefused, observed
+from app.domain.followups import climbs_at, followup_owners, followup_state
 from app.domain.model import Escalation, Followup, Phase, alarm_order
 
 
@@ -130,7 +132,7 @@ def session_view(state: SessionState, policy: Policy, now: datetime) -> dict[str
         "facilitators_present": sorted(state.present),
         "participants": [participant_view(state, p, policy, now) for p in state.participants.values()],
         "open_escalations": [escalation_view(state, e, now) for e in state.open_escalations],
-        "followups": [followup_view(state, f, now) for f in state.followups.values() if f.open],
+        "followups": [followup_view(state, f, now, policy) for f in state.followups.values() if f.open],
         "disrupted_by": [
             {"id": p.id, "display_name": p.display_name, "distress": p.distress} for p in state.disrupted_by
         ],
@@ -226,7 +228,8 @@ def sort_alarms(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def followup_view(state: SessionState, f: Followup, now: datetime) -> dict[str, Any]:
+def followup_view(state: SessionState, f: Followup, now: datetime, policy: Policy = DEFAULT_POLICY) -> dict[str, Any]:
+    status = followup_state(f, now, policy)
     return {
         "id": f.id,
         "session_id": state.session_id,
@@ -242,4 +245,12 @@ def followup_view(state: SessionState, f: Followup, now: datetime) -> dict[str, 
         "closed_at": _iso(f.closed_at),
         "closed_by": f.closed_by,
         "contact_note": f.contact_note,
+        # Beyond API.md: the repair's full story (who opened it, the participant's own words, whether
+        # it is about the lead's conduct) and when an overdue one climbs to the clinic's admins.
+        "opened_by": f.opened_by,
+        "account": f.account,
+        "concerns_lead": f.concerns_lead,
+        "state": status,
+        "climbs_at": _iso(climbs_at(f, policy)),
+        "owners": list(followup_owners(f, now, policy)),
     }

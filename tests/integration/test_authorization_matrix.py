@@ -50,6 +50,7 @@ class Rule:
 
 
 PUBLIC, SIGNED_IN, ADMIN, ROOM = Rule("public"), Rule("signed_in"), Rule("admin"), Rule("room")
+REVIEW, REPLAY, REPORT = Rule("review"), Rule("replay"), Rule("report")
 RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/auth/login"): PUBLIC,
     ("POST", f"{API}/auth/logout"): PUBLIC,
@@ -100,6 +101,23 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}{P}/export.fhir.json"): ROOM,
     ("GET", f"{API}/sessions/{{session_id}}/export.zip"): ROOM,
     ("GET", f"{API}/access-log"): ADMIN,
+    # The afterwards (issue 14): a visible screen reports the alarms it shows (its own room's; a
+    # step-3 alarm also reaches every lead and prescriber, which this matrix's alarms never do).
+    ("POST", f"{API}/sessions/{{session_id}}/seen"): Rule("room", {"escalation_ids": ["{escalation_id}"]}),
+    # The session review: its lead, the room's lead, its facilitators and the clinic's admins.
+    ("GET", f"{API}/sessions/{{session_id}}/review"): REVIEW,
+    ("GET", f"{API}/sessions/{{session_id}}/review.pdf"): REVIEW,
+    ("GET", "/sessions/{session_id}/review"): REVIEW,
+    # Replay and the state at an event: leads of the session or room, and admins.
+    ("GET", f"{API}/sessions/{{session_id}}/state"): REPLAY,
+    ("GET", "/sessions/{session_id}/replay"): REPLAY,
+    # The clinic's response report: leads (their sessions and rooms) and admins (all).
+    ("GET", f"{API}/reports/response"): REPORT,
+    ("GET", "/reports"): REPORT,
+    # Anyone of the room opens a follow-up (a concern raised after the session), and so may an admin.
+    ("POST", f"{API}/followups"): Rule(
+        "room_or_admin", {"session_id": "{session_id}", "participant_id": "{participant_id}", "reason": "r"}
+    ),
     ("GET", "/openapi.json"): SIGNED_IN,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
@@ -234,7 +252,16 @@ def _placed(value: Any, room: Room) -> Any:
     """A rule's body with the room's own staff member and record entry put in."""
     if isinstance(value, dict):
         return {k: _placed(v, room) for k, v in value.items()}
-    return {"{staff}": room.staff, "{entry_seq}": room.entry_seq}.get(value, value) if isinstance(value, str) else value
+    if isinstance(value, list):
+        return [_placed(v, room) for v in value]
+    named = {
+        "{staff}": room.staff,
+        "{entry_seq}": room.entry_seq,
+        "{session_id}": room.session_id,
+        "{participant_id}": room.participant_id,
+        "{escalation_id}": room.escalation_id,
+    }
+    return named.get(value, value) if isinstance(value, str) else value
 
 
 def call(client: TestClient, method: str, path: str, rule: Rule, room: Room) -> Any:
@@ -357,7 +384,7 @@ def test_signed_out_every_route_but_the_public_ones_asks_for_a_sign_in(
     client, cedar, willow = clinic
     use(client, None)
     wrong = []
-    for scope in ("room", "signed_in", "admin"):
+    for scope in ("room", "signed_in", "admin", "review", "replay", "report", "room_or_admin"):
         for method, path, rule in http_routes(app, scope):
             for room in (cedar, willow):
                 response = call(client, method, path, rule, room)
@@ -374,3 +401,49 @@ def test_signed_out_every_route_but_the_public_ones_asks_for_a_sign_in(
     for method, path, _rule in http_routes(app, "public"):
         response = client.request(method, path, follow_redirects=False)
         assert response.status_code not in (401, 404) and response.status_code < 500, (method, path)
+
+
+# ------------------------------------------------------------------ the afterwards (issue 14)
+
+# Who reads the review, the replay and the report, of their own room's session (cedar) and of
+# another room's (willow): 200, or 404 as if it did not exist. Admins read every room's.
+AFTERWARDS = {
+    # role: (review own, replay own, report)
+    "facilitator": (200, 404, 404),
+    "lead": (200, 200, 200),
+    "prescriber": (404, 404, 404),
+    "admin": (200, 200, 200),
+}
+
+
+@pytest.mark.parametrize("role", [*STAFF, "admin"])
+def test_the_afterwards_follow_the_access_rules(app: Any, clinic: tuple[TestClient, Room, Room], role: str) -> None:
+    client, cedar, willow = clinic
+    willow_before = events_of(client, willow)
+    review, replay, report = AFTERWARDS[role]
+    use(client, STAFF.get(role, "admin"))
+    wrong = []
+    for scope, own in (("review", review), ("replay", replay), ("report", report)):
+        for method, path, rule in http_routes(app, scope):
+            for room, expected in ((cedar, own), (willow, own if role == "admin" or scope == "report" else 404)):
+                response = call(client, method, path, rule, room)
+                if response.status_code != expected:
+                    wrong.append((role, method, path, room.id, response.status_code))
+                elif expected == 404 and (path.startswith("/api/") or path.endswith(".json")):
+                    assert response.json()["error"]["code"] == "not_found"
+                if expected == 200 and scope != "report" and room is willow:
+                    assert role == "admin"
+    for method, path, rule in http_routes(app, "room_or_admin"):
+        for room, expected in ((cedar, 201), (willow, 201 if role == "admin" else 404)):
+            response = call(client, method, path, rule, room)
+            if response.status_code != expected:
+                wrong.append((role, method, path, room.id, response.status_code))
+    assert not wrong, wrong
+    if role != "admin":
+        assert events_of(client, willow) == willow_before  # another room's record is untouched
+    # The report of a lead holds only what she leads.
+    use(client, STAFF.get(role, "admin"))
+    if report == 200:
+        found = ok(client.get(f"{API}/reports/response"))
+        leads = {row["key"] for row in found["by_lead"]}
+        assert leads == ({"lena", "lou"} if role == "admin" else {"lena"})

@@ -31,7 +31,7 @@ def test_every_payload_class_is_registered_once_under_its_kind() -> None:
 
     classes = concrete(ev.Payload)
     assert sorted(cls.KIND for cls in classes) == sorted(PAYLOAD_TYPES)
-    assert len({cls.KIND for cls in classes}) == len(classes) == 40
+    assert len({cls.KIND for cls in classes}) == len(classes) == 41
     for kind, cls in PAYLOAD_TYPES.items():
         assert cls.KIND == kind and isinstance(cls.SCHEMA, int) and cls.SCHEMA >= 1
         assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
@@ -119,7 +119,16 @@ EXAMPLES: list[ev.Payload] = [
     ev.EscalationAcknowledged(escalation_id="s1-e9", step=3),
     ev.EscalationResolved(escalation_id="s1-e9", action="a", outcome="o", automatic=True),
     ev.AlarmMuted(escalation_id="s1-e9", until=LATER),
-    ev.FollowupOpened(followup_id="s1-f3", reason="r", owner="lee", due_at=LATER, source_seq=3),
+    ev.EscalationSeen(escalation_id="s1-e9"),
+    ev.FollowupOpened(
+        followup_id="s1-f3",
+        reason="r",
+        owner="@admins",
+        due_at=LATER,
+        source_seq=3,
+        account="in her words",
+        concerns_lead=True,
+    ),
     ev.FollowupClosed(followup_id="s1-f3", contact_note="called"),
 ]
 
