@@ -35,6 +35,7 @@ from app.domain import (
     evolve,
 )
 from app.domain.checklist import VITALS_FOR_DISCHARGE, ItemResult, missing_items, vitals_out_of_range
+from app.domain.escalation import vitals_flags
 from app.domain.outcome import Outcome, outcome_of
 from app.store.db import unit_of_work
 from app.store.events import GENESIS, read_records, to_event, verify_chain
@@ -486,7 +487,7 @@ def build_record(
 
     amendments = _amendments(own)
     dose = _dose(p)
-    vitals = _vitals(own, p)
+    vitals = _vitals(own, p, policy)
     bp = _bp_readings(p, vitals, dose)
     ended = p.ended_at
     checklist = _checklist(own, p, policy, exported_at)
@@ -567,7 +568,7 @@ def build_record(
             for e in events
             if e.kind == "command_refused"
         ],
-        "timeline": _timeline(events, amendments, others),
+        "timeline": _timeline(events, amendments, others, policy),
         "last_event_seq": snapshot.last_event_seq,
         "last_event_hash": snapshot.last_event_hash,
         "chain": {
@@ -682,7 +683,7 @@ def _dose(p: ParticipantState) -> dict[str, Any] | None:
     }
 
 
-def _vitals(own: Sequence[Event], p: ParticipantState) -> list[dict[str, Any]]:
+def _vitals(own: Sequence[Event], p: ParticipantState, policy: Policy) -> list[dict[str, Any]]:
     out = []
     for e in own:
         if e.kind != "vitals_recorded":
@@ -698,6 +699,8 @@ def _vitals(own: Sequence[Event], p: ParticipantState) -> list[dict[str, Any]]:
                 "minutes_after_dose": _minutes(p.dosed_at, observed),
                 "by": e.actor,
                 **{name: values.get(name) for name in VITAL_NAMES},
+                # Each reading past the clinic's alarm thresholds, with the alarm's priority.
+                "out_of_range": vitals_flags(values, policy),
             }
         )
     out.sort(key=lambda v: (_when(v["observed_at"]), v["seq"]))
@@ -1032,12 +1035,26 @@ def _notes(own: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]])
     return out
 
 
+def _out_of_range_text(flags: Mapping[str, str]) -> str:
+    names = {"sbp": "systolic BP", "dbp": "diastolic BP", "hr": "HR", "spo2": "SpO2", "rr": "RR"}
+    return "; out of range: " + ", ".join(f"{names.get(k, k)} ({v} alarm)" for k, v in flags.items())
+
+
 def _timeline(
-    events: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]], others: Mapping[str, str]
+    events: Sequence[Event],
+    amendments: Mapping[int, list[dict[str, Any]]],
+    others: Mapping[str, str],
+    policy: Policy,
 ) -> list[dict[str, Any]]:
     out = []
     for e in events:
         observed = e.data.get("observed_at") if isinstance(e.data.get("observed_at"), str) else None
+        summary = summarize(e, others)
+        flags: dict[str, str] = {}
+        if e.kind == "vitals_recorded":
+            flags = vitals_flags(e.data.get("vitals") or {}, policy)
+            if flags:
+                summary += _out_of_range_text(flags)
         out.append(
             {
                 "seq": e.seq,
@@ -1045,7 +1062,8 @@ def _timeline(
                 "kind": e.kind,
                 "actor": e.actor,
                 "device": e.device,
-                "summary": summarize(e, others),
+                "summary": summary,
+                "out_of_range": flags,
                 "observed_at": observed,
                 "late": bool(e.data.get("late")),
                 "amends_seq": e.data.get("event_seq") if e.kind == "amended" else None,

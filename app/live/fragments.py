@@ -119,6 +119,7 @@ def overview_context(services: Services, user: User, presence: Any) -> dict[str,
     return {
         "rooms": tiles,
         "room_names": room_names,
+        "own_room_ids": set(room_ids),
         "alarms": alarms,
         "followups": followups,
         "overdue_count": sum(1 for f in followups if f["overdue"]),

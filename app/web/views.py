@@ -16,8 +16,8 @@ from app.domain import (
 )
 from app.domain.coverage import coverage_warnings
 from app.domain.decide import dose_gates_unmet
-from app.domain.escalation import STEP_WORDS
-from app.domain.model import Escalation, Followup, Phase
+from app.domain.escalation import STEP_WORDS, vitals_flags
+from app.domain.model import PRIORITY_RANK, Escalation, Followup, Phase
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -46,6 +46,11 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
     checklist = [r.as_dict() for r in evaluate_checklist(p, policy, now)] if p.dosed_at else []
     ready_at = earliest_discharge(p, policy)
     consent = p.active_consent
+    # The person's own open alarms, most urgent first: shown on their card, not only in a list.
+    own_alarms = sorted(
+        (e for e in state.open_escalations if e.participant_id == p.id),
+        key=lambda e: (-PRIORITY_RANK[e.priority], e.raised_at),
+    )
     return {
         "id": p.id,
         "display_name": p.display_name,
@@ -58,6 +63,8 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "distress": p.distress,
         "scales": _readings(p.scales),
         "last_vitals": _readings(p.vitals),
+        "vitals_flags": vitals_flags({name: r.value for name, r in p.vitals.items()}, policy),
+        "alarms": [escalation_view(state, e, now) for e in own_alarms],
         "screening": dict(p.screening) if p.screening else None,
         "screening_cleared": p.screening_cleared,
         # When the screening was done and the agreement signed, when each was typed in, and whether
@@ -186,6 +193,8 @@ def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[s
         "step": e.step,
         "step_reaches": STEP_WORDS[e.step],
         "reason": e.reason,
+        # What the alarm is about, without the name in front: the card it sits on already says whose.
+        "what": e.reason.removeprefix(f"{_name(state, e.participant_id)}: "),
         "raised_at": _iso(e.raised_at),
         # When it became the priority it has now, and the priority it was raised with: a low alarm
         # raised to medium a minute ago is a one-minute-old medium, not an eleven-minute-old one.
@@ -221,3 +230,26 @@ def followup_view(state: SessionState, f: Followup, now: datetime) -> dict[str, 
         "closed_by": f.closed_by,
         "contact_note": f.contact_note,
     }
+
+
+def record_timeline(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chart record's timeline for the participant page: each amendment shown beside the entry
+    it corrects, not as an entry of its own (its seq still appears on the entry it amends)."""
+    rows = record.get("timeline") or []
+    amendments: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("amends_seq") is not None:
+            amendments.setdefault(int(row["amends_seq"]), []).append(row)
+    shown = []
+    for row in rows:
+        if row.get("amends_seq") is not None and int(row["amends_seq"]) in {r["seq"] for r in rows}:
+            continue
+        flags = row.get("out_of_range") or {}
+        shown.append(
+            {
+                **row,
+                "amendments": amendments.get(row["seq"], []),
+                "worst": "high" if "high" in flags.values() else ("medium" if flags else None),
+            }
+        )
+    return shown
