@@ -698,12 +698,18 @@ def _answer_checkin(state: SessionState, cmd: c.AnswerCheckin, ev: _Events) -> N
     p = _active(state, cmd.participant_id)
     if not p.altered:
         raise _refuse("invalid_transition", "Consent check-ins happen from the dose until discharge.")
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
-    ev.add(
-        "consent_checkin_answered",
-        {"ok": cmd.ok, "note": cmd.note.strip(), "due_at": _iso(p.checkin_due_at), "next_due_at": due.isoformat()},
-        p.id,
-    )
+    data: dict[str, Any] = {
+        "ok": cmd.ok,
+        "note": cmd.note.strip(),
+        "due_at": _iso(p.checkin_due_at),
+        "next_due_at": due.isoformat(),
+    }
+    if cmd.observed_at is not None:
+        # Answered on a tablet that was offline: when it was asked is kept beside when it arrived.
+        data.update(observed_at=observed.isoformat(), late=entered_late(observed, ev.ctx.now))
+    ev.add("consent_checkin_answered", data, p.id)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -823,7 +829,11 @@ def _tick_checklist(state: SessionState, cmd: c.TickChecklistItem, ev: _Events) 
         raise InvalidInput(f"'{items[cmd.item].label}' is decided by the record, not ticked.", {"field": "item"})
     if not p.altered:
         raise _refuse("invalid_transition", "The grounding checklist applies after the dose.")
-    ev.add("checklist_item_ticked", {"item": cmd.item, "note": cmd.note.strip()}, p.id)
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
+    data: dict[str, Any] = {"item": cmd.item, "note": cmd.note.strip()}
+    if cmd.observed_at is not None:
+        data.update(observed_at=observed.isoformat(), late=entered_late(observed, ev.ctx.now))
+    ev.add("checklist_item_ticked", data, p.id)
 
 
 def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:

@@ -137,6 +137,7 @@
     var xhr = d.xhr;
     if (!xhr || d.requestConfig && d.requestConfig.verb === "get") return;
     if (xhr.status === 0) {
+      if (d.elt._holdspaceQueued) { delete d.elt._holdspaceQueued; return; }  // kept in the outbox
       showNotice("Not sent: the server cannot be reached. Nothing was recorded; try again.", "error");
       return;  // keep the idempotency key so a retry cannot record twice
     }
@@ -283,5 +284,221 @@
   }
   setInterval(function () { updateCountdowns(); soundAlarms(); }, 500);
 
-  window.holdspace = { isLive: function () { return linkIsLive; }, soundOn: function () { return soundOn; } };
+  // ---- the outbox: nothing typed is lost when the link drops ---------------------------------
+  // An entry about a participant (vitals, observation, note, checklist tick, check-in answer) that
+  // cannot reach the server is kept on this device in IndexedDB with its idempotency key and the
+  // time it was observed, shown as "waiting to send", and sent in order when the link returns.
+  // The same key makes a resend land once; an entry the server refuses stays, with the reason,
+  // until someone dismisses it. Queued entries are never drawn as if they were recorded.
+  var QUEUEABLE = /^\/api\/v1\/sessions\/[^/]+\/participants\/([^/]+)\/(vitals|observations|notes|checklist\/[^/]+|consent\/checkin)$/;
+  var WHAT = { vitals: "Vitals", observations: "Observation", notes: "Session note", "consent/checkin": "Check-in answer" };
+  var outbox = { waiting: [], refused: [] };
+  var serverDown = false;
+  var flushing = false;
+  var serverOffsetMs = 0;  // the server's clock minus this tablet's, from the last answer's Date header
+
+  function openStore() {
+    return new Promise(function (resolve, reject) {
+      var request = indexedDB.open("holdspace-outbox", 1);
+      request.onupgradeneeded = function () {
+        request.result.createObjectStore("entries", { keyPath: "order", autoIncrement: true });
+      };
+      request.onsuccess = function () { resolve(request.result); };
+      request.onerror = function () { reject(request.error); };
+    });
+  }
+  var storePromise = null;
+  function store(mode, work) {
+    storePromise = storePromise || openStore();
+    return storePromise.then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction("entries", mode);
+        var result = work(tx.objectStore("entries"));
+        tx.oncomplete = function () { resolve(result && "result" in result ? result.result : undefined); };
+        tx.onerror = function () { reject(tx.error); };
+      });
+    });
+  }
+  function loadOutbox() {
+    return store("readonly", function (entries) { return entries.getAll(); }).then(function (all) {
+      all = all || [];
+      all.sort(function (a, b) { return a.order - b.order; });
+      outbox.waiting = all.filter(function (e) { return e.state === "waiting"; });
+      outbox.refused = all.filter(function (e) { return e.state === "refused"; });
+      drawOutbox();
+    });
+  }
+  function observedNow() { return new Date(Date.now() + serverOffsetMs).toISOString(); }
+
+  function describe(path, participantId) {
+    var tail = path.split("/participants/" + participantId + "/")[1] || "";
+    var what = WHAT[tail] || (tail.indexOf("checklist/") === 0 ? "Checklist: " + tail.slice(10).replace(/_/g, " ") : tail);
+    var card = document.getElementById("p-" + participantId);
+    var name = card && card.querySelector("h2") ? card.querySelector("h2").textContent.trim() : "";
+    return name ? what + " · " + name : what;
+  }
+
+  function enqueue(entry) {
+    return store("readwrite", function (entries) { entries.add(entry); }).then(loadOutbox);
+  }
+
+  document.addEventListener("htmx:configRequest", function (e) {
+    var d = e.detail;
+    if (d.verb !== "post") return;
+    var match = QUEUEABLE.exec(d.path.split("?")[0]);
+    if (!match) return;
+    // What was typed or tapped, as it will be sent, and when: kept until the server has it.
+    var body = formToObject(d.formData || new FormData());
+    var vals = api ? api.getExpressionVars(d.elt) : {};
+    Object.keys(vals).forEach(function (k) { body[k] = vals[k]; });
+    if (!body.observed_at) body.observed_at = d.elt._holdspaceObservedAt || observedNow();
+    d.elt._holdspaceObservedAt = body.observed_at;
+    d.elt._holdspaceEntry = {
+      key: d.headers["Idempotency-Key"], path: d.path, body: body, participant_id: match[1],
+      what: describe(d.path, match[1]), state: "waiting", reason: null, queued_at: new Date().toISOString()
+    };
+    // While the server is away, or entries are still waiting, a new one joins the queue (order is kept).
+    if (serverDown || outbox.waiting.length || (navigator.onLine === false)) {
+      e.preventDefault();
+      keepOnDevice(d.elt);
+    }
+  });
+
+  function keepOnDevice(elt) {
+    var entry = elt._holdspaceEntry;
+    delete elt._holdspaceEntry;
+    delete elt._holdspaceKey;
+    delete elt._holdspaceObservedAt;
+    var dialog = entryDialog();
+    if (dialog && dialog.open && dialog.contains(elt)) dialog.close();
+    enqueue(entry).then(function () {
+      showNotice("Kept on this tablet — waiting to send. It goes out by itself when the link is back.", "");
+    });
+  }
+
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var xhr = e.detail.xhr;
+    var date = xhr && xhr.getResponseHeader ? xhr.getResponseHeader("Date") : null;
+    if (date) serverOffsetMs = new Date(date).getTime() - Date.now();
+    if (xhr && xhr.status === 0 && e.detail.elt._holdspaceEntry) {
+      serverDown = true;
+      e.detail.elt._holdspaceQueued = true;
+      keepOnDevice(e.detail.elt);
+      return;
+    }
+    if (xhr && xhr.status > 0) serverDown = false;
+    delete e.detail.elt._holdspaceEntry;
+    delete e.detail.elt._holdspaceObservedAt;
+  }, true);
+
+  function flush() {
+    if (flushing || !outbox.waiting.length) return;
+    flushing = true;
+    var next = outbox.waiting[0];
+    fetch(next.path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        "X-CSRF-Token": meta("csrf-token"),
+        "X-Holdspace-Device": deviceId(),
+        "Idempotency-Key": next.key
+      },
+      body: JSON.stringify(next.body)
+    }).then(function (response) {
+      serverDown = false;
+      if (response.ok) {
+        return store("readwrite", function (entries) { entries.delete(next.order); });
+      }
+      if (response.status === 401 || response.status === 408 || response.status === 429 || response.status >= 500) {
+        throw new Error("not now");  // signed out, or busy: keep it waiting, same key
+      }
+      return response.json().catch(function () { return null; }).then(function (body) {
+        next.state = "refused";
+        next.reason = body && body.error ? body.error.message : "The server did not accept it (" + response.status + ").";
+        return store("readwrite", function (entries) { entries.put(next); });
+      });
+    }).then(function () {
+      flushing = false;
+      return loadOutbox().then(flush);
+    }, function () {
+      flushing = false;
+      serverDown = true;
+    });
+  }
+
+  function dismiss(order) {
+    store("readwrite", function (entries) { entries.delete(order); }).then(loadOutbox);
+  }
+
+  function drawOutbox() {
+    var box = document.getElementById("outbox");
+    if (box) {
+      var list = box.querySelector("ul");
+      list.replaceChildren();
+      outbox.waiting.concat(outbox.refused).forEach(function (entry) {
+        var li = document.createElement("li");
+        li.dataset.state = entry.state;
+        li.dataset.key = entry.key;
+        var time = document.createElement("time");
+        time.dateTime = entry.body.observed_at;
+        time.textContent = clockText(new Date(entry.body.observed_at));
+        li.append(time, " " + entry.what + " — ");
+        var status = document.createElement("strong");
+        status.textContent = entry.state === "waiting" ? "waiting to send" : "not recorded: " + entry.reason;
+        li.append(status);
+        if (entry.state === "refused") {
+          var button = document.createElement("button");
+          button.type = "button";
+          button.className = "small";
+          button.textContent = "Dismiss";
+          button.addEventListener("click", function () { dismiss(entry.order); });
+          li.append(" ", button);
+        }
+        list.append(li);
+      });
+      box.hidden = !(outbox.waiting.length || outbox.refused.length);
+      var title = box.querySelector(".outbox-title");
+      if (title) {
+        title.textContent = outbox.waiting.length
+          ? outbox.waiting.length + " entr" + (outbox.waiting.length === 1 ? "y" : "ies") + " kept on this tablet, waiting to send"
+          : "Entries the server did not accept";
+      }
+    }
+    markCards();
+  }
+
+  // The card of each person with entries waiting says so (re-drawn after every live update).
+  function markCards() {
+    document.querySelectorAll(".pending-entries").forEach(function (el) { el.remove(); });
+    var per = {};
+    outbox.waiting.concat(outbox.refused).forEach(function (entry) {
+      (per[entry.participant_id] = per[entry.participant_id] || []).push(entry);
+    });
+    Object.keys(per).forEach(function (pid) {
+      var card = document.getElementById("p-" + pid);
+      if (!card) return;
+      var note = document.createElement("p");
+      note.className = "pending-entries";
+      note.dataset.testid = "pending";
+      var waiting = per[pid].filter(function (x) { return x.state === "waiting"; }).length;
+      var refused = per[pid].length - waiting;
+      note.textContent = (waiting ? waiting + " waiting to send" : "") + (waiting && refused ? " · " : "") +
+        (refused ? refused + " not recorded (see the list at the top)" : "");
+      var header = card.querySelector("header");
+      header.after(note);
+    });
+  }
+  document.addEventListener("htmx:afterSettle", markCards);
+  document.addEventListener("htmx:wsAfterMessage", function () { setTimeout(markCards, 0); });
+  document.addEventListener("htmx:wsOpen", function () { serverDown = false; flush(); });
+  window.addEventListener("online", flush);
+  setInterval(function () { if (outbox.waiting.length) flush(); }, 3000);
+  if (window.indexedDB) loadOutbox().then(flush);
+
+  window.holdspace = {
+    isLive: function () { return linkIsLive; },
+    soundOn: function () { return soundOn; },
+    outbox: function () { return outbox; }
+  };
 })();
