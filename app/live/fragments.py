@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.decide import PROTECTIVE_PARTS, TOUCH_AREAS
-from app.domain.escalation import reaches_beyond_the_room
+from app.domain.escalation import DISTRESS_PRIORITY, START_STEP, reaches_beyond_the_room
 from app.domain.model import TRANSITIONS, Phase
 from app.domain.policy import ROUTES
 from app.services import Services
@@ -16,6 +16,11 @@ from app.web.templating import render_block
 from app.web.views import escalation_view, followup_view, session_view
 
 ROOM_TEMPLATE = "pages/room.html"
+
+# The distress scale in words, as the buttons and the card say it.
+DISTRESS_WORDS = ("settled", "processing", "distressed", "acute", "emergency")
+# The levels whose alarm starts at step 3: the tap pages every lead and the medical on-call.
+DISTRESS_PAGES_ALL = frozenset(level for level, priority in DISTRESS_PRIORITY.items() if START_STEP[priority] >= 3)
 OVERVIEW_TEMPLATE = "pages/overview.html"
 
 # The forward moves a facilitator makes with the phase button, in the order they are offered.
@@ -57,6 +62,8 @@ def room_context(services: Services, room_id: str, user: User) -> dict[str, Any]
         "routes": ROUTES,
         "touch_areas": TOUCH_AREAS,
         "parts": PROTECTIVE_PARTS,
+        "distress_words": DISTRESS_WORDS,
+        "distress_pages_all": DISTRESS_PAGES_ALL,
     }
 
 

@@ -47,7 +47,7 @@ def test_a_high_alarm_is_on_the_card_and_the_alarm_list_links_to_it(live_server,
     marked = card.locator("[data-testid=out-of-range]")
     assert marked.count() == 1
     assert "SpO₂ 89%" in marked.inner_text()
-    assert "HIGH alarm" in (marked.text_content() or "")
+    assert "out of range, high alarm" in (marked.text_content() or "")
     assert "BP 126/81" in card.locator("[data-testid=vitals]").inner_text()
     screenshot(page, "room-alarm-on-card")
 
