@@ -31,7 +31,8 @@ SMALL_TARGETS = """() => {
     if (box.width === 0 || box.height === 0 || style.visibility === 'hidden') return;
     if (target.closest('[hidden], template, dialog:not([open])')) return;
     if (box.width < 44 || box.height < 44) {
-      out.push(`${target.tagName.toLowerCase()} "${(target.textContent || target.name || '').trim().slice(0, 40)}" ${Math.round(box.width)}x${Math.round(box.height)}`);
+      const label = (target.textContent || target.name || '').trim().slice(0, 40);
+      out.push(`${target.tagName.toLowerCase()} "${label}" ${Math.round(box.width)}x${Math.round(box.height)}`);
     }
   });
   return out;
