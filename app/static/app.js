@@ -244,11 +244,48 @@
     });
   }
 
+  // The lead's alarm sound: the choice is kept per device (localStorage), so a reload never turns
+  // it off. Browsers start sound only after a tap on the page; until then the sound is "blocked"
+  // and the overview says so, as it does while the sound is off.
+  var SOUND_KEY = "holdspace-alarm-sound";
   var audio = null;
-  var soundOn = false;
+  var soundWanted = localStorage.getItem(SOUND_KEY) === "on";
   var lastBeep = 0;
+  var toggle = document.getElementById("sound-toggle");
+  var soundBanner = document.getElementById("sound-banner");
+
+  function soundState() {
+    if (!soundWanted) return "off";
+    return audio && audio.state === "running" ? "on" : "blocked";
+  }
+  function startAudio() {
+    try {
+      if (!audio) {
+        audio = new (window.AudioContext || window.webkitAudioContext)();
+        audio.addEventListener("statechange", drawSound);
+      }
+      if (audio.state !== "running") audio.resume().then(drawSound, drawSound);
+    } catch (err) { audio = null; }
+    drawSound();
+  }
+  function drawSound() {
+    if (!toggle) return;
+    var state = soundState();
+    toggle.textContent = state === "off" ? "Turn alarm sound on" : "Alarm sound on · turn off";
+    toggle.classList.toggle("primary", state === "on");
+    toggle.setAttribute("aria-pressed", state === "off" ? "false" : "true");
+    document.body.dataset.sound = state;
+    if (soundBanner) {
+      soundBanner.hidden = state === "on";
+      soundBanner.textContent = state === "off"
+        ? "Alarm sound is OFF — tap to turn on"
+        : "Alarm sound is blocked by the browser — tap here to let it sound";
+    }
+    // A step-3 alarm (every lead and the medical on-call) that cannot sound here is itself a warning.
+    document.querySelectorAll(".cannot-sound").forEach(function (el) { el.hidden = state === "on"; });
+  }
   function beep(frequency) {
-    if (!audio) return;
+    if (!audio || audio.state !== "running") return;
     var osc = audio.createOscillator();
     var gain = audio.createGain();
     osc.frequency.value = frequency;
@@ -262,7 +299,8 @@
   function soundAlarms() {
     var sounding = document.querySelectorAll('.alarm[data-sounding="true"]');
     document.body.classList.toggle("alarm-sounding", sounding.length > 0);
-    if (!soundOn || !sounding.length) return;
+    if (toggle) drawSound();
+    if (soundState() !== "on" || !sounding.length) return;
     var high = document.querySelector('.alarm[data-sounding="true"][data-priority="high"]');
     var every = high ? 1500 : 4000;
     if (Date.now() - lastBeep >= every) {
@@ -270,17 +308,20 @@
       beep(high ? 880 : 660);
     }
   }
-  var toggle = document.getElementById("sound-toggle");
+  function setSound(on) {
+    soundWanted = on;
+    localStorage.setItem(SOUND_KEY, on ? "on" : "off");
+    if (on) { startAudio(); beep(660); }
+    drawSound();
+  }
   if (toggle) {
-    toggle.addEventListener("click", function () {
-      // Browsers allow sound only after a tap, so the lead turns it on once per visit.
-      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      audio.resume();
-      soundOn = !soundOn;
-      toggle.textContent = soundOn ? "Alarm sound on" : "Turn alarm sound on";
-      toggle.classList.toggle("primary", soundOn);
-      if (soundOn) beep(660);
-    });
+    toggle.addEventListener("click", function () { setSound(soundState() === "off"); });
+    if (soundBanner) soundBanner.addEventListener("click", function () { setSound(true); });
+    // The first tap anywhere lets a sound the lead already chose start.
+    document.addEventListener("pointerdown", function () { if (soundWanted) startAudio(); }, true);
+    document.addEventListener("keydown", function () { if (soundWanted) startAudio(); }, true);
+    if (soundWanted) startAudio();
+    drawSound();
   }
   setInterval(function () { updateCountdowns(); soundAlarms(); }, 500);
 
@@ -498,7 +539,8 @@
 
   window.holdspace = {
     isLive: function () { return linkIsLive; },
-    soundOn: function () { return soundOn; },
+    soundOn: function () { return soundState() === "on"; },
+    sound: soundState,
     outbox: function () { return outbox; }
   };
 })();
