@@ -137,3 +137,39 @@ def overview_context(services: Services, user: User, presence: Any) -> dict[str,
 
 def render_overview_live(context: dict[str, Any]) -> str:
     return render_block(OVERVIEW_TEMPLATE, "overview_live", context)
+
+
+ALARM_STRIP_TEMPLATE = "partials/alarm_strip.html"
+
+
+def alarm_strip_context(services: Services, user: User, except_room: str | None) -> dict[str, Any]:
+    """The open alarms of every room the user works in (and step-3 alarms elsewhere for leads and
+    prescribers), most urgent first, for the strip every signed-in page carries. The room whose own
+    page already lists its alarms is left out."""
+    now = services.clock()
+    with unit_of_work(services.engine) as db:
+        rooms = people.rooms_for(db, user)
+        names = {room.id: room.name for room in rooms}
+        live = [(room.id, people.live_session(db, room.id)) for room in rooms]
+    alarms = []
+    for room_id, row in live:
+        if row is None or room_id == except_room:
+            continue
+        state = services.state(row.id)
+        alarms.extend(escalation_view(state, e, now) for e in state.open_escalations)
+    for e in step_three_elsewhere(services, user, now):
+        if e["room_id"] != except_room:
+            alarms.append({**e, "elsewhere": True})
+    if any(e.get("elsewhere") for e in alarms):
+        with unit_of_work(services.engine) as db:
+            for e in alarms:
+                if e.get("elsewhere") and e["room_id"] not in names:
+                    other = db.get(Room, e["room_id"])
+                    names[e["room_id"]] = f"{other.name if other else e['room_id']} (not your room)"
+    rank = {"high": 0, "medium": 1, "low": 2}
+    alarms.sort(key=lambda e: (rank[e["priority"]], e["raised_at"]))
+    return {"alarms": alarms, "room_names": names, "now": now, "except_room": except_room}
+
+
+def render_alarm_strip(context: dict[str, Any]) -> str:
+    return render_block(ALARM_STRIP_TEMPLATE, "alarm_strip", context)

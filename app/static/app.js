@@ -164,7 +164,7 @@
       return;
     }
     if (inDialog) dialog.close();
-    if (!document.getElementById("room-socket")) { window.location.reload(); return; }
+    if (!document.getElementById("room-socket")) { if (!d.elt.closest("#alarm-strip-socket")) window.location.reload(); return; }
     if (!linkIsLive) refreshLive();
     showNotice("Recorded.", "ok");
   });
@@ -196,13 +196,29 @@
     htmx.ajax("GET", "/rooms/" + main.dataset.room + "/live", { target: "#room-live", swap: "outerHTML" });
   }
 
-  document.addEventListener("htmx:wsOpen", function (e) { socket = e.detail.socketWrapper; });
-  document.addEventListener("htmx:wsAfterMessage", function () {
+  // A page has one main live link (the room, the overview, or on other pages the alarm list);
+  // the banner and the greyed-out page follow it. The alarm list beside a room's own link says
+  // for itself when it is not live.
+  function isMain(e) {
+    var main = document.querySelector("[data-main-socket]");
+    return !!main && (e.target === main || main.contains(e.target));
+  }
+  var stripSocket = null;
+  var stripLastAt = null;
+  function setStripLive(live) {
+    var strip = document.getElementById("alarm-strip-socket");
+    if (strip) strip.dataset.live = live ? "true" : "false";
+  }
+  document.addEventListener("htmx:wsOpen", function (e) {
+    if (isMain(e)) socket = e.detail.socketWrapper; else stripSocket = e.detail.socketWrapper;
+  });
+  document.addEventListener("htmx:wsAfterMessage", function (e) {
+    if (!isMain(e)) { stripLastAt = new Date(); setStripLive(true); return; }
     lastMessageAt = new Date();
     setLive(true);
   });
   document.addEventListener("htmx:wsClose", function (e) {
-    setLive(false);
+    if (isMain(e)) setLive(false); else setStripLive(false);
     var code = e.detail.event ? e.detail.event.code : 1006;
     if (code === 4401) { window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname); return; }
     if (code === 4404) { showNotice("This room is no longer available to you.", "error"); return; }
@@ -212,23 +228,27 @@
       setTimeout(function () { wrapper.reconnect(); }, 1000);
     }
   });
-  document.addEventListener("htmx:wsError", function () { setLive(false); });
+  document.addEventListener("htmx:wsError", function (e) { if (isMain(e)) setLive(false); else setStripLive(false); });
 
   // A link can die without a close (a tablet leaving the Wi-Fi): silence past the heartbeat means offline.
   setInterval(function () {
-    if (!document.getElementById("room-socket")) return;
+    if (!document.querySelector("[data-main-socket]")) return;
     if (linkIsLive && lastMessageAt && Date.now() - lastMessageAt.getTime() > STALE_AFTER_MS) {
       setLive(false);
       if (socket) socket.reconnect();
     }
+    if (stripSocket && stripLastAt && Date.now() - stripLastAt.getTime() > STALE_AFTER_MS) {
+      setStripLive(false);
+      stripLastAt = null;
+      stripSocket.reconnect();
+    }
   }, 2000);
 
-  // Each tablet names itself on its live link, so the lead's overview can say which one dropped off.
-  var socketElt = document.querySelector("[ws-connect]");
-  if (socketElt) {
+  // Each tablet names itself on its live links, so the lead's overview can say which one dropped off.
+  document.querySelectorAll("[ws-connect]").forEach(function (socketElt) {
     var url = socketElt.getAttribute("ws-connect");
     socketElt.setAttribute("ws-connect", url + (url.indexOf("?") < 0 ? "?" : "&") + "device=" + encodeURIComponent(deviceId()));
-  }
+  });
 
   // ---- countdowns and the alarm sound ------------------------------------------------------
   function updateCountdowns() {

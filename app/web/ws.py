@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -15,7 +16,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from app.live.broker import ALL_ROOMS, room_channel
-from app.live.fragments import overview_context, render_overview_live, render_room_live, room_context
+from app.live.fragments import (
+    alarm_strip_context,
+    overview_context,
+    render_alarm_strip,
+    render_overview_live,
+    render_room_live,
+    room_context,
+)
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
@@ -138,9 +146,7 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
     if user is None:
         return
     services: Services = websocket.app.state.services
-    broker = websocket.app.state.broker
-    presence = websocket.app.state.presence
-    device = (websocket.query_params.get("device") or "").strip()[:80] or None
+    device = _device(websocket)
 
     last_html = ""
 
@@ -159,17 +165,65 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
         last_html = html
         return [html + status]
 
+    async with _present(websocket, services, user, device, room_id):
+        await _serve(websocket, [room_channel(room_id)], render)
+
+
+@asynccontextmanager
+async def _present(
+    websocket: WebSocket, services: Services, user: User, device: str | None, room_id: str | None
+) -> AsyncIterator[None]:
+    """Count this socket as the device's live link while it is open. When the device's last link
+    closes, the overview hears of it once the grace period has passed (a page change is not a drop)."""
+    broker = websocket.app.state.broker
+    presence = websocket.app.state.presence
     hint = {"type": "presence", "room_id": room_id}
     if device is not None:
         presence.connected(device, room_id, user.username, services.clock())
         broker.publish([ALL_ROOMS], hint)
     try:
-        await _serve(websocket, [room_channel(room_id)], render)
+        yield
     finally:
         if device is not None:
-            # The overview learns at once that this tablet's live link is gone.
-            presence.disconnected(device, room_id, services.clock())
-            broker.publish([ALL_ROOMS], hint)
+            presence.disconnected(device, services.clock())
+            delay = presence.grace.total_seconds() + 0.5
+            asyncio.get_running_loop().call_later(delay, broker.publish, [ALL_ROOMS], hint)
+
+
+def _device(websocket: WebSocket) -> str | None:
+    return (websocket.query_params.get("device") or "").strip()[:80] or None
+
+
+@router.websocket("/ws/alarms")
+async def alarm_strip_socket(websocket: WebSocket) -> None:
+    """The open alarms of the user's rooms, for every signed-in page; `room` names the page's room
+    (for the tablet's presence), `except=1` leaves out that room's alarms (its page lists them)."""
+    user = await _admit(websocket)
+    if user is None:
+        return
+    services: Services = websocket.app.state.services
+    room_id = (websocket.query_params.get("room") or "").strip()[:80] or None
+    if room_id is not None:
+        visible = await run_in_threadpool(_visible_live_sessions, services, user, room_id)
+        if visible is None:
+            await websocket.close(code=CLOSE_NOT_FOUND)
+            return
+    except_room = room_id if websocket.query_params.get("except") == "1" else None
+
+    last_html = ""
+
+    async def render() -> list[str] | None:
+        nonlocal last_html
+        context = await run_in_threadpool(alarm_strip_context, services, user, except_room)
+        html = await run_in_threadpool(render_alarm_strip, context)
+        status = f'<span id="alarm-strip-beat" hx-swap-oob="true" hidden>{context["now"].isoformat()}</span>'
+        if html == last_html:
+            return [status]
+        last_html = html
+        return [html + status]
+
+    async with _present(websocket, services, user, _device(websocket), room_id):
+        await _serve(websocket, [ALL_ROOMS], render)
 
 
 @router.websocket("/ws/overview")
