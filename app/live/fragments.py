@@ -88,6 +88,12 @@ def step_three_elsewhere(services: Services, user: User, now: Any) -> list[dict[
     return out
 
 
+def _attention(p: dict[str, Any]) -> tuple[int, int, int]:
+    prio = {"high": 0, "medium": 1, "low": 2}
+    top = min((prio[e["priority"]] for e in p["alarms"]), default=3)
+    return (top, -(p["distress"] or 0), 0 if not p["support"] and not p["supporting"] else 1)
+
+
 def overview_context(services: Services, user: User, presence: Any) -> dict[str, Any]:
     """Every room the user works in or leads, with open alarms first (most urgent, then oldest)."""
     now = services.clock()
@@ -102,6 +108,8 @@ def overview_context(services: Services, user: User, presence: Any) -> dict[str,
         if row is not None:
             session = session_view(services.state(row.id), services.policy, now)
             alarms.extend(session["open_escalations"])
+            # What needs attention first: people with an open alarm, then by distress.
+            session["participants"].sort(key=_attention)
         tiles.append(
             {
                 "room": {"id": room.id, "name": room.name, "lead": room.lead},

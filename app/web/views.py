@@ -60,6 +60,8 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "paused_from": p.paused_from.value if p.paused_from else None,
         "support": support_view(state, p),
         "supporting": [q.id for q in state.supported_by(p.id)],
+        # Whom this participant supports (a training-dyad partner): a supporter is not "without support".
+        "supporting_names": [q.display_name for q in state.supported_by(p.id)],
         "distress": p.distress,
         "scales": _readings(p.scales),
         "last_vitals": _readings(p.vitals),
