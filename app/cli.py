@@ -9,6 +9,7 @@
     holdspace demo [--host 127.0.0.1] [--port 8000] [--no-serve]
     holdspace verify [--database URL_OR_PATH]
     holdspace backup PATH
+    holdspace audit [--user U] [--participant PID] [--since ISO]
 
 Configuration comes from the environment (HOLDSPACE_DATABASE_URL, ...). A problem the person
 running the command can fix (a bad role, an unknown room, a bad policy file, an unmigrated
@@ -381,6 +382,49 @@ def cmd_backup(args: argparse.Namespace) -> int:
     size = target.stat().st_size
     _out(f"backed up {_shown(settings.database_url)} to {target} ({size} bytes)")
     _out(f"check it with: {PROG} verify --database {target}")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from app.store import access
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise CliError(f"--since {args.since!r} is not an ISO 8601 time (2026-11-30T08:00:00+01:00)") from None
+        if since.tzinfo is None:
+            raise CliError("--since needs the time's offset (2026-11-30T08:00:00+01:00, or Z for UTC)")
+    settings = _settings()
+    _require_schema(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(engine) as db:
+            rows = access.entries(
+                db, username=args.user, participant_id=args.participant, since=since, limit=args.limit
+            )
+            lines = [
+                "\t".join(
+                    [
+                        row.at.isoformat(),
+                        row.username,
+                        row.action,
+                        row.outcome,
+                        row.client or "-",
+                        row.session_id or "-",
+                        row.participant_id or "-",
+                        row.detail or "",
+                    ]
+                )
+                for row in rows
+            ]
+    finally:
+        engine.dispose()
+    _out("at\tusername\taction\toutcome\tclient\tsession\tparticipant\tdetail")
+    for line in lines:
+        _out(line)
     return 0
 
 
@@ -547,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="copy the live SQLite database consistently to PATH")
     backup.add_argument("path", metavar="PATH", help="the new backup file (must not exist yet)")
     backup.set_defaults(handler=cmd_backup)
+    audit = sub.add_parser("audit", help="the access log: sign-ins (failed too), chart views and exports")
+    audit.add_argument("--user", metavar="U", help="only this username")
+    audit.add_argument("--participant", metavar="PID", help="only this participant's chart record")
+    audit.add_argument("--since", metavar="ISO", help="only from this time on (ISO 8601 with offset)")
+    audit.add_argument("--limit", type=int, default=10000, help="at most this many, the newest (default 10000)")
+    audit.set_defaults(handler=cmd_audit)
 
     # `holdspace user` or `holdspace room` without an action prints that group's help.
     user.set_defaults(group=user)

@@ -33,9 +33,13 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     # Set by `holdspace demo` only: allows a generated secret key.
     demo: bool = False
-    # Send the session cookie over HTTPS only. Set HOLDSPACE_SECURE_COOKIES=true behind TLS;
-    # off by default because clinic tablets may reach the app over a closed local network.
-    secure_cookies: bool = Field(default=False)
+    # Served over HTTPS: the session cookie gets `Secure` and answers send HSTS. Unset, it is on
+    # outside the demo (API.md); a clinic serving plain HTTP on a closed network sets it false.
+    secure_cookies: bool | None = Field(default=None)
+
+    @property
+    def https(self) -> bool:
+        return (not self.demo) if self.secure_cookies is None else self.secure_cookies
 
     def checked_secret(self) -> str:
         if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 16:

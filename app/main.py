@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -23,10 +23,12 @@ from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
-from app.web import api, errors, exports, health, pages, ws
+from app.web import api, audit, errors, exports, health, openapi, pages, ws
 from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
+from app.web.guards import BodyLimit, SecurityHeaders
 from app.web.logs import AccessLog
+from app.web.throttle import LoginThrottle
 
 log = logging.getLogger("holdspace")
 STATIC = Path(__file__).parent / "static"
@@ -83,7 +85,9 @@ def create_app(
     app.state.settings = settings
     app.state.services = services
     app.state.broker = broker
-    app.state.presence = Presence()
+    app.state.presence = Presence(forget_after=timedelta(minutes=policy.offline_tablet_forget_minutes))
+    app.state.socket_counts = ws.SocketCounts()
+    app.state.login_throttle = LoginThrottle()
     # Wrong PINs or passwords typed on a room tablet to check someone in or out, per user.
     app.state.presence_attempts = AttemptThrottle(limit=5, window_seconds=600)
     app.state.shutting_down = asyncio.Event()
@@ -93,16 +97,23 @@ def create_app(
         session_cookie=SESSION_COOKIE,
         max_age=12 * 3600,
         same_site="strict",
-        https_only=settings.secure_cookies,
+        https_only=settings.https,
     )
+    # Outermost: an oversized body is refused before anything reads it; every answer, the
+    # refusal included, carries the security headers.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders, hsts=settings.https)
     errors.install(app)
     app.include_router(api.router)
     app.include_router(exports.router)
+    app.include_router(audit.router)
     app.include_router(pages.router)
     app.include_router(ws.router)
 
+    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
+
     @app.get("/openapi.json", include_in_schema=False)
-    def openapi(_user: CurrentUser) -> JSONResponse:
+    def openapi_document(_user: CurrentUser) -> JSONResponse:
         return JSONResponse(app.openapi())
 
     app.include_router(health.router)

@@ -79,7 +79,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, secret_key="test-secret-key-0123456789", demo=False)
+    return Settings(database_url=db_url, secret_key="test-secret-key-0123456789", demo=False, secure_cookies=False)
 
 
 @pytest.fixture

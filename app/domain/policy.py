@@ -104,6 +104,8 @@ class Policy:
     # Beyond the published shape: how long before the session opened a late entry's observed time
     # may lie (a screening done on paper the evening before, typed in once the session is open).
     late_entry_allowance_hours: int = 24
+    # How long the lead's overview keeps showing a tablet whose live link dropped.
+    offline_tablet_forget_minutes: int = 720
     observation_minutes: ObservationMinutes = field(default_factory=ObservationMinutes)
     ack_timeout_seconds: AckTimeoutSeconds = field(default_factory=AckTimeoutSeconds)
     vitals: Vitals = field(default_factory=Vitals)
@@ -126,6 +128,7 @@ _MINIMUMS: dict[str, int] = {
     "followup_due_hours": 1,
     "alarm_mute_seconds": 5,
     "late_entry_allowance_hours": 0,
+    "offline_tablet_forget_minutes": 1,
 }
 # Upper bounds: beyond them a value stops being a clinic's choice and becomes a way around a rule.
 _MAXIMUMS: dict[str, int] = {

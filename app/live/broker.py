@@ -97,3 +97,9 @@ def room_channel(room_id: str) -> str:
 
 
 ALL_ROOMS = "rooms:*"
+# Told to the sockets of a sign-in when it ends, so they close at once.
+SIGNED_OUT = {"type": "signed_out"}
+
+
+def sign_in_channel(sign_in_id: str) -> str:
+    return f"sign-in:{sign_in_id}"

@@ -1,17 +1,31 @@
 """Which tablets hold a live link, and to which room, so the lead's overview can show the ones that
-dropped off. Presence follows the device: a tablet moving from the room view to a participant's
-record (or back) keeps its link, and a gap shorter than the grace period is not "offline". Kept in
-memory: with several app processes each knows only its own sockets."""
+dropped off. Kept in memory: with several app processes each knows only its own sockets.
+
+Presence follows the device: a tablet moving from the room view to a participant's record (or
+back) keeps its place, and a gap shorter than the grace period is not "offline". Only sockets
+admitted to the room are recorded (the caller checks), under a device name of a strict pattern; a
+room remembers a bounded number of tablets, and an offline one is forgotten after the clinic
+policy's `offline_tablet_forget_minutes`."""
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+# What the pages send: "tablet-" and eight hex digits; a clinic's own names fit too.
+DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+MAX_TABLETS_PER_ROOM = 30
 FORGET_AFTER = timedelta(hours=12)
 # Long enough for a page change on a slow clinic Wi-Fi, short enough that a dropped tablet shows soon.
 GRACE = timedelta(seconds=8)
+
+
+def device_name(raw: str | None) -> str | None:
+    """The device name a socket gave, if it has the allowed shape; else None (not recorded)."""
+    name = (raw or "").strip()
+    return name if DEVICE_NAME.fullmatch(name) else None
 
 
 @dataclass
@@ -25,16 +39,33 @@ class Link:
 
 
 class Presence:
-    def __init__(self, grace: timedelta = GRACE) -> None:
-        self.grace = grace
+    def __init__(
+        self,
+        forget_after: timedelta = FORGET_AFTER,
+        max_per_room: int = MAX_TABLETS_PER_ROOM,
+        grace: timedelta = GRACE,
+    ) -> None:
         self._links: dict[str, Link] = {}
         self._lock = threading.Lock()
+        self.forget_after = forget_after
+        self.max_per_room = max_per_room
+        self.grace = grace
 
-    def connected(self, device: str, room_id: str | None, username: str, now: datetime) -> None:
-        """A live link from `device`; `room_id` is the room its page belongs to, None for a page of
-        no room (the rooms list), which keeps the room the device was last in."""
+    def connected(self, device: str, room_id: str | None, username: str, now: datetime) -> bool:
+        """Record an admitted socket's tablet. `room_id` is the room its page belongs to; None for a
+        page of no room (the rooms list), which keeps the room the device was last in. False if the
+        room already remembers as many tablets as it may, all of them online (the socket is served,
+        only not listed)."""
         with self._lock:
+            self._forget(now)
             link = self._links.get(device)
+            if room_id is not None and (link is None or link.room_id != room_id):
+                in_room = [k for k, v in self._links.items() if v.room_id == room_id]
+                if len(in_room) >= self.max_per_room:
+                    offline = [k for k in in_room if not self._online(self._links[k], now)]
+                    if not offline:
+                        return False
+                    del self._links[min(offline, key=lambda k: self._links[k].since)]
             if link is None:
                 link = Link(device, room_id, username, True, now, 0)
                 self._links[device] = link
@@ -43,6 +74,7 @@ class Presence:
             link.online = True
             link.sockets += 1
             link.username = username
+            return True
 
     def disconnected(self, device: str, now: datetime) -> None:
         with self._lock:
@@ -58,13 +90,18 @@ class Presence:
         """The devices last in `room_id`; one without a live link for longer than the grace period
         is offline since the moment its last link closed."""
         with self._lock:
-            for key, link in list(self._links.items()):
-                if link.sockets <= 0 and now - link.since > FORGET_AFTER:
-                    del self._links[key]
-            out = []
-            for link in self._links.values():
-                if link.room_id != room_id:
-                    continue
-                online = link.sockets > 0 or now - link.since <= self.grace
-                out.append(Link(link.device, link.room_id, link.username, online, link.since, link.sockets))
+            self._forget(now)
+            out = [
+                Link(link.device, link.room_id, link.username, self._online(link, now), link.since, link.sockets)
+                for link in self._links.values()
+                if link.room_id == room_id
+            ]
             return sorted(out, key=lambda link: link.device)
+
+    def _online(self, link: Link, now: datetime) -> bool:
+        return link.sockets > 0 or now - link.since <= self.grace
+
+    def _forget(self, now: datetime) -> None:
+        for key, link in list(self._links.items()):
+            if link.sockets <= 0 and now - link.since > max(self.forget_after, self.grace):
+                del self._links[key]

@@ -81,12 +81,8 @@
 
   // Short reconnect delays: an alarm screen must not wait for the extension's 64 s back-off.
   htmx.config.wsReconnectDelay = function (retry) { return Math.min(500 + retry * 750, 3000); };
-  // Error answers are shown as a notice, never swapped into the page.
-  htmx.config.responseHandling = [
-    { code: "204", swap: false },
-    { code: "[23]..", swap: true },
-    { code: "[45]..", swap: false, error: true }
-  ];
+  // The rest of htmx's settings (no eval, error answers never swapped in) are in base.html's
+  // htmx-config meta tag.
 
   document.addEventListener("htmx:configRequest", function (e) {
     var d = e.detail;
@@ -220,7 +216,12 @@
   document.addEventListener("htmx:wsClose", function (e) {
     if (isMain(e)) setLive(false); else setStripLive(false);
     var code = e.detail.event ? e.detail.event.code : 1006;
-    if (code === 4401) { window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname); return; }
+    if (code === 4401) {
+      // Signed out (here or elsewhere), or the sign-in ran out: the record leaves the screen.
+      window.location.href = "/login?signed_out=1&next=" + encodeURIComponent(window.location.pathname);
+      return;
+    }
+    if (code === 4429) { showNotice("Too many live screens are open for this sign-in. Close some, then reload.", "error"); return; }
     if (code === 4404) { showNotice("This room is no longer available to you.", "error"); return; }
     // The extension itself retries only after 1006, 1011, 1012 and 1013.
     if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && e.detail.socketWrapper) {

@@ -180,8 +180,11 @@ def signed_in_user(db: Session, sign_in_id: str | None) -> User | None:
     return user if user is not None and user.active else None
 
 
-def end_sign_in(db: Session, sign_in_id: str | None) -> None:
+def end_sign_in(db: Session, sign_in_id: str | None) -> str | None:
+    """Revoke a sign-in; the username it belonged to, if it was still open."""
     sign_in = db.get(SignIn, sign_in_id) if sign_in_id else None
     if sign_in is not None and sign_in.revoked_at is None:
         sign_in.revoked_at = utcnow()
         db.add(sign_in)
+        return sign_in.username
+    return None

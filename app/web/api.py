@@ -23,6 +23,7 @@ from pydantic import (
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
+from app.domain.decide import SCALE_RANGES, VITAL_RANGES, WITHDRAWABLE
 from app.domain.escalation import reaches_beyond_the_room
 from app.live.fragments import step_three_elsewhere
 from app.services import Idempotency, Outcome, Services
@@ -35,10 +36,11 @@ from app.web.deps import (
     IdempotencyDep,
     ServicesDep,
     actor_of,
+    attempt_sign_in,
     check_csrf,
     device_of,
+    record_chart_access,
     room_for,
-    sign_in,
     sign_out,
     visible_session,
 )
@@ -46,10 +48,36 @@ from app.web.errors import ApiError
 from app.web.views import escalation_view, event_view, followup_view, participant_view, session_view
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
+MAX_UNKNOWN_FIELDS = 20
+
+
+def _whole(value: Any) -> Any:
+    """JSON has one kind of number: 72.0 is the whole number 72 (the schema's "integer"); 72.5,
+    "72" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _whole_in(low: int, high: int) -> Any:
+    """A whole number in the domain's range (the range travels into the OpenAPI document)."""
+    return Annotated[StrictInt, Field(ge=low, le=high), BeforeValidator(_whole)]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        """A body with unknown fields is refused whatever else it holds: keep only the first few,
+        so thousands of them cost no more than one (and the answer names at most these)."""
+        if isinstance(data, dict) and len(data) > len(cls.model_fields):
+            unknown = [key for key in data if key not in cls.model_fields]
+            if len(unknown) > MAX_UNKNOWN_FIELDS:
+                drop = set(unknown[MAX_UNKNOWN_FIELDS:])
+                return {key: value for key, value in data.items() if key not in drop}
+        return data
 
 
 # A time a client sends is an ISO 8601 text with its offset, nothing else: no number (a JSON `0` is
@@ -95,8 +123,8 @@ class ParticipantBody(Body):
 
 
 class BloodPressure(Body):
-    sbp: StrictInt = Field(ge=40, le=300)
-    dbp: StrictInt = Field(ge=20, le=200)
+    sbp: _whole_in(*VITAL_RANGES["sbp"])  # type: ignore[valid-type]
+    dbp: _whole_in(*VITAL_RANGES["dbp"])  # type: ignore[valid-type]
 
 
 class ScreeningBody(Body):
@@ -125,7 +153,7 @@ class ConsentBody(Body):
 
 
 class WithdrawBody(Body):
-    items: list[str] = Field(min_length=1, max_length=10)
+    items: list[Literal[WITHDRAWABLE]] = Field(min_length=1, max_length=10)  # type: ignore[valid-type]
 
 
 class SupportBody(Body):
@@ -143,7 +171,7 @@ class DoseBody(Body):
     route: Literal["sublingual", "intramuscular", "intravenous", "intranasal"]
     dose_mg: StrictFloat = Field(gt=0, le=1000)
     administered_at: ClientTime | None = None
-    infusion_minutes: StrictInt | None = Field(default=None, ge=1, le=600)
+    infusion_minutes: _whole_in(1, 600) | None = None  # type: ignore[valid-type]
 
 
 class PhaseBody(Body):
@@ -164,19 +192,19 @@ class CheckinBody(Body):
 
 
 class VitalsBody(Body):
-    sbp: StrictInt | None = Field(default=None, ge=40, le=300)
-    dbp: StrictInt | None = Field(default=None, ge=20, le=200)
-    hr: StrictInt | None = Field(default=None, ge=20, le=250)
-    spo2: StrictInt | None = Field(default=None, ge=50, le=100)
-    rr: StrictInt | None = Field(default=None, ge=2, le=60)
+    sbp: _whole_in(*VITAL_RANGES["sbp"]) | None = None  # type: ignore[valid-type]
+    dbp: _whole_in(*VITAL_RANGES["dbp"]) | None = None  # type: ignore[valid-type]
+    hr: _whole_in(*VITAL_RANGES["hr"]) | None = None  # type: ignore[valid-type]
+    spo2: _whole_in(*VITAL_RANGES["spo2"]) | None = None  # type: ignore[valid-type]
+    rr: _whole_in(*VITAL_RANGES["rr"]) | None = None  # type: ignore[valid-type]
     observed_at: ClientTime | None = None
 
 
 class ObservationBody(Body):
-    distress: StrictInt | None = Field(default=None, ge=0, le=4)
-    moaa_s: StrictInt | None = Field(default=None, ge=0, le=5)
-    rass: StrictInt | None = Field(default=None, ge=-5, le=4)
-    suds: StrictInt | None = Field(default=None, ge=0, le=10)
+    distress: _whole_in(*SCALE_RANGES["distress"]) | None = None  # type: ignore[valid-type]
+    moaa_s: _whole_in(*SCALE_RANGES["moaa_s"]) | None = None  # type: ignore[valid-type]
+    rass: _whole_in(*SCALE_RANGES["rass"]) | None = None  # type: ignore[valid-type]
+    suds: _whole_in(*SCALE_RANGES["suds"]) | None = None  # type: ignore[valid-type]
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
     parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
@@ -220,7 +248,7 @@ class StepOutBody(Body):
 
 
 class AmendBody(Body):
-    event_seq: StrictInt = Field(ge=1, le=2**62)
+    event_seq: _whole_in(1, 2**62)  # type: ignore[valid-type]
     correction: str = Field(min_length=1, max_length=4000)
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -284,13 +312,8 @@ def run_for_participant(
 
 
 @router.post("/auth/login")
-def login(body: LoginBody, request: Request, services: ServicesDep) -> dict[str, str]:
-    with unit_of_work(services.write_engine) as db:
-        user = people.authenticate(db, body.username, body.password)
-        db.commit()
-    if user is None:
-        raise ApiError(401, "unauthorized", "That username and password do not match.")
-    sign_in(request, services, user)
+async def login(body: LoginBody, request: Request, services: ServicesDep) -> dict[str, str]:
+    user = await attempt_sign_in(request, services, body.username, body.password)
     return {"username": user.username, "role": user.role}
 
 
@@ -528,12 +551,15 @@ def add_participant(
 
 
 @router.get(P)
-def get_participant(session_id: str, participant_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def get_participant(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
     visible_session(services, user, session_id)
     state = services.state(session_id)
     participant = state.participant(participant_id)
     if participant is None:
         raise ApiError(404, "not_found", "There is no such participant in this session.")
+    record_chart_access(request, services, user, "chart_view", session_id, [participant_id], "api")
     return participant_view(state, participant, services.policy, services.clock())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -9,13 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.domain import Actor
+from app.live.broker import SIGNED_OUT, sign_in_channel
 from app.services import Idempotency, Services
-from app.store import people
+from app.store import access, people
 from app.store.db import unit_of_work
 from app.store.tables import CareSession, Room, User
 from app.web.errors import ApiError, not_found
+from app.web.throttle import LoginThrottle
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -66,11 +70,93 @@ def sign_in(request: Request, services: Services, user: User) -> None:
     request.session["sign_in"] = sign_in_id
 
 
-def sign_out(request: Request, services: Services) -> None:
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticate(services: Services, username: str, password: str, client: str) -> User | None:
+    """Check the password and record the attempt in the access log, in one transaction."""
     with unit_of_work(services.write_engine) as db:
-        people.end_sign_in(db, request.session.get("sign_in"))
+        user = people.authenticate(db, username, password)
+        access.record(
+            db,
+            username=user.username if user else username,
+            action=access.SIGN_IN,
+            outcome="ok" if user else "failed",
+            client=client,
+        )
+        db.commit()
+        return user
+
+
+def _record_throttled(services: Services, username: str, client: str) -> None:
+    with unit_of_work(services.write_engine) as db:
+        access.record(db, username=username, action=access.SIGN_IN, outcome="throttled", client=client)
+        db.commit()
+
+
+async def attempt_sign_in(request: Request, services: Services, username: str, password: str) -> User:
+    """The user whose password this is, or ApiError 429 (throttled: nothing is checked) or 401
+    (answered after a delay that grows with each failure). Every attempt is in the access log."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = client_address(request)
+    wait = throttle.retry_after(username, client)
+    if wait is not None:
+        if throttle.should_log_throttled(username, client):
+            await run_in_threadpool(_record_throttled, services, username, client)
+        minutes = max(1, round(wait / 60))
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"Too many failed sign-ins. Try again in about {minutes} minute{'s' if minutes > 1 else ''}.",
+            {"retry_after": wait},
+            headers={"Retry-After": str(wait)},
+        )
+    user = await run_in_threadpool(_authenticate, services, username, password, client)
+    if user is None:
+        await asyncio.sleep(throttle.failed(username, client))
+        raise ApiError(401, "unauthorized", "That username and password do not match.")
+    throttle.succeeded(username)
+    await run_in_threadpool(sign_in, request, services, user)
+    return user
+
+
+def record_chart_access(
+    request: Request,
+    services: Services,
+    user: User,
+    action: str,
+    session_id: str,
+    participant_ids: list[str],
+    detail: str | None = None,
+) -> None:
+    """Who read or exported which participant's chart record (HIPAA §164.312(b))."""
+    with unit_of_work(services.write_engine) as db:
+        for participant_id in participant_ids:
+            access.record(
+                db,
+                username=user.username,
+                action=action,
+                outcome="ok",
+                client=client_address(request),
+                session_id=session_id,
+                participant_id=participant_id,
+                detail=detail,
+            )
+        db.commit()
+
+
+def sign_out(request: Request, services: Services) -> None:
+    sign_in_id = request.session.get("sign_in")
+    with unit_of_work(services.write_engine) as db:
+        username = people.end_sign_in(db, sign_in_id)
+        if username is not None:
+            access.record(db, username=username, action=access.SIGN_OUT, outcome="ok", client=client_address(request))
         db.commit()
     request.session.clear()
+    if sign_in_id:
+        # Every live screen of this sign-in closes now (4401); other processes notice within seconds.
+        request.app.state.broker.publish([sign_in_channel(str(sign_in_id))], SIGNED_OUT)
 
 
 def current_user(request: Request, services: ServicesDep) -> User:

@@ -24,10 +24,14 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
-    413: "too_large",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "too_many_attempts",
 }
+# A refused body may have thousands of bad fields: the answer names the first few, briefly.
+MAX_ERROR_FIELDS = 20
+MAX_ERROR_TEXT = 200
 
 # How long a client waits before retrying after the database did not answer.
 RETRY_AFTER_SECONDS = 2
@@ -52,12 +56,20 @@ def _route(request: Request) -> str:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.headers = headers
 
 
 def not_found(what: str = "That") -> ApiError:
@@ -112,17 +124,22 @@ def unavailable(request: Request, exc: BaseException) -> Response:
 
 def _validation_details(err: RequestValidationError) -> dict[str, Any]:
     fields = []
-    for item in err.errors():
+    errors = err.errors()
+    for item in errors[:MAX_ERROR_FIELDS]:
         loc = [str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path")]
-        fields.append({"field": ".".join(loc) or "body", "problem": item.get("msg", "invalid")})
+        field = ".".join(loc)[:MAX_ERROR_TEXT] or "body"
+        fields.append({"field": field, "problem": str(item.get("msg", "invalid"))[:MAX_ERROR_TEXT]})
     # `field` names the first one, as the domain's own validation errors do.
-    return {"field": fields[0]["field"] if fields else "body", "fields": fields}
+    details: dict[str, Any] = {"field": fields[0]["field"] if fields else "body", "fields": fields}
+    if len(errors) > MAX_ERROR_FIELDS:
+        details["more_fields"] = len(errors) - MAX_ERROR_FIELDS
+    return details
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return _respond(request, exc.status, exc.code, exc.message, exc.details)
+        return _respond(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
@@ -145,9 +162,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            # A body that cannot be parsed at all (not UTF-8, not JSON) is malformed input like any other.
+            return _respond(request, 422, "validation_error", "body: the body is not valid JSON", {"fields": []})
         code = HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return _respond(request, exc.status_code, code, message)
+        details = {"allow": exc.headers["Allow"]} if exc.status_code == 405 and exc.headers else None
+        # 405 keeps its Allow header.
+        return _respond(request, exc.status_code, code, message, details, exc.headers)
 
     @app.exception_handler(sa.exc.SQLAlchemyError)
     async def _database(request: Request, exc: sa.exc.SQLAlchemyError) -> Response:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app import localtime
@@ -32,7 +32,7 @@ from app.export import (
 )
 from app.services import Services
 from app.store.tables import User
-from app.web.deps import CurrentUser, ServicesDep, check_csrf, visible_session
+from app.web.deps import CurrentUser, ServicesDep, check_csrf, record_chart_access, visible_session
 from app.web.errors import ApiError, not_found
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)], tags=["chart record"])
@@ -78,10 +78,13 @@ def _record(services: Services, user: User, snapshot: Snapshot, participant_id: 
         raise ApiError(404, "not_found", "There is no such participant in this session.") from None
 
 
-def _export(services: Services, user: User, session_id: str, participant_id: str, suffix: str) -> Response:
+def _export(
+    request: Request, services: Services, user: User, session_id: str, participant_id: str, suffix: str
+) -> Response:
     snapshot = _snapshot(services, user, session_id)
     record = _record(services, user, snapshot, participant_id)
     media_type, render = FORMATS[suffix]
+    record_chart_access(request, services, user, "chart_export", session_id, [participant_id], suffix)
     return Response(
         render(record),
         media_type=media_type,
@@ -94,39 +97,48 @@ def _export(services: Services, user: User, session_id: str, participant_id: str
 
 
 @router.get(P + "/export.pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
-def export_pdf(session_id: str, participant_id: str, user: CurrentUser, services: ServicesDep) -> Response:
+def export_pdf(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser, services: ServicesDep
+) -> Response:
     """The chart record as a printable note with a vitals chart."""
-    return _export(services, user, session_id, participant_id, "pdf")
+    return _export(request, services, user, session_id, participant_id, "pdf")
 
 
 @router.get(P + "/export.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def export_csv(session_id: str, participant_id: str, user: CurrentUser, services: ServicesDep) -> Response:
+def export_csv(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser, services: ServicesDep
+) -> Response:
     """The participant's timeline, one row per event, under `#` lines carrying the last event hash."""
-    return _export(services, user, session_id, participant_id, "csv")
+    return _export(request, services, user, session_id, participant_id, "csv")
 
 
 @router.get(P + "/export.json", response_class=Response, responses={200: {"content": {"application/json": {}}}})
-def export_json(session_id: str, participant_id: str, user: CurrentUser, services: ServicesDep) -> Response:
+def export_json(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser, services: ServicesDep
+) -> Response:
     """The whole chart record as JSON."""
-    return _export(services, user, session_id, participant_id, "json")
+    return _export(request, services, user, session_id, participant_id, "json")
 
 
 @router.get(
     P + "/export.fhir.json", response_class=Response, responses={200: {"content": {"application/fhir+json": {}}}}
 )
-def export_fhir(session_id: str, participant_id: str, user: CurrentUser, services: ServicesDep) -> Response:
+def export_fhir(
+    session_id: str, participant_id: str, request: Request, user: CurrentUser, services: ServicesDep
+) -> Response:
     """The chart record as a FHIR R4 Bundle (collection)."""
-    return _export(services, user, session_id, participant_id, "fhir.json")
+    return _export(request, services, user, session_id, participant_id, "fhir.json")
 
 
 @router.get(
     "/sessions/{session_id}/export.zip", response_class=Response, responses={200: {"content": {"application/zip": {}}}}
 )
-def export_session(session_id: str, user: CurrentUser, services: ServicesDep) -> Response:
+def export_session(session_id: str, request: Request, user: CurrentUser, services: ServicesDep) -> Response:
     """Every participant's chart record in the four formats, in one archive (leads only)."""
     snapshot = _snapshot(services, user, session_id)
     if user.role != "lead":
         raise ApiError(403, "forbidden", "Only a lead can export a whole session; export one participant at a time.")
+    record_chart_access(request, services, user, "chart_export", session_id, list(snapshot.state.participants), "zip")
     records = [_record(services, user, snapshot, pid) for pid in snapshot.state.participants]
     content = archive(records, services.clock())
     name = f"session-record_{session_id}.zip"

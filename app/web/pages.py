@@ -13,7 +13,16 @@ from app.export.record import load_snapshot, record_for
 from app.live.fragments import DISTRESS_WORDS, overview_context, render_room_live, room_context
 from app.store import people
 from app.store.db import unit_of_work
-from app.web.deps import CurrentUser, ServicesDep, csrf_token, load_user, sign_in, sign_out, visible_session
+from app.web.deps import (
+    CurrentUser,
+    ServicesDep,
+    attempt_sign_in,
+    csrf_token,
+    load_user,
+    record_chart_access,
+    sign_out,
+    visible_session,
+)
 from app.web.errors import ApiError, not_found
 from app.web.templating import templates
 from app.web.views import participant_view, record_timeline
@@ -46,14 +55,18 @@ def home() -> RedirectResponse:
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(request: Request, services: ServicesDep, next: str | None = None) -> Response:
+def login_page(
+    request: Request, services: ServicesDep, next: str | None = None, signed_out: str | None = None
+) -> Response:
     if load_user(services, request.session) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _page(request, "pages/login.html", {"next": _safe_next(next), "error": None})
+    return _page(
+        request, "pages/login.html", {"next": _safe_next(next), "error": None, "signed_out": signed_out == "1"}
+    )
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_submit(
+async def login_submit(
     request: Request,
     services: ServicesDep,
     username: str = Form(default="", max_length=64),
@@ -66,13 +79,14 @@ def login_submit(
         return _page(
             request, "pages/login.html", {"next": _safe_next(next), "error": "The page expired. Please try again."}, 403
         )
-    with unit_of_work(services.write_engine) as db:
-        user = people.authenticate(db, username, password)
-        db.commit()
-    if user is None:
-        context = {"next": _safe_next(next), "error": "That username and password do not match."}
-        return _page(request, "pages/login.html", context, 401)
-    sign_in(request, services, user)
+    try:
+        await attempt_sign_in(request, services, username, password)
+    except ApiError as refused:
+        response = _page(
+            request, "pages/login.html", {"next": _safe_next(next), "error": refused.message}, refused.status
+        )
+        response.headers.update(refused.headers or {})
+        return response
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
@@ -129,6 +143,7 @@ def participant_page(
     record = record_for(
         load_snapshot(services.engine, session_id), participant_id, services.policy, clock=services.clock
     )
+    record_chart_access(request, services, user, "chart_view", session_id, [participant_id], "page")
     context = {
         "room": {"id": room.id, "name": room.name},
         "session_id": session_id,

@@ -102,7 +102,7 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(db_url: str) -> Iterator[LiveServer]:
-    settings = Settings(database_url=db_url, secret_key="browser-test-secret-0123456789")
+    settings = Settings(database_url=db_url, secret_key="browser-test-secret-0123456789", secure_cookies=False)
     server = LiveServer(settings, RealTimeClock())
     server.start()
     yield server

@@ -47,7 +47,9 @@ def pg_url() -> Iterator[str]:
 
 def _app(url: str, clock: Clock) -> Any:
     return create_app(
-        Settings(database_url=url, secret_key="postgres-test-secret-0123456789"), clock=clock, run_clock_task=False
+        Settings(database_url=url, secret_key="postgres-test-secret-0123456789", secure_cookies=False),
+        clock=clock,
+        run_clock_task=False,
     )
 
 
