@@ -213,11 +213,16 @@
     lastMessageAt = new Date();
     setLive(true);
   });
+  var signingOut = false;
+  document.addEventListener("submit", function (e) {
+    if (e.target.matches && e.target.matches('form[action="/logout"]')) signingOut = true;
+  }, true);
   document.addEventListener("htmx:wsClose", function (e) {
     if (isMain(e)) setLive(false); else setStripLive(false);
     var code = e.detail.event ? e.detail.event.code : 1006;
     if (code === 4401) {
       // Signed out (here or elsewhere), or the sign-in ran out: the record leaves the screen.
+      if (signingOut) return;  // this page's own sign-out is already on its way to the login page
       window.location.href = "/login?signed_out=1&next=" + encodeURIComponent(window.location.pathname);
       return;
     }

@@ -55,7 +55,7 @@ def test_a_high_alarm_is_on_the_card_and_the_alarm_list_links_to_it(live_server,
     link = page.locator(".alarms .alarm a.to-card")
     assert link.get_attribute("href") == f"#p-{pids[2]}"
     link.click()
-    page.wait_for_function(f"location.hash === '#p-{pids[2]}'")
+    page.wait_for_function(f"() => location.hash === '#p-{pids[2]}'")
     # And the card's alarm links back to the alarm with its actions.
     alarm_id = page.locator(".alarms .alarm").get_attribute("id")
     assert card.locator("[data-testid=card-alarm]").get_attribute("href") == f"#{alarm_id}"

@@ -42,25 +42,25 @@ def test_the_sound_setting_survives_a_reload_and_off_or_blocked_is_shown(live_se
     screenshot(page, "overview-sound-off")
 
     banner.click()
-    page.wait_for_function("window.holdspace.sound() === 'on'", timeout=3000)
+    page.wait_for_function("() => window.holdspace.sound() === 'on'", timeout=3000)
     assert banner.is_hidden()
     assert warning.is_hidden()
     assert page.evaluate("localStorage.getItem('holdspace-alarm-sound')") == "on"
 
     page.reload()
     # Still chosen, but held back by the browser until a tap: said as loudly as "off".
-    page.wait_for_function("window.holdspace.sound() === 'blocked'", timeout=3000)
+    page.wait_for_function("() => window.holdspace.sound() === 'blocked'", timeout=3000)
     assert "blocked by the browser" in banner.inner_text()
     warning.wait_for(state="visible", timeout=3000)
     assert "Alarm sound on" in page.locator("#sound-toggle").inner_text()
     screenshot(page, "overview-sound-blocked")
     page.locator("h1").click()
-    page.wait_for_function("window.holdspace.sound() === 'on'", timeout=3000)
+    page.wait_for_function("() => window.holdspace.sound() === 'on'", timeout=3000)
     assert banner.is_hidden()
     assert warning.is_hidden()
 
     # Turning it off is a choice that is kept too.
     page.locator("#sound-toggle").click()
     page.reload()
-    page.wait_for_function("window.holdspace.sound() === 'off'", timeout=3000)
+    page.wait_for_function("() => window.holdspace.sound() === 'off'", timeout=3000)
     assert banner.inner_text() == "Alarm sound is OFF — tap to turn on"

@@ -46,17 +46,17 @@ def test_three_entries_made_offline_land_once_each_in_order_with_their_observed_
     time.sleep(1.1)
     # 2: a distress tap
     card.locator("button.distress-btn", has_text="2").click()
-    page.wait_for_function("document.querySelectorAll('#outbox li').length === 2", timeout=5000)
+    page.wait_for_function("() => document.querySelectorAll('#outbox li').length === 2", timeout=5000)
     time.sleep(1.1)
     # 3: a session note, and one the server will refuse (an impossible blood pressure)
     card.locator("button.drawer-btn", has_text="Session note").click()
     dialog.locator("textarea[name=text]").fill("Asked for the blanket; settled after")
     dialog.locator("button[type=submit]").click()
-    page.wait_for_function("document.querySelectorAll('#outbox li').length === 3", timeout=5000)
+    page.wait_for_function("() => document.querySelectorAll('#outbox li').length === 3", timeout=5000)
     card.locator("button.drawer-btn", has_text="Record vitals").click()
     dialog.locator("input[name='sbp:int']").fill("400")
     dialog.locator("button[type=submit]").click()
-    page.wait_for_function("document.querySelectorAll('#outbox li').length === 4", timeout=5000)
+    page.wait_for_function("() => document.querySelectorAll('#outbox li').length === 4", timeout=5000)
 
     outbox = page.locator("#outbox")
     assert "4 entries kept on this tablet, waiting to send" in outbox.inner_text()
@@ -83,7 +83,9 @@ def test_three_entries_made_offline_land_once_each_in_order_with_their_observed_
 
     live_server.start()
     outbox.locator("li[data-state=refused]").wait_for(timeout=15000)
-    page.wait_for_function("document.querySelectorAll('#outbox li[data-state=waiting]').length === 0", timeout=10000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#outbox li[data-state=waiting]').length === 0", timeout=10000
+    )
     card.locator("[data-testid=vitals]").filter(has_text="BP 128/82").wait_for(timeout=5000)
     card.locator("[data-testid=distress]").filter(has_text="2 · distressed").wait_for(timeout=5000)
     refused = outbox.locator("li[data-state=refused]")
