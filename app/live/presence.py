@@ -62,7 +62,8 @@ class Presence:
             if room_id is not None and (link is None or link.room_id != room_id):
                 in_room = [k for k, v in self._links.items() if v.room_id == room_id]
                 if len(in_room) >= self.max_per_room:
-                    offline = [k for k in in_room if not self._online(self._links[k], now)]
+                    # A tablet with no open link may make room, even within its grace period.
+                    offline = [k for k in in_room if self._links[k].sockets <= 0]
                     if not offline:
                         return False
                     del self._links[min(offline, key=lambda k: self._links[k].since)]
