@@ -65,7 +65,8 @@ def main() -> int:
         url = f"sqlite:///{tmp}/bench.db"
         create_schema(url)
         seed_clinic(url)
-        server = LiveServer(Settings(database_url=url, secret_key="bench-secret-0123456789abcdef"), RealTimeClock())
+        settings = Settings(database_url=url, secret_key="bench-secret-0123456789abcdef", secure_cookies=False)
+        server = LiveServer(settings, RealTimeClock())
         server.start()
         try:
             group_room(server, people=8, alarms=True)

@@ -77,6 +77,15 @@ def test_every_page_passes_axe_and_has_large_touch_targets(live_server, browser,
         sign_in(page, live_server, "farah", "/rooms/cedar-room")
         page.locator("#live-status").filter(has_text="Live").wait_for(timeout=5000)
         check_page(page, f"room-{suffix}")
+        # The entry dialogs are touched as much as the cards.
+        for opener in ("Record vitals", "Observation", "Session note"):
+            page.locator(f"#p-{scene.pids[0]} button.drawer-btn", has_text=opener).click()
+            small = page.evaluate(SMALL_TARGETS)
+            assert not small, f"{opener} dialog: {small}"
+            page.locator("#entry-dialog .dialog-close").click()
+        page.locator(f"#p-{scene.pids[0]} button.drawer-btn", has_text="Observation").click()
+        assert not axe_violations(page), "the observation dialog"
+        page.locator("#entry-dialog .dialog-close").click()
         page.goto(f"{live_server.url}/sessions/{scene.sid}/participants/{scene.pids[0]}")
         check_page(page, f"participant-{suffix}")
         lead = context.new_page()
