@@ -422,10 +422,11 @@
     d.elt._holdspaceObservedAt = body.observed_at;
     d.elt._holdspaceEntry = {
       key: d.headers["Idempotency-Key"], path: d.path, body: body, participant_id: match[1],
-      what: describe(d.path, match[1]), state: "waiting", reason: null, queued_at: new Date().toISOString()
+      what: describe(d.path, match[1]), state: "waiting", reason: null, queued_at: new Date().toISOString(),
+      by: meta("signed-in-as")
     };
     // While the server is away, or entries are still waiting, a new one joins the queue (order is kept).
-    if (serverDown || outbox.waiting.length || (navigator.onLine === false)) {
+    if (serverDown || outbox.waiting.some(mine) || (navigator.onLine === false)) {
       e.preventDefault();
       keepOnDevice(d.elt);
     }
@@ -439,6 +440,7 @@
     var dialog = entryDialog();
     if (dialog && dialog.open && dialog.contains(elt)) dialog.close();
     enqueue(entry).then(function () {
+      if (!serverDown) flush();
       showNotice("Kept on this tablet — waiting to send. It goes out by itself when the link is back.", "");
     });
   }
@@ -458,10 +460,13 @@
     delete e.detail.elt._holdspaceObservedAt;
   }, true);
 
+  // An entry goes out only under the sign-in of the person who made it (a shared tablet may
+  // change hands while the link is down); the others wait, listed, until they sign in again.
+  function mine(entry) { return !entry.by || entry.by === meta("signed-in-as"); }
   function flush() {
-    if (flushing || !outbox.waiting.length) return;
+    var next = outbox.waiting.filter(mine)[0];
+    if (flushing || !next) return;
     flushing = true;
-    var next = outbox.waiting[0];
     fetch(next.path, {
       method: "POST",
       credentials: "same-origin",
@@ -512,7 +517,8 @@
         time.textContent = clockText(new Date(entry.body.observed_at));
         li.append(time, " " + entry.what + " — ");
         var status = document.createElement("strong");
-        status.textContent = entry.state === "waiting" ? "waiting to send" : "not recorded: " + entry.reason;
+        status.textContent = entry.state === "refused" ? "not recorded: " + entry.reason
+          : mine(entry) ? "waiting to send" : "waiting to send — " + entry.by + " signs in on this tablet to send it";
         li.append(status);
         if (entry.state === "refused") {
           var button = document.createElement("button");
@@ -560,7 +566,7 @@
   document.addEventListener("htmx:wsAfterMessage", function () { setTimeout(markCards, 0); });
   document.addEventListener("htmx:wsOpen", function () { serverDown = false; flush(); });
   window.addEventListener("online", flush);
-  setInterval(function () { if (outbox.waiting.length) flush(); }, 3000);
+  setInterval(function () { if (outbox.waiting.some(mine)) flush(); }, 3000);
   if (window.indexedDB) loadOutbox().then(flush);
 
   window.holdspace = {
