@@ -112,3 +112,38 @@ def test_three_entries_made_offline_land_once_each_in_order_with_their_observed_
     refused.locator("button", has_text="Dismiss").click()
     outbox.wait_for(state="hidden", timeout=3000)
     assert card.locator("[data-testid=pending]").count() == 0
+
+
+def test_an_entry_kept_on_a_shared_tablet_goes_out_only_under_its_author(live_server, page) -> None:  # type: ignore[no-untyped-def]
+    api = live_server.api("farah")
+    sid = api.post(
+        "/api/v1/sessions",
+        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
+    ).json()["id"]
+    api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
+    pid = api.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1"})
+    pid = pid.json()["id"]
+    sign_in(page, live_server, "farah", "/rooms/cedar-room")
+    page.locator("#live-status").filter(has_text="Live").wait_for(timeout=5000)
+    live_server.close_clients()
+    live_server.stop()
+    page.locator("#link-banner").wait_for(state="visible", timeout=5000)
+    page.locator(f"#p-{pid} button.distress-btn", has_text="2").click()
+    page.locator("#outbox li").wait_for(timeout=5000)
+
+    # The tablet changes hands while the link is down: theo signs in once it is back.
+    live_server.start()
+    page.context.clear_cookies()
+    sign_in(page, live_server, "theo", "/rooms")
+    item = page.locator("#outbox li[data-state=waiting]")
+    item.filter(has_text="farah signs in on this tablet to send it").wait_for(timeout=5000)
+    page.wait_for_timeout(3500)  # a flush round has passed
+    events = live_server.api("lena").get(f"/api/v1/sessions/{sid}/events").json()
+    assert not [e for e in events if e["kind"] == "observation_recorded"], "sent under someone else's sign-in"
+
+    page.context.clear_cookies()
+    sign_in(page, live_server, "farah", "/rooms")
+    page.locator("#outbox").wait_for(state="hidden", timeout=10000)
+    events = live_server.api("lena").get(f"/api/v1/sessions/{sid}/events").json()
+    [observation] = [e for e in events if e["kind"] == "observation_recorded"]
+    assert observation["actor"] == "farah" and observation["data"]["distress"] == 2
