@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from app.config import ConfigError, Settings
-from app.domain.model import STAFF_ROLES
+from app.domain.vocabulary import STAFF_ROLES
 from app.store import people
 from app.store.db import make_engine, unit_of_work
 from app.store.events import read_records, verify_chain

@@ -35,6 +35,7 @@ from app.domain import (
 from app.domain import (
     commands as c,
 )
+from app.domain.events import SessionClosed
 from app.live.broker import ALL_ROOMS, MemoryBroker, room_channel
 from app.live.pg_notify import notify_statement
 from app.store import events as event_store
@@ -253,7 +254,7 @@ class Services:
                             )
                         )
                         db.flush()
-                    if any(e.kind == "session_closed" for e in events):
+                    if any(isinstance(e.payload, SessionClosed) for e in events):
                         row = db.get(CareSession, session_id)
                         if row is not None:
                             row.live_room_id = None

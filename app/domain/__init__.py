@@ -4,6 +4,7 @@ from . import commands
 from .checklist import earliest_discharge, evaluate_checklist
 from .decide import Context, consent_missing, decide, next_deadline, refusal
 from .errors import InvalidInput, PolicyError, RuleViolation
+from .events import Payload, SupportRef, upcast
 from .model import (
     ALTERED_PHASES,
     Actor,
@@ -11,7 +12,6 @@ from .model import (
     ParticipantState,
     Phase,
     SessionState,
-    SupportRef,
     evolve,
     fold,
 )
@@ -25,6 +25,7 @@ __all__ = [
     "Event",
     "InvalidInput",
     "ParticipantState",
+    "Payload",
     "Phase",
     "Policy",
     "PolicyError",
@@ -41,4 +42,5 @@ __all__ = [
     "next_deadline",
     "policy_from_mapping",
     "refusal",
+    "upcast",
 ]

@@ -2,61 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
+from .escalation import vitals_alarms
+from .events import ItemResult
 from .model import ParticipantState
 from .policy import AUTO_CHECKLIST_KEYS, Policy
 
 VITALS_FOR_DISCHARGE = ("sbp", "dbp", "hr", "spo2")
 
 
-@dataclass(frozen=True)
-class ItemResult:
-    key: str
-    label: str
-    required: bool
-    done: bool
-    automatic: bool
-    detail: str = ""
-    by: str | None = None
-    at: datetime | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "label": self.label,
-            "required": self.required,
-            "done": self.done,
-            "automatic": self.automatic,
-            "detail": self.detail,
-            "by": self.by,
-            "at": None if self.at is None else self.at.isoformat(),
-        }
-
-
 def earliest_discharge(p: ParticipantState, policy: Policy) -> datetime | None:
     """When the minimum observation time after the dose will have passed."""
     if p.dosed_at is None or p.dose is None:
         return None
-    minutes = policy.observation_minutes.for_route(str(p.dose["route"]))
+    minutes = policy.observation_minutes.for_route(p.dose.route)
     return p.dosed_at + timedelta(minutes=minutes)
 
 
-def vitals_out_of_range(values: dict[str, float], policy: Policy) -> list[str]:
+def vitals_out_of_range(values: Mapping[str, float], policy: Policy) -> list[str]:
     """Which of the given vitals would raise an alarm (medium or high) under the policy."""
-    medium, high = policy.vitals.medium, policy.vitals.high
-    out = []
-    if values.get("sbp") is not None and values["sbp"] > medium.sbp_above:
-        out.append("sbp")
-    if values.get("dbp") is not None and values["dbp"] > medium.dbp_above:
-        out.append("dbp")
-    if values.get("spo2") is not None and values["spo2"] < high.spo2_below:
-        out.append("spo2")
-    if values.get("hr") is not None and not high.hr_below <= values["hr"] <= high.hr_above:
-        out.append("hr")
-    return out
+    return list(vitals_alarms(values, policy))
 
 
 def _auto(key: str, p: ParticipantState, policy: Policy, now: datetime) -> tuple[bool, str]:
@@ -108,9 +75,9 @@ def evaluate_checklist(p: ParticipantState, policy: Policy, now: datetime) -> li
                 item.required,
                 tick is not None,
                 False,
-                str(tick.get("note", "")) if tick else "",
-                by=str(tick["by"]) if tick else None,
-                at=tick["at"] if tick else None,
+                tick.note if tick else "",
+                by=tick.by if tick else None,
+                at=tick.at if tick else None,
             )
         )
     return results

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .model import SupportRef
+from .events import SupportRef
 
 
 @dataclass(frozen=True)

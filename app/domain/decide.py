@@ -21,27 +21,78 @@ from .escalation import (
     tick_vitals_due,
     vitals_alarm,
 )
+from .events import (
+    Agreement,
+    AlarmMuted,
+    Amended,
+    BloodPressure,
+    ChecklistItemTicked,
+    CommandRefused,
+    ConsentCheckinAnswered,
+    ConsentCheckinMissed,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    DedicatedFacilitatorAssigned,
+    Discharged,
+    DoseAdministered,
+    EscalationAcknowledged,
+    EscalationResolved,
+    FacilitatorCheckedIn,
+    FacilitatorCheckedOut,
+    FollowupClosed,
+    FollowupItem,
+    ItemResult,
+    NoteRecorded,
+    ObservationRecorded,
+    ParticipantAdded,
+    ParticipantReturned,
+    ParticipantSteppedOut,
+    Paused,
+    PauseOrStopDeclined,
+    Payload,
+    PhaseChanged,
+    Resumed,
+    ScreeningCleared,
+    ScreeningRecorded,
+    SessionClosed,
+    SessionOpened,
+    Stopped,
+    SupportAssigned,
+    SupportHandedOver,
+    SupportRef,
+    SupportRemoved,
+    Transferred,
+    VitalsRecorded,
+)
 from .model import (
     CLOCK_SKEW,
-    SESSION_KINDS,
     TRANSITIONS,
     Actor,
+    Escalation,
     Event,
     ParticipantState,
     Phase,
     SessionState,
-    SupportRef,
     entered_late,
 )
-from .policy import AUTO_CHECKLIST_KEYS, ROUTES, Policy
-
-TOUCH_AREAS = ("hand", "shoulder", "feet", "hug")
-WITHDRAWABLE = ("touch", "music", "eyeshades") + tuple(f"touch:{a}" for a in TOUCH_AREAS)
-REQUESTERS = ("participant", "staff")
-PARTICIPANT_RESPONSES = ("agrees", "declines", "cannot_answer")
-PROTECTIVE_PARTS = ("critic", "perfectionist", "isolator", "numbing", "other")
-VITAL_RANGES = {"sbp": (40, 300), "dbp": (20, 200), "hr": (20, 250), "spo2": (50, 100), "rr": (2, 60)}
-SCALE_RANGES = {"distress": (0, 4), "moaa_s": (0, 5), "rass": (-5, 4), "suds": (0, 10)}
+from .policy import AUTO_CHECKLIST_KEYS, Policy
+from .vocabulary import (
+    DOSE_MG_MAX,
+    FORWARD_PHASES,
+    INFUSION_MINUTES,
+    NOTE_KINDS,
+    PARTICIPANT_RESPONSES,
+    PROTECTIVE_PARTS,
+    REQUESTERS,
+    ROUTES,
+    SCALE_RANGES,
+    SESSION_KINDS,
+    SUPPORT_KINDS,
+    TEXT_LIMITS,
+    TOUCH_AREAS,
+    VITAL_RANGES,
+    WITHDRAWABLE,
+)
 
 
 @dataclass(frozen=True)
@@ -62,15 +113,14 @@ class _Events:
         self.ctx = ctx
         self.items: list[Event] = []
 
-    def add(self, kind: str, data: dict[str, Any], participant_id: str | None = None, actor: str | None = None) -> None:
+    def add(self, payload: Payload, participant_id: str | None = None, actor: str | None = None) -> None:
         self.items.append(
             Event(
                 session_id=self.state.session_id,
                 seq=self.state.seq + len(self.items) + 1,
-                kind=kind,
                 at=self.ctx.now,
                 actor=actor if actor is not None else self.ctx.actor.username,
-                data=data,
+                payload=payload,
                 participant_id=participant_id,
                 device=self.ctx.device,
             )
@@ -92,7 +142,7 @@ def _refuse(code: str, message: str, **details: Any) -> RuleViolation:
     return RuleViolation(code, message, details)
 
 
-def _require_text(value: str, field: str, limit: int = 2000) -> str:
+def _require_text(value: str, field: str, limit: int) -> str:
     value = (value or "").strip()
     if not value:
         raise InvalidInput(f"{field} is required.", {"field": field})
@@ -168,7 +218,7 @@ def _support_label(state: SessionState, ref: SupportRef) -> str:
 
 
 def _check_support_candidate(state: SessionState, participant: ParticipantState, ref: SupportRef) -> None:
-    if ref.kind not in ("staff", "participant"):
+    if ref.kind not in SUPPORT_KINDS:
         raise InvalidInput("A support person is either staff or a participant.", {"field": "kind"})
     if any(s.id == ref.id for s in participant.support):
         raise _refuse("already_assigned", f"{_support_label(state, ref)} already supports {participant.display_name}.")
@@ -240,13 +290,9 @@ def _open_session(state: SessionState, cmd: c.OpenSession, ev: _Events) -> None:
     if not cmd.lead:
         raise InvalidInput("A session needs a lead.", {"field": "lead"})
     ev.add(
-        "session_opened",
-        {
-            "room_id": cmd.room_id,
-            "kind": cmd.kind,
-            "facilitators": list(dict.fromkeys(cmd.facilitators)),
-            "lead": cmd.lead,
-        },
+        SessionOpened(
+            room_id=cmd.room_id, kind=cmd.kind, facilitators=tuple(dict.fromkeys(cmd.facilitators)), lead=cmd.lead
+        )
     )
 
 
@@ -264,7 +310,7 @@ def _close_session(state: SessionState, cmd: c.CloseSession, ev: _Events) -> Non
             "The session can close only when every escalation has been resolved with what was done.",
             escalations=[e.id for e in state.open_escalations],
         )
-    ev.add("session_closed", {})
+    ev.add(SessionClosed())
 
 
 def _attested_by_themselves(
@@ -297,7 +343,7 @@ def _check_in(state: SessionState, cmd: c.CheckIn, ev: _Events) -> None:
         )
     if cmd.username in state.present and cmd.username not in state.unattested:
         raise _refuse("already_checked_in", f"{cmd.username} is already checked in.")
-    ev.add("facilitator_checked_in", {"username": cmd.username, "role": cmd.role, "attested_by": cmd.attested_by})
+    ev.add(FacilitatorCheckedIn(username=cmd.username, role=cmd.role, attested_by=cmd.attested_by))
 
 
 def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
@@ -331,19 +377,17 @@ def _check_out(state: SessionState, cmd: c.CheckOut, ev: _Events) -> None:
         )
     if _locked_dependants(state, cmd.username):
         raise _dyad_locked(state, cmd.username, cmd.username)
-    ev.add("facilitator_checked_out", {"username": cmd.username, "attested_by": attested_by})
+    ev.add(FacilitatorCheckedOut(username=cmd.username, attested_by=attested_by))
 
 
 def _add_participant(state: SessionState, cmd: c.AddParticipant, ev: _Events) -> None:
-    name = _require_text(cmd.display_name, "display_name", 80)
-    chart_id = _require_text(cmd.chart_id, "chart_id", 64)
+    name = _require_text(cmd.display_name, "display_name", TEXT_LIMITS["display_name"])
+    chart_id = _require_text(cmd.chart_id, "chart_id", TEXT_LIMITS["chart_id"])
     if cmd.participant_id in state.participants:
         raise _refuse("already_exists", "That participant is already in this session.")
     if any(p.chart_id == chart_id for p in state.participants.values()):
         raise _refuse("already_exists", f"Chart {chart_id} is already in this session.", chart_id=chart_id)
-    ev.add(
-        "participant_added", {"id": cmd.participant_id, "display_name": name, "chart_id": chart_id}, cmd.participant_id
-    )
+    ev.add(ParticipantAdded(id=cmd.participant_id, display_name=name, chart_id=chart_id), cmd.participant_id)
 
 
 # ---------------------------------------------------------------- screening, consent, dose
@@ -362,70 +406,67 @@ def _record_screening(state: SessionState, cmd: c.RecordScreening, ev: _Events) 
     if cmd.sbp > clearance.sbp or cmd.dbp > clearance.dbp:
         flags.append(f"bp_above_{clearance.sbp}/{clearance.dbp}")
     ev.add(
-        "screening_recorded",
-        {
-            "contraindications": dict(cmd.contraindications),
-            "bp": {"sbp": cmd.sbp, "dbp": cmd.dbp},
-            "concomitant_sedatives": list(cmd.concomitant_sedatives),
-            "notes": cmd.notes,
-            "flags": flags,
-            "observed_at": observed.isoformat(),
-            "late": entered_late(observed, ev.ctx.now),
-        },
+        ScreeningRecorded(
+            contraindications=dict(cmd.contraindications),
+            bp=BloodPressure(sbp=cmd.sbp, dbp=cmd.dbp),
+            concomitant_sedatives=tuple(cmd.concomitant_sedatives),
+            notes=cmd.notes,
+            flags=tuple(flags),
+            observed_at=observed,
+            late=entered_late(observed, ev.ctx.now),
+        ),
         p.id,
     )
 
 
 def _clear_screening(state: SessionState, cmd: c.ClearScreening, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
-    note = _require_text(cmd.note, "note")
+    note = _require_text(cmd.note, "note", TEXT_LIMITS["clearance_note"])
     if ev.ctx.actor.role != "prescriber":
         raise _refuse("forbidden", "Only a prescriber can clear a flagged screening.")
     if p.screening is None or p.phase is not Phase.SCREENED:
         raise _refuse("invalid_transition", f"{p.display_name} has no screening waiting to be cleared.")
     if not p.screening_flags:
         raise _refuse("invalid_transition", "This screening has nothing flagged; it needs no clearance.")
-    ev.add("screening_cleared", {"note": note, "flags": list(p.screening_flags)}, p.id)
+    ev.add(ScreeningCleared(note=note, flags=p.screening_flags), p.id)
 
 
-def _agreement(cmd: c.RecordConsent) -> dict[str, Any]:
+def _agreement(cmd: c.RecordConsent) -> Agreement:
     unknown = [t for t in cmd.touch if t not in TOUCH_AREAS]
     if unknown:
         raise InvalidInput(f"touch areas are {', '.join(TOUCH_AREAS)}.", {"field": "touch", "unknown": unknown})
-    return {
-        "touch": sorted(set(cmd.touch)),
-        "pause_signal": cmd.pause_signal.strip(),
-        "stop_signal": cmd.stop_signal.strip(),
-        "music": cmd.music,
-        "eyeshades": cmd.eyeshades,
-        "if_stop_requested": cmd.if_stop_requested.strip(),
-        "emergency_contact": cmd.emergency_contact.strip(),
-        "transport_plan": cmd.transport_plan.strip(),
-        "signed_by_participant": cmd.signed_by_participant,
-    }
+    return Agreement(
+        touch=tuple(sorted(set(cmd.touch))),
+        pause_signal=cmd.pause_signal.strip(),
+        stop_signal=cmd.stop_signal.strip(),
+        music=cmd.music,
+        eyeshades=cmd.eyeshades,
+        if_stop_requested=cmd.if_stop_requested.strip(),
+        emergency_contact=cmd.emergency_contact.strip(),
+        transport_plan=cmd.transport_plan.strip(),
+        signed_by_participant=cmd.signed_by_participant,
+    )
 
 
 CONSENT_REQUIRED = ("pause_signal", "stop_signal", "emergency_contact", "transport_plan")
+# What an agreement says beyond touch, music and eyeshades: changing any of these widens it.
+CONSENT_TERMS = ("pause_signal", "stop_signal", "if_stop_requested", "emergency_contact", "transport_plan")
 
 
-def consent_missing(agreement: dict[str, Any] | None) -> list[str]:
+def consent_missing(agreement: Agreement | None) -> list[str]:
     """Which parts of the pre-session agreement are still missing (empty when complete)."""
     if agreement is None:
         return ["agreement"]
-    missing = [key for key in CONSENT_REQUIRED if not agreement.get(key)]
-    if not agreement.get("signed_by_participant"):
+    missing = [key for key in CONSENT_REQUIRED if not getattr(agreement, key)]
+    if not agreement.signed_by_participant:
         missing.append("signed_by_participant")
     return missing
 
 
-def _widens(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    widened = [f"touch:{area}" for area in after["touch"] if area not in before.get("touch", [])]
-    widened += [item for item in ("music", "eyeshades") if after[item] and not before.get(item)]
-    widened += [
-        key
-        for key in ("pause_signal", "stop_signal", "if_stop_requested", "emergency_contact", "transport_plan")
-        if after[key] != before.get(key)
-    ]
+def _widens(before: Agreement, after: Agreement) -> list[str]:
+    widened = [f"touch:{area}" for area in after.touch if area not in before.touch]
+    widened += [item for item in ("music", "eyeshades") if getattr(after, item) and not getattr(before, item)]
+    widened += [key for key in CONSENT_TERMS if getattr(after, key) != getattr(before, key)]
     return widened
 
 
@@ -434,33 +475,32 @@ def _record_consent(state: SessionState, cmd: c.RecordConsent, ev: _Events) -> N
     agreement = _agreement(cmd)
     observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     if p.altered:
-        before = dict(p.active_consent or {})
-        widened = _widens(before, agreement) if before else ["agreement"]
-        if widened or not before:
+        before = p.active_consent
+        widened = _widens(before, agreement) if before is not None else ["agreement"]
+        if widened or before is None:
             raise _refuse(
                 "consent_not_valid_in_altered_state",
                 f"{p.display_name} is in an altered phase: consent given now cannot widen or change what was "
                 "agreed beforehand. Withdrawing an item is always possible.",
                 widened=widened,
             )
-        narrowed = [f"touch:{a}" for a in before.get("touch", []) if a not in agreement["touch"]]
-        narrowed += [i for i in ("music", "eyeshades") if before.get(i) and not agreement[i]]
+        narrowed = [f"touch:{a}" for a in before.touch if a not in agreement.touch]
+        narrowed += [i for i in ("music", "eyeshades") if getattr(before, i) and not getattr(agreement, i)]
         if narrowed:
-            ev.add("consent_withdrawn", {"items": narrowed}, p.id)
+            ev.add(ConsentWithdrawn(items=tuple(narrowed)), p.id)
         return
     if not cmd.signed_by_participant:
         raise InvalidInput("The participant must sign the agreement.", {"field": "signed_by_participant"})
-    missing = [key for key in CONSENT_REQUIRED if not agreement[key]]
+    missing = [key for key in CONSENT_REQUIRED if not getattr(agreement, key)]
     if missing:
         raise InvalidInput(f"The agreement is missing: {', '.join(missing)}.", {"missing": missing})
     ev.add(
-        "consent_recorded",
-        {
-            "agreement": agreement,
-            "attested_by": ev.ctx.actor.username,
-            "observed_at": observed.isoformat(),
-            "late": entered_late(observed, ev.ctx.now),
-        },
+        ConsentRecorded(
+            agreement=agreement,
+            attested_by=ev.ctx.actor.username,
+            observed_at=observed,
+            late=entered_late(observed, ev.ctx.now),
+        ),
         p.id,
     )
 
@@ -473,7 +513,7 @@ def _withdraw_consent(state: SessionState, cmd: c.WithdrawConsent, ev: _Events) 
             f"items to withdraw are some of: {', '.join(WITHDRAWABLE)}.", {"field": "items", "unknown": unknown}
         )
     # Always accepted, even before an agreement exists or after the session: narrowing is never refused.
-    ev.add("consent_withdrawn", {"items": sorted(set(cmd.items))}, p.id)
+    ev.add(ConsentWithdrawn(items=tuple(sorted(set(cmd.items)))), p.id)
 
 
 @dataclass(frozen=True)
@@ -501,7 +541,7 @@ def dose_gates_unmet(state: SessionState, p: ParticipantState) -> list[Gate]:
                 f"a prescriber's clearance, with a note, of the flagged screening ({flags})",
             )
         )
-    if consent_missing(dict(p.consent) if p.consent is not None else None):
+    if consent_missing(p.consent):
         unmet.append(
             Gate("agreement", "consent_incomplete", "the complete pre-session agreement, signed by the participant")
         )
@@ -525,8 +565,8 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
     p = _active(state, cmd.participant_id)
     if cmd.route not in ROUTES:
         raise InvalidInput(f"route must be one of {', '.join(ROUTES)}.", {"field": "route"})
-    if not 0 < cmd.dose_mg <= 1000:
-        raise InvalidInput("dose_mg must be more than 0 and at most 1000.", {"field": "dose_mg"})
+    if not 0 < cmd.dose_mg <= DOSE_MG_MAX:
+        raise InvalidInput(f"dose_mg must be more than 0 and at most {DOSE_MG_MAX}.", {"field": "dose_mg"})
     administered_at = _time(cmd.administered_at, state, ev.ctx, "administered_at")
     if ev.ctx.actor.role != "prescriber":
         raise _refuse("forbidden", "Only a prescriber can record a dose.")
@@ -537,7 +577,7 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
         details: dict[str, Any] = {"missing": [g.key for g in unmet]}
         if p.screening_flags and not p.screening_cleared:
             details["flags"] = list(p.screening_flags)
-        agreement_missing = consent_missing(dict(p.consent) if p.consent is not None else None)
+        agreement_missing = consent_missing(p.consent)
         if agreement_missing and agreement_missing != ["agreement"]:
             details["agreement_missing"] = agreement_missing
         raise RuleViolation(
@@ -555,23 +595,26 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
             "were observed, which a late entry gives); a dose follows them.",
             {"field": "administered_at", "earliest": max(prerequisites).isoformat()},
         )
-    if cmd.infusion_minutes is not None and (cmd.route != "intravenous" or not 0 < cmd.infusion_minutes <= 600):
+    shortest, longest = INFUSION_MINUTES
+    if cmd.infusion_minutes is not None and (
+        cmd.route != "intravenous" or not shortest <= cmd.infusion_minutes <= longest
+    ):
         raise InvalidInput(
-            "infusion_minutes is for an intravenous dose, between 1 and 600.", {"field": "infusion_minutes"}
+            f"infusion_minutes is for an intravenous dose, between {shortest} and {longest}.",
+            {"field": "infusion_minutes"},
         )
-    dose_info: dict[str, Any] = {"infusion_minutes": cmd.infusion_minutes}
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
+    vitals_due = next_vitals_due(administered_at, cmd.infusion_minutes, administered_at, ev.ctx.policy)
     ev.add(
-        "dose_administered",
-        {
-            "route": cmd.route,
-            "dose_mg": cmd.dose_mg,
-            "administered_at": administered_at.isoformat(),
-            "prescriber": ev.ctx.actor.username,
-            "infusion_minutes": cmd.infusion_minutes,
-            "checkin_due_at": due.isoformat(),
-            "vitals_due_at": next_vitals_due(administered_at, dose_info, administered_at, ev.ctx.policy).isoformat(),
-        },
+        DoseAdministered(
+            route=cmd.route,
+            dose_mg=cmd.dose_mg,
+            administered_at=administered_at,
+            prescriber=ev.ctx.actor.username,
+            infusion_minutes=cmd.infusion_minutes,
+            checkin_due_at=due,
+            vitals_due_at=vitals_due,
+        ),
         p.id,
     )
 
@@ -582,7 +625,7 @@ def _administer_dose(state: SessionState, cmd: c.AdministerDose, ev: _Events) ->
 def _assign_support(state: SessionState, cmd: c.AssignSupport, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     _check_support_candidate(state, p, cmd.support)
-    ev.add("support_assigned", {"support": cmd.support.as_dict()}, p.id)
+    ev.add(SupportAssigned(support=cmd.support), p.id)
 
 
 def _remove_support(state: SessionState, cmd: c.RemoveSupport, ev: _Events) -> None:
@@ -598,12 +641,12 @@ def _remove_support(state: SessionState, cmd: c.RemoveSupport, ev: _Events) -> N
             support_id=cmd.support_id,
             phase=p.phase.value,
         )
-    ev.add("support_removed", {"support_id": cmd.support_id}, p.id)
+    ev.add(SupportRemoved(support_id=cmd.support_id), p.id)
 
 
 def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
-    reason = _require_text(cmd.reason, "reason")
+    reason = _require_text(cmd.reason, "reason", TEXT_LIMITS["reason"])
     if ev.ctx.actor.role != "lead":
         raise _refuse("forbidden", "Only a lead can make an emergency handover of a support person.")
     if cmd.replaces is not None and not any(s.id == cmd.replaces for s in p.support):
@@ -616,11 +659,7 @@ def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None
             support_id=cmd.replacement.id,
         )
     released = [cmd.replaces] if cmd.replaces is not None else [s.id for s in p.support]
-    ev.add(
-        "support_handed_over",
-        {"replacement": cmd.replacement.as_dict(), "released": released, "reason": reason},
-        p.id,
-    )
+    ev.add(SupportHandedOver(replacement=cmd.replacement, released=tuple(released), reason=reason), p.id)
     open_followup(ev, p.id, f"Emergency handover of {p.display_name}'s support: {reason}", ev.next_seq() - 1)
 
 
@@ -629,13 +668,12 @@ def _hand_over(state: SessionState, cmd: c.HandOverSupport, ev: _Events) -> None
 
 def _change_phase(state: SessionState, cmd: c.ChangePhase, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
-    allowed = ("journeying", "re_entry", "grounding")
-    if cmd.to not in allowed:
+    if cmd.to not in FORWARD_PHASES:
         raise InvalidInput(
-            f"to must be one of {', '.join(allowed)}; other moves have their own commands.", {"field": "to"}
+            f"to must be one of {', '.join(FORWARD_PHASES)}; other moves have their own commands.", {"field": "to"}
         )
     _move(p, Phase(cmd.to))
-    ev.add("phase_changed", {"from": p.phase.value, "to": cmd.to}, p.id)
+    ev.add(PhaseChanged(from_=p.phase.value, to=cmd.to), p.id)
 
 
 def _requester(value: str, response: str | None) -> None:
@@ -653,13 +691,23 @@ def _pause(state: SessionState, cmd: c.Pause, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     _requester(cmd.requested_by, cmd.participant_response)
     _move(p, Phase.PAUSED)
-    data: dict[str, Any] = {"from": p.phase.value, "requested_by": cmd.requested_by, "reason": cmd.reason.strip()}
-    if cmd.requested_by == "staff":
-        data["participant_response"] = cmd.participant_response
-        if cmd.participant_response == "declines":
-            ev.add("pause_or_stop_declined", {**data, "proposal": "pause"}, p.id)
-            return
-    ev.add("paused", data, p.id)
+    response = cmd.participant_response if cmd.requested_by == "staff" else None
+    reason = cmd.reason.strip()
+    if response == "declines":
+        ev.add(
+            PauseOrStopDeclined(
+                from_=p.phase.value,
+                requested_by=cmd.requested_by,
+                proposal="pause",
+                reason=reason,
+                participant_response=response,
+            ),
+            p.id,
+        )
+        return
+    ev.add(
+        Paused(from_=p.phase.value, requested_by=cmd.requested_by, reason=reason, participant_response=response), p.id
+    )
 
 
 def _resume(state: SessionState, cmd: c.Resume, ev: _Events) -> None:
@@ -672,24 +720,30 @@ def _resume(state: SessionState, cmd: c.Resume, ev: _Events) -> None:
             f"Resuming needs {p.display_name}'s own recorded wish to continue. If they do not wish to continue, "
             "record a stop instead.",
         )
-    ev.add(
-        "resumed",
-        {"to": p.paused_from.value, "participant_wishes_to_continue": True, "reason": cmd.reason.strip()},
-        p.id,
-    )
+    ev.add(Resumed(to=p.paused_from.value, participant_wishes_to_continue=True, reason=cmd.reason.strip()), p.id)
 
 
 def _stop(state: SessionState, cmd: c.Stop, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     _requester(cmd.requested_by, cmd.participant_response)
     _move(p, Phase.STOPPED)
-    data: dict[str, Any] = {"from": p.phase.value, "requested_by": cmd.requested_by, "reason": cmd.reason.strip()}
-    if cmd.requested_by == "staff":
-        data["participant_response"] = cmd.participant_response
-        if cmd.participant_response == "declines":
-            ev.add("pause_or_stop_declined", {**data, "proposal": "stop"}, p.id)
-            return
-    ev.add("stopped", data, p.id)
+    response = cmd.participant_response if cmd.requested_by == "staff" else None
+    reason = cmd.reason.strip()
+    if response == "declines":
+        ev.add(
+            PauseOrStopDeclined(
+                from_=p.phase.value,
+                requested_by=cmd.requested_by,
+                proposal="stop",
+                reason=reason,
+                participant_response=response,
+            ),
+            p.id,
+        )
+        return
+    ev.add(
+        Stopped(from_=p.phase.value, requested_by=cmd.requested_by, reason=reason, participant_response=response), p.id
+    )
     who = "they asked" if cmd.requested_by == "participant" else "staff proposed it"
     open_followup(ev, p.id, f"{p.display_name} stopped the medicine phase ({who})", ev.next_seq() - 1)
 
@@ -700,20 +754,16 @@ def _answer_checkin(state: SessionState, cmd: c.AnswerCheckin, ev: _Events) -> N
         raise _refuse("invalid_transition", "Consent check-ins happen from the dose until discharge.")
     observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
-    data: dict[str, Any] = {
-        "ok": cmd.ok,
-        "note": cmd.note.strip(),
-        "due_at": _iso(p.checkin_due_at),
-        "next_due_at": due.isoformat(),
-    }
+    late_entry: dict[str, Any] = {}
     if cmd.observed_at is not None:
         # Answered on a tablet that was offline: when it was asked is kept beside when it arrived.
-        data.update(observed_at=observed.isoformat(), late=entered_late(observed, ev.ctx.now))
-    ev.add("consent_checkin_answered", data, p.id)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+        late_entry = {"observed_at": observed, "late": entered_late(observed, ev.ctx.now)}
+    ev.add(
+        ConsentCheckinAnswered(
+            ok=cmd.ok, note=cmd.note.strip(), due_at=p.checkin_due_at, next_due_at=due, **late_entry
+        ),
+        p.id,
+    )
 
 
 # ---------------------------------------------------------------- vitals, observations
@@ -730,26 +780,29 @@ def _record_vitals(state: SessionState, cmd: c.RecordVitals, ev: _Events) -> Non
         if not low <= value <= high:
             raise InvalidInput(f"{name} must be between {low} and {high}.", {"field": name})
     observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
-    data: dict[str, Any] = {
-        "vitals": dict(cmd.vitals),
-        "observed_at": observed.isoformat(),
-        "late": entered_late(observed, ev.ctx.now),
-    }
+    next_due: datetime | None = None
     if p.altered and p.dosed_at is not None and p.dose is not None:
-        next_due = next_vitals_due(p.dosed_at, p.dose, observed, ev.ctx.policy)
-        if p.vitals_due_at is None or next_due > p.vitals_due_at:
-            data["next_vitals_due_at"] = next_due.isoformat()
-    ev.add("vitals_recorded", data, p.id)
+        next_due = next_vitals_due(p.dosed_at, p.dose.infusion_minutes, observed, ev.ctx.policy)
+        if p.vitals_due_at is not None and next_due <= p.vitals_due_at:
+            next_due = None
+    ev.add(
+        VitalsRecorded(
+            vitals=dict(cmd.vitals),
+            observed_at=observed,
+            late=entered_late(observed, ev.ctx.now),
+            next_vitals_due_at=next_due,
+        ),
+        p.id,
+    )
     reminder = state.open_escalation(p.id, "vitals_due")
     if reminder is not None:
         ev.add(
-            "escalation_resolved",
-            {
-                "escalation_id": reminder.id,
-                "action": "Vitals recorded",
-                "outcome": _vitals_text(cmd.vitals),
-                "automatic": True,
-            },
+            EscalationResolved(
+                escalation_id=reminder.id,
+                action="Vitals recorded",
+                outcome=_vitals_text(cmd.vitals),
+                automatic=True,
+            ),
             p.id,
         )
     alarm = vitals_alarm(cmd.vitals, ev.ctx.policy)
@@ -776,15 +829,20 @@ def _record_observation(state: SessionState, cmd: c.RecordObservation, ev: _Even
     if all(v is None for v in scales.values()) and not cmd.note.strip() and not cmd.signs and not cmd.parts:
         raise InvalidInput("An observation needs a scale, a sign, a part or a note.", {"field": "note"})
     observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
-    data: dict[str, Any] = {k: v for k, v in scales.items() if v is not None}
-    data.update(
-        signs=list(cmd.signs),
-        note=cmd.note.strip(),
-        parts=list(cmd.parts),
-        observed_at=observed.isoformat(),
-        late=entered_late(observed, ev.ctx.now),
+    ev.add(
+        ObservationRecorded(
+            distress=cmd.distress,
+            moaa_s=cmd.moaa_s,
+            rass=cmd.rass,
+            suds=cmd.suds,
+            signs=tuple(cmd.signs),
+            note=cmd.note.strip(),
+            parts=tuple(cmd.parts),
+            observed_at=observed,
+            late=entered_late(observed, ev.ctx.now),
+        ),
+        p.id,
     )
-    ev.add("observation_recorded", data, p.id)
     for alarm in observation_alarms(scales):
         raise_alarm(ev, p, alarm, state.open_escalation(p.id, alarm.condition))
 
@@ -807,14 +865,14 @@ def _step_out(state: SessionState, cmd: c.StepOut, ev: _Events) -> None:
             f"Another facilitator must check in before they leave with {p.display_name}.",
             accompanied_by=cmd.accompanied_by,
         )
-    ev.add("participant_stepped_out", {"accompanied_by": cmd.accompanied_by}, p.id)
+    ev.add(ParticipantSteppedOut(accompanied_by=cmd.accompanied_by), p.id)
 
 
 def _return_to_room(state: SessionState, cmd: c.ReturnToRoom, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     if p.away_with is None:
         raise _refuse("invalid_transition", f"{p.display_name} is in the room.")
-    ev.add("participant_returned", {"accompanied_by": p.away_with}, p.id)
+    ev.add(ParticipantReturned(accompanied_by=p.away_with), p.id)
 
 
 # ---------------------------------------------------------------- checklist, discharge, transfer
@@ -830,10 +888,10 @@ def _tick_checklist(state: SessionState, cmd: c.TickChecklistItem, ev: _Events) 
     if not p.altered:
         raise _refuse("invalid_transition", "The grounding checklist applies after the dose.")
     observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
-    data: dict[str, Any] = {"item": cmd.item, "note": cmd.note.strip()}
+    late_entry: dict[str, Any] = {}
     if cmd.observed_at is not None:
-        data.update(observed_at=observed.isoformat(), late=entered_late(observed, ev.ctx.now))
-    ev.add("checklist_item_ticked", data, p.id)
+        late_entry = {"observed_at": observed, "late": entered_late(observed, ev.ctx.now)}
+    ev.add(ChecklistItemTicked(item=cmd.item, note=cmd.note.strip(), **late_entry), p.id)
 
 
 def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:
@@ -848,7 +906,7 @@ def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:
             f"{p.display_name} has an open escalation ({open_alarms[0].reason}); resolve it with what was done first.",
             escalations=[e.id for e in open_alarms],
         )
-    data: dict[str, Any] = {"from": p.phase.value}
+    checklist: tuple[ItemResult, ...] | None = None
     if p.dosed_at is not None:
         results = evaluate_checklist(p, ev.ctx.policy, ev.ctx.now)
         missing = missing_items(results)
@@ -859,41 +917,38 @@ def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:
                 f"{p.display_name} cannot leave yet. Still missing: " + "; ".join(labels) + ".",
                 missing=missing,
             )
-        data["checklist"] = [r.as_dict() for r in results]
-    ev.add("discharged", data, p.id)
+        checklist = tuple(results)
+    ev.add(Discharged(from_=p.phase.value, checklist=checklist), p.id)
 
 
 def _transfer(state: SessionState, cmd: c.Transfer, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
-    reason = _require_text(cmd.reason, "reason")
-    destination = _require_text(cmd.destination, "destination")
+    reason = _require_text(cmd.reason, "reason", TEXT_LIMITS["reason"])
+    destination = _require_text(cmd.destination, "destination", TEXT_LIMITS["destination"])
     _move(p, Phase.TRANSFERRED)
     if _locked_dependants(state, p.id):
         raise _dyad_locked(state, p.id, p.display_name)
-    ev.add("transferred", {"from": p.phase.value, "reason": reason, "destination": destination}, p.id)
+    ev.add(Transferred(from_=p.phase.value, reason=reason, destination=destination), p.id)
 
 
 def _amend(state: SessionState, cmd: c.Amend, ev: _Events) -> None:
     p = _participant(state, cmd.participant_id)
-    correction = _require_text(cmd.correction, "correction")
-    reason = _require_text(cmd.reason, "reason")
+    correction = _require_text(cmd.correction, "correction", TEXT_LIMITS["correction"])
+    reason = _require_text(cmd.reason, "reason", TEXT_LIMITS["reason"])
     if not 0 < cmd.event_seq <= state.seq or cmd.target_participant_id != p.id:
         raise _refuse(
             "not_found",
             f"Entry {cmd.event_seq} is not on {p.display_name}'s record in this session.",
             event_seq=cmd.event_seq,
         )
-    ev.add("amended", {"event_seq": cmd.event_seq, "correction": correction, "reason": reason}, p.id)
-
-
-NOTE_KINDS = ("intention", "observation", "integration")
+    ev.add(Amended(event_seq=cmd.event_seq, correction=correction, reason=reason), p.id)
 
 
 def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
     p = _participant(state, cmd.participant_id)
     if cmd.kind not in NOTE_KINDS:
         raise InvalidInput(f"kind is one of {', '.join(NOTE_KINDS)}.", {"field": "kind"})
-    text = _require_text(cmd.text, "text", 8000)
+    text = _require_text(cmd.text, "text", TEXT_LIMITS["note_text"])
     unknown_parts = [x for x in cmd.parts if x not in PROTECTIVE_PARTS]
     if unknown_parts:
         raise InvalidInput(f"parts are some of {', '.join(PROTECTIVE_PARTS)}.", {"field": "parts"})
@@ -906,15 +961,14 @@ def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
         raise _refuse("session_closed", "This session is closed; only integration themes can still be added.")
     observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     ev.add(
-        "note_recorded",
-        {
-            "kind": cmd.kind,
-            "text": text,
-            "parts": sorted(set(cmd.parts)),
-            "somatic": cmd.somatic.strip(),
-            "observed_at": observed.isoformat(),
-            "late": entered_late(observed, ev.ctx.now),
-        },
+        NoteRecorded(
+            kind=cmd.kind,
+            text=text,
+            parts=tuple(sorted(set(cmd.parts))),
+            somatic=cmd.somatic.strip(),
+            observed_at=observed,
+            late=entered_late(observed, ev.ctx.now),
+        ),
         p.id,
     )
 
@@ -922,7 +976,7 @@ def _record_note(state: SessionState, cmd: c.RecordNote, ev: _Events) -> None:
 # ---------------------------------------------------------------- escalations and follow-ups
 
 
-def _escalation(state: SessionState, escalation_id: str) -> Any:
+def _escalation(state: SessionState, escalation_id: str) -> Escalation:
     escalation = state.escalations.get(escalation_id)
     if escalation is None:
         raise _refuse("not_found", "There is no such escalation.", escalation_id=escalation_id)
@@ -943,36 +997,30 @@ def _acknowledge(state: SessionState, cmd: c.AcknowledgeEscalation, ev: _Events)
             f"{escalation.acknowledged_by} already acknowledged this step; it stays open until resolved.",
             escalation_id=escalation.id,
         )
-    ev.add(
-        "escalation_acknowledged", {"escalation_id": escalation.id, "step": escalation.step}, escalation.participant_id
-    )
+    ev.add(EscalationAcknowledged(escalation_id=escalation.id, step=escalation.step), escalation.participant_id)
 
 
 def _resolve(state: SessionState, cmd: c.ResolveEscalation, ev: _Events) -> None:
-    action = _require_text(cmd.action, "action")
-    outcome = _require_text(cmd.outcome, "outcome")
+    action = _require_text(cmd.action, "action", TEXT_LIMITS["action"])
+    outcome = _require_text(cmd.outcome, "outcome", TEXT_LIMITS["outcome"])
     escalation = _escalation(state, cmd.escalation_id)
-    ev.add(
-        "escalation_resolved",
-        {"escalation_id": escalation.id, "action": action, "outcome": outcome},
-        escalation.participant_id,
-    )
+    ev.add(EscalationResolved(escalation_id=escalation.id, action=action, outcome=outcome), escalation.participant_id)
 
 
 def _mute(state: SessionState, cmd: c.MuteAlarm, ev: _Events) -> None:
     escalation = _escalation(state, cmd.escalation_id)
     until = ev.ctx.now + timedelta(seconds=ev.ctx.policy.alarm_mute_seconds)
-    ev.add("alarm_muted", {"escalation_id": escalation.id, "until": until.isoformat()}, escalation.participant_id)
+    ev.add(AlarmMuted(escalation_id=escalation.id, until=until), escalation.participant_id)
 
 
 def _close_followup(state: SessionState, cmd: c.CloseFollowup, ev: _Events) -> None:
-    note = _require_text(cmd.contact_note, "contact_note", 4000)
+    note = _require_text(cmd.contact_note, "contact_note", TEXT_LIMITS["contact_note"])
     followup = state.followups.get(cmd.followup_id)
     if followup is None:
         raise _refuse("not_found", "There is no such follow-up item.", followup_id=cmd.followup_id)
     if not followup.open:
         raise _refuse("already_closed", f"This follow-up was closed by {followup.closed_by}.")
-    ev.add("followup_closed", {"followup_id": followup.id, "contact_note": note}, followup.participant_id)
+    ev.add(FollowupClosed(followup_id=followup.id, contact_note=note), followup.participant_id)
 
 
 def _dedicate(state: SessionState, cmd: c.AssignDedicatedFacilitator, ev: _Events) -> None:
@@ -981,9 +1029,9 @@ def _dedicate(state: SessionState, cmd: c.AssignDedicatedFacilitator, ev: _Event
         raise _refuse(
             "not_checked_in", f"{cmd.username} is not a facilitator checked in to this room.", username=cmd.username
         )
-    ev.add("dedicated_facilitator_assigned", {"username": cmd.username}, p.id)
+    ev.add(DedicatedFacilitatorAssigned(username=cmd.username), p.id)
     if not any(s.id == cmd.username for s in p.support):
-        ev.add("support_assigned", {"support": {"kind": "staff", "id": cmd.username}}, p.id)
+        ev.add(SupportAssigned(support=SupportRef("staff", cmd.username)), p.id)
 
 
 # ---------------------------------------------------------------- the clock
@@ -1000,12 +1048,7 @@ def _tick(state: SessionState, cmd: c.Tick, ev: _Events) -> None:
         missed = 0
         while due + grace <= ev.ctx.now and missed < 50:
             next_due = due + interval
-            ev.add(
-                "consent_checkin_missed",
-                {"due_at": due.isoformat(), "next_due_at": next_due.isoformat()},
-                p.id,
-                actor="system",
-            )
+            ev.add(ConsentCheckinMissed(due_at=due, next_due_at=next_due), p.id, actor="system")
             due = next_due
             missed += 1
     tick_escalations(ev)
@@ -1079,29 +1122,22 @@ def refusal(state: SessionState, command: c.Command, violation: RuleViolation, c
     break a dyad lock also opens a follow-up item, so it reaches someone who must answer it."""
     ev = _Events(state, ctx)
     participant_id = command.target if command.target in state.participants else None
-    data: dict[str, Any] = {
-        "command": command.name,
-        "code": violation.code,
-        "message": violation.message,
-        "attempt": command.summary(),
-    }
+    followups: tuple[FollowupItem, ...] = ()
     if violation.code == "dyad_locked":
-        # The follow-up is part of this one record (so a refusal still appends a single event).
+        # The follow-ups are part of this one record (so a refusal still appends a single event):
+        # one per journeyer whose support was at stake.
         affected = list(violation.details.get("participants") or ([participant_id] if participant_id else []))
-        if affected:
-            due = ctx.now + timedelta(hours=ctx.policy.followup_due_hours)
-            items = [
-                {
-                    "participant_id": pid,
-                    "reason": f"Attempt to break a dyad lock by {ctx.actor.username}: {violation.message}",
-                    "owner": state.lead,
-                    "due_at": due.isoformat(),
-                }
-                for pid in affected
-            ]
-            # One follow-up per journeyer whose support was at stake.
-            data["followup"] = items[0]
-            if items[1:]:
-                data["more_followups"] = items[1:]
-    ev.add("command_refused", data, participant_id)
+        due = ctx.now + timedelta(hours=ctx.policy.followup_due_hours)
+        reason = f"Attempt to break a dyad lock by {ctx.actor.username}: {violation.message}"
+        followups = tuple(
+            FollowupItem(participant_id=pid, reason=reason, owner=state.lead, due_at=due) for pid in affected
+        )
+    refused = CommandRefused(
+        command=command.name,
+        code=violation.code,
+        message=violation.message,
+        attempt=command.summary(),
+        followups=followups,
+    )
+    ev.add(refused, participant_id)
     return ev.items

@@ -10,8 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
+from .events import (
+    EscalationClimbed,
+    EscalationRaised,
+    EscalationResounded,
+    EscalationUpdated,
+    FollowupOpened,
+    Payload,
+)
 from .model import PRIORITY_RANK, Escalation, ParticipantState, SessionState
 from .policy import Policy
 
@@ -37,9 +45,7 @@ STEP_WORDS = {
 class EventSink(Protocol):
     state: SessionState
 
-    def add(
-        self, kind: str, data: dict[str, Any], participant_id: str | None = None, actor: str | None = None
-    ) -> None: ...
+    def add(self, payload: Payload, participant_id: str | None = None, actor: str | None = None) -> None: ...
 
     def next_seq(self) -> int: ...
 
@@ -80,25 +86,34 @@ def observation_alarms(scales: Mapping[str, int | None]) -> list[Alarm]:
     return alarms
 
 
-def vitals_alarm(vitals: Mapping[str, float], policy: Policy) -> Alarm | None:
-    """The most urgent alarm the given vitals raise under the clinic's thresholds, if any."""
+def vitals_alarms(vitals: Mapping[str, float], policy: Policy) -> dict[str, Alarm]:
+    """Each vital sign outside the clinic's thresholds, with the alarm it raises (medium or high).
+    The one home of the vitals thresholds: alarms and the discharge checklist both read them here."""
     medium, high = policy.vitals.medium, policy.vitals.high
-    worst: Alarm | None = None
+    found: dict[str, Alarm] = {}
     sbp, dbp, spo2, hr = vitals.get("sbp"), vitals.get("dbp"), vitals.get("spo2"), vitals.get("hr")
     if sbp is not None and sbp > high.sbp_above:
-        worst = _worse(worst, Alarm("vitals", "high", f"Systolic BP {sbp:g} above {high.sbp_above}"))
+        found["sbp"] = Alarm("vitals", "high", f"Systolic BP {sbp:g} above {high.sbp_above}")
     elif sbp is not None and sbp > medium.sbp_above:
-        worst = _worse(worst, Alarm("vitals", "medium", f"Systolic BP {sbp:g} above {medium.sbp_above}"))
+        found["sbp"] = Alarm("vitals", "medium", f"Systolic BP {sbp:g} above {medium.sbp_above}")
     if dbp is not None and dbp > high.dbp_above:
-        worst = _worse(worst, Alarm("vitals", "high", f"Diastolic BP {dbp:g} above {high.dbp_above}"))
+        found["dbp"] = Alarm("vitals", "high", f"Diastolic BP {dbp:g} above {high.dbp_above}")
     elif dbp is not None and dbp > medium.dbp_above:
-        worst = _worse(worst, Alarm("vitals", "medium", f"Diastolic BP {dbp:g} above {medium.dbp_above}"))
+        found["dbp"] = Alarm("vitals", "medium", f"Diastolic BP {dbp:g} above {medium.dbp_above}")
     if spo2 is not None and spo2 < high.spo2_below:
-        worst = _worse(worst, Alarm("vitals", "high", f"SpO2 {spo2:g}% below {high.spo2_below}%"))
+        found["spo2"] = Alarm("vitals", "high", f"SpO2 {spo2:g}% below {high.spo2_below}%")
     if hr is not None and hr > high.hr_above:
-        worst = _worse(worst, Alarm("vitals", "high", f"Heart rate {hr:g} above {high.hr_above}"))
-    if hr is not None and hr < high.hr_below:
-        worst = _worse(worst, Alarm("vitals", "high", f"Heart rate {hr:g} below {high.hr_below}"))
+        found["hr"] = Alarm("vitals", "high", f"Heart rate {hr:g} above {high.hr_above}")
+    elif hr is not None and hr < high.hr_below:
+        found["hr"] = Alarm("vitals", "high", f"Heart rate {hr:g} below {high.hr_below}")
+    return found
+
+
+def vitals_alarm(vitals: Mapping[str, float], policy: Policy) -> Alarm | None:
+    """The most urgent alarm the given vitals raise under the clinic's thresholds, if any."""
+    worst: Alarm | None = None
+    for alarm in vitals_alarms(vitals, policy).values():
+        worst = _worse(worst, alarm)
     return worst
 
 
@@ -127,14 +142,13 @@ def _deadline(priority: str, step: int, now: datetime, policy: Policy) -> dateti
 def open_followup(sink: EventSink, participant_id: str, reason: str, source_seq: int) -> None:
     due = sink.now + timedelta(hours=sink.policy.followup_due_hours)
     sink.add(
-        "followup_opened",
-        {
-            "followup_id": f"{sink.state.session_id}-f{sink.next_seq()}",
-            "reason": reason,
-            "owner": sink.state.lead,
-            "due_at": due.isoformat(),
-            "source_seq": source_seq,
-        },
+        FollowupOpened(
+            followup_id=f"{sink.state.session_id}-f{sink.next_seq()}",
+            reason=reason,
+            owner=sink.state.lead,
+            due_at=due,
+            source_seq=source_seq,
+        ),
         participant_id,
     )
 
@@ -154,15 +168,14 @@ def raise_alarm(
     if open_escalation is None:
         seq = sink.next_seq()
         sink.add(
-            "escalation_raised",
-            {
-                "escalation_id": f"{sink.state.session_id}-e{seq}",
-                "condition": alarm.condition,
-                "priority": alarm.priority,
-                "step": step,
-                "reason": reason,
-                "deadline": None if deadline is None else deadline.isoformat(),
-            },
+            EscalationRaised(
+                escalation_id=f"{sink.state.session_id}-e{seq}",
+                condition=alarm.condition,
+                priority=alarm.priority,
+                step=step,
+                reason=reason,
+                deadline=deadline,
+            ),
             participant.id,
             actor=actor,
         )
@@ -175,14 +188,9 @@ def raise_alarm(
     deadline = _deadline(alarm.priority, step, sink.now, sink.policy)
     seq = sink.next_seq()
     sink.add(
-        "escalation_updated",
-        {
-            "escalation_id": open_escalation.id,
-            "priority": alarm.priority,
-            "step": step,
-            "reason": reason,
-            "deadline": None if deadline is None else deadline.isoformat(),
-        },
+        EscalationUpdated(
+            escalation_id=open_escalation.id, priority=alarm.priority, step=step, reason=reason, deadline=deadline
+        ),
         participant.id,
     )
     if open_escalation.step < 2 <= step:
@@ -198,15 +206,13 @@ def tick_escalations(sink: EventSink) -> None:
         next_deadline = now + timedelta(seconds=policy.ack_timeout_seconds.high)
         if escalation.step < 3:
             sink.add(
-                "escalation_climbed",
-                {"escalation_id": escalation.id, "step": 3, "deadline": next_deadline.isoformat()},
+                EscalationClimbed(escalation_id=escalation.id, step=3, deadline=next_deadline),
                 escalation.participant_id,
                 actor="system",
             )
         else:
             sink.add(
-                "escalation_resounded",
-                {"escalation_id": escalation.id, "deadline": next_deadline.isoformat()},
+                EscalationResounded(escalation_id=escalation.id, deadline=next_deadline),
                 escalation.participant_id,
                 actor="system",
             )
@@ -234,18 +240,28 @@ def escalation_deadlines(state: SessionState) -> list[datetime]:
     return found
 
 
-def next_vitals_due(dosed_at: datetime, dose: Mapping[str, Any], observed: datetime, policy: Policy) -> datetime:
+def next_vitals_due(dosed_at: datetime, infusion_minutes: int | None, observed: datetime, policy: Policy) -> datetime:
     """When vitals are next due after a reading at `observed`: every vitals interval (shorter while
-    an intravenous dose is infusing), and not later than the blood pressure check at about the
-    time BP peaks after dosing, until a reading has been taken near it."""
-    infusion = dose.get("infusion_minutes")
-    infusing_until = dosed_at + timedelta(minutes=int(infusion)) if infusion else None
+    an intravenous dose `infusion_minutes` long is infusing), and not later than the blood pressure
+    check at about the time BP peaks after dosing, until a reading has been taken near it."""
+    infusing_until = dosed_at + timedelta(minutes=int(infusion_minutes)) if infusion_minutes else None
     minutes = policy.vitals_interval_minutes
     if infusing_until is not None and observed < infusing_until:
         minutes = policy.vitals_interval_minutes_infusing
     due = observed + timedelta(minutes=minutes)
-    bp_check = dosed_at + timedelta(minutes=policy.bp_check_after_dose_minutes)
-    near = timedelta(minutes=5)
-    if observed < bp_check - near and due > bp_check:
+    bp_check = bp_check_at(dosed_at, policy)
+    if observed < bp_check - BP_CHECK_TAKEN_WITHIN and due > bp_check:
         due = bp_check
     return due
+
+
+# A reading this close before the blood pressure check after dosing counts as having taken it.
+BP_CHECK_TAKEN_WITHIN = timedelta(minutes=5)
+# The chart record shows the reading nearest the BP check as that check when it is at most this
+# many minutes away from it.
+BP_CHECK_REPORT_WINDOW_MINUTES = 20
+
+
+def bp_check_at(dosed_at: datetime, policy: Policy) -> datetime:
+    """When the blood pressure check falls: at about the time BP peaks after dosing."""
+    return dosed_at + timedelta(minutes=policy.bp_check_after_dose_minutes)

@@ -13,6 +13,53 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from .events import (
+    Agreement,
+    AlarmMuted,
+    Amended,
+    ChecklistItemTicked,
+    CommandRefused,
+    ConsentCheckinAnswered,
+    ConsentCheckinMissed,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    DedicatedFacilitatorAssigned,
+    Discharged,
+    DoseAdministered,
+    EscalationAcknowledged,
+    EscalationClimbed,
+    EscalationPayload,
+    EscalationRaised,
+    EscalationResolved,
+    EscalationResounded,
+    EscalationUpdated,
+    FacilitatorCheckedIn,
+    FacilitatorCheckedOut,
+    FollowupClosed,
+    FollowupOpened,
+    NoteRecorded,
+    ObservationRecorded,
+    ParticipantAdded,
+    ParticipantReturned,
+    ParticipantSteppedOut,
+    Paused,
+    PauseOrStopDeclined,
+    Payload,
+    PhaseChanged,
+    Resumed,
+    ScreeningCleared,
+    ScreeningRecorded,
+    SessionClosed,
+    SessionOpened,
+    Stopped,
+    SupportAssigned,
+    SupportHandedOver,
+    SupportRef,
+    SupportRemoved,
+    Transferred,
+    VitalsRecorded,
+)
+
 
 class Phase(str, enum.Enum):  # noqa: UP042 - str() of a phase stays its enum name in logs
     ARRIVED = "arrived"
@@ -80,8 +127,6 @@ def entered_late(observed: datetime, recorded: datetime) -> bool:
     return observed < recorded - CLOCK_SKEW
 
 
-SESSION_KINDS = ("individual", "group", "dyad_training")
-STAFF_ROLES = ("facilitator", "lead", "prescriber", "admin")
 # Roles that count as a facilitator in the room (room coverage, dosing presence).
 COVERING_ROLES = frozenset({"facilitator", "lead"})
 
@@ -93,26 +138,25 @@ class Actor:
 
 
 @dataclass(frozen=True)
-class SupportRef:
-    kind: str  # "staff" or "participant"
-    id: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "id": self.id}
-
-
-@dataclass(frozen=True)
 class Event:
-    """One immutable fact on a session's log."""
+    """One immutable fact on a session's log: who, when, and what (a typed payload)."""
 
     session_id: str
     seq: int
-    kind: str
     at: datetime
     actor: str
-    data: Mapping[str, Any]
+    payload: Payload
     participant_id: str | None = None
     device: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.payload.KIND
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The payload's fields, JSON-ready (as the API and the live stream show them)."""
+        return self.payload.to_data()
 
 
 @dataclass(frozen=True)
@@ -134,6 +178,13 @@ class Refusal:
 
 
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
+# Medium and high alarms sound until acknowledged (or briefly muted); a low one is shown, silent.
+SOUNDING_PRIORITIES = frozenset({"medium", "high"})
+
+
+def alarm_order(is_open: bool, priority: str, raised_at: datetime) -> tuple[bool, int, datetime]:
+    """How alarms are listed everywhere: open before resolved, most urgent first, then oldest first."""
+    return (not is_open, -PRIORITY_RANK[priority], raised_at)
 
 
 @dataclass(frozen=True)
@@ -160,7 +211,7 @@ class Escalation:
     resolved_by: str | None = None
     action: str | None = None
     outcome: str | None = None
-    history: tuple[Mapping[str, Any], ...] = ()
+    history: tuple[Event, ...] = ()  # every event about this escalation, in order
 
     @property
     def open(self) -> bool:
@@ -169,6 +220,19 @@ class Escalation:
     @property
     def rank(self) -> int:
         return PRIORITY_RANK[self.priority]
+
+    @property
+    def order(self) -> tuple[bool, int, datetime]:
+        return alarm_order(self.open, self.priority, self.raised_at)
+
+    def muted(self, now: datetime) -> bool:
+        return self.muted_until is not None and self.muted_until > now
+
+    def sounding(self, now: datetime) -> bool:
+        """Whether the alarm sounds now: open, not acknowledged, medium or high, and not muted."""
+        return (
+            self.open and self.acknowledged_at is None and self.priority in SOUNDING_PRIORITIES and not self.muted(now)
+        )
 
 
 @dataclass(frozen=True)
@@ -192,6 +256,31 @@ class Followup:
 
 
 @dataclass(frozen=True)
+class NoteEntry:
+    """A session note as it stands on the record: what was written, when and by whom."""
+
+    seq: int
+    recorded_at: datetime
+    by: str
+    note: NoteRecorded
+
+
+@dataclass(frozen=True)
+class AmendmentEntry:
+    seq: int
+    at: datetime
+    by: str
+    amendment: Amended
+
+
+@dataclass(frozen=True)
+class ChecklistTick:
+    by: str
+    at: datetime
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ParticipantState:
     id: str
     display_name: str
@@ -200,7 +289,7 @@ class ParticipantState:
     phase: Phase = Phase.ARRIVED
     paused_from: Phase | None = None
     support: tuple[SupportRef, ...] = ()
-    screening: Mapping[str, Any] | None = None
+    screening: ScreeningRecorded | None = None
     screening_flags: tuple[str, ...] = ()
     screening_cleared_by: str | None = None
     # When the screening was done and the agreement signed (the observed times, which a late entry
@@ -209,9 +298,9 @@ class ParticipantState:
     screening_recorded_at: datetime | None = None
     consented_at: datetime | None = None
     consent_recorded_at: datetime | None = None
-    consent: Mapping[str, Any] | None = None
+    consent: Agreement | None = None
     consent_withdrawn: frozenset[str] = frozenset()
-    dose: Mapping[str, Any] | None = None
+    dose: DoseAdministered | None = None
     dosed_at: datetime | None = None
     vitals: Mapping[str, Reading] = field(default_factory=dict)
     vitals_history: tuple[tuple[datetime, Mapping[str, float]], ...] = ()
@@ -219,14 +308,14 @@ class ParticipantState:
     stopped_by: str | None = None
     away_with: str | None = None  # out of the room, accompanied by this facilitator
     dedicated_facilitator: str | None = None
-    notes: tuple[Mapping[str, Any], ...] = ()
-    amendments: Mapping[int, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    notes: tuple[NoteEntry, ...] = ()
+    amendments: Mapping[int, tuple[AmendmentEntry, ...]] = field(default_factory=dict)
     vitals_due_at: datetime | None = None
-    checklist_ticks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    checklist_ticks: Mapping[str, ChecklistTick] = field(default_factory=dict)
     checkin_due_at: datetime | None = None
-    last_checkin: Mapping[str, Any] | None = None
+    last_checkin: ConsentCheckinAnswered | ConsentCheckinMissed | None = None
     ended_at: datetime | None = None
-    outcome: Mapping[str, Any] | None = None
+    outcome: Discharged | Transferred | None = None
 
     @property
     def altered(self) -> bool:
@@ -258,20 +347,18 @@ class ParticipantState:
         return self.screening is not None and (not self.screening_flags or self.screening_cleared_by is not None)
 
     @property
-    def active_consent(self) -> Mapping[str, Any] | None:
+    def active_consent(self) -> Agreement | None:
         """The agreement as it stands now: what was signed, less what was withdrawn since."""
         if self.consent is None:
             return None
-        agreement = dict(self.consent)
         withdrawn = self.consent_withdrawn
-        if "touch" in withdrawn:
-            agreement["touch"] = []
-        else:
-            agreement["touch"] = [t for t in agreement.get("touch", []) if f"touch:{t}" not in withdrawn]
-        for item in ("music", "eyeshades"):
-            if item in withdrawn:
-                agreement[item] = False
-        return agreement
+        touch = () if "touch" in withdrawn else tuple(t for t in self.consent.touch if f"touch:{t}" not in withdrawn)
+        return replace(
+            self.consent,
+            touch=touch,
+            music=self.consent.music and "music" not in withdrawn,
+            eyeshades=self.consent.eyeshades and "eyeshades" not in withdrawn,
+        )
 
 
 @dataclass(frozen=True)
@@ -335,7 +422,7 @@ class SessionState:
     def open_escalations(self) -> tuple[Escalation, ...]:
         """Open alarms, most urgent first, then oldest first."""
         found = [e for e in self.escalations.values() if e.open]
-        return tuple(sorted(found, key=lambda e: (-e.rank, e.raised_at)))
+        return tuple(sorted(found, key=lambda e: e.order))
 
     def open_escalation(self, participant_id: str, condition: str) -> Escalation | None:
         for escalation in self.escalations.values():
@@ -362,16 +449,6 @@ class SessionState:
         return tuple(p for p in self.participants.values() if any(s.id == support_id for s in p.support))
 
 
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def _observed(data: Mapping[str, Any], at: datetime) -> datetime:
-    """The time an entry was observed: its own `observed_at`, or (older entries) when it was recorded."""
-    value = data.get("observed_at")
-    return parse_time(value) if value else at
-
-
 def _with_participant(state: SessionState, participant: ParticipantState) -> SessionState:
     participants = dict(state.participants)
     participants[participant.id] = participant
@@ -390,258 +467,258 @@ def _phase_change(participant: ParticipantState, to: Phase, at: datetime) -> Par
 
 def evolve(state: SessionState, event: Event) -> SessionState:
     """Fold one event into the state. Pure: the given state is left as it was."""
-    data = event.data
     state = replace(state, seq=event.seq, last_event_at=event.at)
-    kind = event.kind
-    if kind == "session_opened":
-        return replace(
-            state,
-            room_id=data["room_id"],
-            kind=data["kind"],
-            lead=data["lead"],
-            facilitators=tuple(data["facilitators"]),
-            opened_at=event.at,
-        )
-    if kind == "session_closed":
-        return replace(state, closed_at=event.at)
-    if kind == "facilitator_checked_in":
-        present = dict(state.present)
-        present[data["username"]] = data["role"]
-        # Older events carry no attestation: only a check-in made by the person's own sign-in counts.
-        attested = "attested_by" in data or event.actor == data["username"]
-        unattested = state.unattested - {data["username"]} if attested else state.unattested | {data["username"]}
-        return replace(state, present=present, unattested=unattested)
-    if kind == "facilitator_checked_out":
-        present = dict(state.present)
-        present.pop(data["username"], None)
-        return replace(state, present=present, unattested=state.unattested - {data["username"]})
-    if kind == "command_refused":
-        refusal = Refusal(
-            seq=event.seq,
-            at=event.at,
-            actor=event.actor,
-            command=data["command"],
-            code=data["code"],
-            message=data["message"],
-            participant_id=event.participant_id,
-        )
-        state = replace(state, refusals=state.refusals + (refusal,))
-        if data.get("followup"):
+    match event.payload:
+        case SessionOpened() as opened:
+            return replace(
+                state,
+                room_id=opened.room_id,
+                kind=opened.kind,
+                lead=opened.lead,
+                facilitators=opened.facilitators,
+                opened_at=event.at,
+            )
+        case SessionClosed():
+            return replace(state, closed_at=event.at)
+        case FacilitatorCheckedIn() as checked_in:
+            present = dict(state.present)
+            present[checked_in.username] = checked_in.role
+            # Older events carry no attestation: only a check-in made by the person's own sign-in counts.
+            who = checked_in.username
+            attested = checked_in.attested_by is not None or event.actor == who
+            unattested = state.unattested - {who} if attested else state.unattested | {who}
+            return replace(state, present=present, unattested=unattested)
+        case FacilitatorCheckedOut() as checked_out:
+            present = dict(state.present)
+            present.pop(checked_out.username, None)
+            return replace(state, present=present, unattested=state.unattested - {checked_out.username})
+        case CommandRefused() as refused:
+            return _refused(state, event, refused)
+        case ParticipantAdded() as added:
+            participant = ParticipantState(
+                id=event.participant_id or added.id,
+                display_name=added.display_name,
+                chart_id=added.chart_id,
+                added_at=event.at,
+            )
+            return _with_participant(state, participant)
+        case EscalationPayload() as about_escalation:
+            return _evolve_escalation(state, event, about_escalation)
+        case FollowupOpened() as opened_followup:
+            followup = Followup(
+                id=opened_followup.followup_id,
+                participant_id=event.participant_id or "",
+                reason=opened_followup.reason,
+                owner=opened_followup.owner,
+                due_at=opened_followup.due_at,
+                opened_at=event.at,
+                source_seq=opened_followup.source_seq,
+            )
             followups = dict(state.followups)
-            items = [data["followup"], *data.get("more_followups", [])]
-            for index, opened in enumerate(items):
-                fid = f"{state.session_id}-f{event.seq}" + (f".{index}" if index else "")
-                followups[fid] = Followup(
-                    id=fid,
-                    participant_id=opened["participant_id"],
-                    reason=opened["reason"],
-                    owner=opened["owner"],
-                    due_at=parse_time(opened["due_at"]),
-                    opened_at=event.at,
-                    source_seq=event.seq,
-                )
-            state = replace(state, followups=followups)
-        return state
-    if kind == "participant_added":
-        participant = ParticipantState(
-            id=event.participant_id or data["id"],
-            display_name=data["display_name"],
-            chart_id=data["chart_id"],
-            added_at=event.at,
-        )
-        return _with_participant(state, participant)
-    if kind.startswith("escalation_") or kind == "alarm_muted":
-        return _evolve_escalation(state, event)
-    if kind == "followup_opened":
-        followup = Followup(
-            id=data["followup_id"],
-            participant_id=event.participant_id or "",
-            reason=data["reason"],
-            owner=data["owner"],
-            due_at=parse_time(data["due_at"]),
-            opened_at=event.at,
-            source_seq=int(data["source_seq"]),
-        )
-        followups = dict(state.followups)
-        followups[followup.id] = followup
-        return replace(state, followups=followups)
-    if kind == "followup_closed":
-        followups = dict(state.followups)
-        followups[data["followup_id"]] = replace(
-            followups[data["followup_id"]], closed_at=event.at, closed_by=event.actor, contact_note=data["contact_note"]
-        )
-        return replace(state, followups=followups)
+            followups[followup.id] = followup
+            return replace(state, followups=followups)
+        case FollowupClosed() as closed:
+            followups = dict(state.followups)
+            followups[closed.followup_id] = replace(
+                followups[closed.followup_id],
+                closed_at=event.at,
+                closed_by=event.actor,
+                contact_note=closed.contact_note,
+            )
+            return replace(state, followups=followups)
     if event.participant_id is None or event.participant_id not in state.participants:
-        raise ValueError(f"event {event.seq} ({kind}) names no participant of this session")
+        raise ValueError(f"event {event.seq} ({event.kind}) names no participant of this session")
     return _with_participant(state, _evolve_participant(state.participants[event.participant_id], event))
 
 
-def _evolve_escalation(state: SessionState, event: Event) -> SessionState:
-    data = event.data
-    kind = event.kind
-    eid = data["escalation_id"]
-    deadline = parse_time(data["deadline"]) if data.get("deadline") else None
+def followup_id(session_id: str, source_seq: int, index: int = 0) -> str:
+    """The id of a follow-up opened by a refused attempt (the `index`-th it opened)."""
+    return f"{session_id}-f{source_seq}" + (f".{index}" if index else "")
+
+
+def _refused(state: SessionState, event: Event, refused: CommandRefused) -> SessionState:
+    refusal = Refusal(
+        seq=event.seq,
+        at=event.at,
+        actor=event.actor,
+        command=refused.command,
+        code=refused.code,
+        message=refused.message,
+        participant_id=event.participant_id,
+    )
+    state = replace(state, refusals=state.refusals + (refusal,))
+    if refused.followups:
+        followups = dict(state.followups)
+        for index, opened in enumerate(refused.followups):
+            fid = followup_id(state.session_id, event.seq, index)
+            followups[fid] = Followup(
+                id=fid,
+                participant_id=opened.participant_id,
+                reason=opened.reason,
+                owner=opened.owner,
+                due_at=opened.due_at,
+                opened_at=event.at,
+                source_seq=event.seq,
+            )
+        state = replace(state, followups=followups)
+    return state
+
+
+def _evolve_escalation(state: SessionState, event: Event, payload: EscalationPayload) -> SessionState:
     escalations = dict(state.escalations)
-    step_record = {
-        "kind": kind,
-        "at": event.at,
-        "by": event.actor,
-        **{k: v for k, v in data.items() if k != "escalation_id"},
-    }
-    if kind == "escalation_raised":
+    eid = payload.escalation_id
+    if isinstance(payload, EscalationRaised):
         escalations[eid] = Escalation(
             id=eid,
             participant_id=event.participant_id or "",
-            condition=data["condition"],
-            priority=data["priority"],
-            step=int(data["step"]),
-            reason=data["reason"],
+            condition=payload.condition,
+            priority=payload.priority,
+            step=payload.step,
+            reason=payload.reason,
             raised_at=event.at,
-            deadline=deadline,
+            deadline=payload.deadline,
             priority_since=event.at,
-            raised_priority=data["priority"],
+            raised_priority=payload.priority,
             sounded_at=event.at,
-            history=(step_record,),
+            history=(event,),
         )
         return replace(state, escalations=escalations)
     current = escalations[eid]
-    changes: dict[str, Any] = {"history": current.history + (step_record,)}
-    if kind == "escalation_updated":
-        if data["priority"] != current.priority:
-            changes["priority_since"] = event.at
-        changes.update(
-            priority=data["priority"],
-            step=int(data["step"]),
-            reason=data["reason"],
-            deadline=deadline,
-            acknowledged_at=None,
-            acknowledged_by=None,
-            muted_until=None,
-            sounded_at=event.at,
-        )
-    elif kind == "escalation_climbed":
-        # A climb reaches people who have not heard it yet: it ends any mute.
-        changes.update(step=int(data["step"]), deadline=deadline, sounded_at=event.at, muted_until=None)
-    elif kind == "escalation_resounded":
-        changes.update(deadline=deadline, sounded_at=event.at)
-    elif kind == "escalation_acknowledged":
-        changes.update(acknowledged_at=event.at, acknowledged_by=event.actor, deadline=None)
-    elif kind == "alarm_muted":
-        changes.update(muted_until=parse_time(data["until"]))
-    elif kind == "escalation_resolved":
-        changes.update(
-            resolved_at=event.at,
-            resolved_by=event.actor,
-            action=data["action"],
-            outcome=data["outcome"],
-            deadline=None,
-        )
-    else:
-        raise ValueError(f"unknown event kind {kind!r}")
+    changes: dict[str, Any] = {"history": current.history + (event,)}
+    match payload:
+        case EscalationUpdated():
+            if payload.priority != current.priority:
+                changes["priority_since"] = event.at
+            changes.update(
+                priority=payload.priority,
+                step=payload.step,
+                reason=payload.reason,
+                deadline=payload.deadline,
+                acknowledged_at=None,
+                acknowledged_by=None,
+                muted_until=None,
+                sounded_at=event.at,
+            )
+        case EscalationClimbed():
+            # A climb reaches people who have not heard it yet: it ends any mute.
+            changes.update(step=payload.step, deadline=payload.deadline, sounded_at=event.at, muted_until=None)
+        case EscalationResounded():
+            changes.update(deadline=payload.deadline, sounded_at=event.at)
+        case EscalationAcknowledged():
+            changes.update(acknowledged_at=event.at, acknowledged_by=event.actor, deadline=None)
+        case AlarmMuted():
+            changes.update(muted_until=payload.until)
+        case EscalationResolved():
+            changes.update(
+                resolved_at=event.at,
+                resolved_by=event.actor,
+                action=payload.action,
+                outcome=payload.outcome,
+                deadline=None,
+            )
+        case _:
+            raise ValueError(f"unknown event kind {event.kind!r}")
     escalations[eid] = replace(current, **changes)
     return replace(state, escalations=escalations)
 
 
+def _newer(
+    readings: Mapping[str, Reading], values: Mapping[str, float], observed: datetime, at: datetime
+) -> dict[str, Reading]:
+    """The latest reading of each name: a late entry does not replace a later observation."""
+    out = dict(readings)
+    for name, value in values.items():
+        current = out.get(name)
+        if current is None or current.observed_at <= observed:
+            out[name] = Reading(float(value), observed, at)
+    return out
+
+
 def _evolve_participant(p: ParticipantState, event: Event) -> ParticipantState:
-    data = event.data
-    kind = event.kind
     at = event.at
-    if kind == "screening_recorded":
-        return replace(
-            _phase_change(p, Phase.SCREENED, at),
-            screening=data,
-            screening_flags=tuple(data.get("flags", ())),
-            screening_cleared_by=None,
-            screened_at=_observed(data, at),
-            screening_recorded_at=at,
-        )
-    if kind == "screening_cleared":
-        return replace(p, screening_cleared_by=event.actor)
-    if kind == "consent_recorded":
-        return replace(
-            p,
-            consent=data["agreement"],
-            consent_withdrawn=frozenset(),
-            consented_at=_observed(data, at),
-            consent_recorded_at=at,
-        )
-    if kind == "consent_withdrawn":
-        return replace(p, consent_withdrawn=p.consent_withdrawn | frozenset(data["items"]))
-    if kind == "support_assigned":
-        ref = SupportRef(**data["support"])
-        return replace(p, support=p.support + (ref,))
-    if kind == "support_removed":
-        return replace(p, support=tuple(s for s in p.support if s.id != data["support_id"]))
-    if kind == "support_handed_over":
-        released = set(data["released"])
-        kept = tuple(s for s in p.support if s.id not in released)
-        return replace(p, support=kept + (SupportRef(**data["replacement"]),))
-    if kind == "dose_administered":
-        dosed_at = parse_time(data["administered_at"])
-        return replace(
-            _phase_change(p, Phase.DOSED, at),
-            dose=data,
-            dosed_at=dosed_at,
-            checkin_due_at=parse_time(data["checkin_due_at"]),
-            vitals_due_at=parse_time(data["vitals_due_at"]) if data.get("vitals_due_at") else None,
-        )
-    if kind == "phase_changed":
-        return _phase_change(p, Phase(data["to"]), at)
-    if kind == "paused":
-        return replace(_phase_change(p, Phase.PAUSED, at), paused_from=Phase(data["from"]))
-    if kind == "resumed":
-        return replace(_phase_change(p, Phase(data["to"]), at), paused_from=None)
-    if kind == "stopped":
-        return replace(_phase_change(p, Phase.STOPPED, at), paused_from=None, stopped_by=data["requested_by"])
-    if kind == "pause_or_stop_declined":
-        return p
-    if kind == "consent_checkin_answered":
-        return replace(p, last_checkin=data, checkin_due_at=parse_time(data["next_due_at"]))
-    if kind == "consent_checkin_missed":
-        return replace(p, last_checkin=data, checkin_due_at=parse_time(data["next_due_at"]))
-    if kind == "vitals_recorded":
-        observed = parse_time(data["observed_at"])
-        readings = {k: float(v) for k, v in data["vitals"].items()}
-        vitals = dict(p.vitals)
-        for name, value in readings.items():
-            current = vitals.get(name)
-            if current is None or current.observed_at <= observed:
-                vitals[name] = Reading(value, observed, at)
-        history = tuple(sorted(p.vitals_history + ((observed, readings),), key=lambda h: h[0]))
-        due = parse_time(data["next_vitals_due_at"]) if data.get("next_vitals_due_at") else p.vitals_due_at
-        return replace(p, vitals=vitals, vitals_history=history, vitals_due_at=due)
-    if kind == "observation_recorded":
-        observed = parse_time(data["observed_at"])
-        scales = dict(p.scales)
-        for name in ("distress", "moaa_s", "rass", "suds"):
-            if data.get(name) is not None:
-                current = scales.get(name)
-                if current is None or current.observed_at <= observed:
-                    scales[name] = Reading(float(data[name]), observed, at)
-        return replace(p, scales=scales)
-    if kind == "checklist_item_ticked":
-        ticks = dict(p.checklist_ticks)
-        ticks[data["item"]] = {"by": event.actor, "at": at, "note": data.get("note", "")}
-        return replace(p, checklist_ticks=ticks)
-    if kind == "note_recorded":
-        note = {**data, "seq": event.seq, "recorded_at": at, "by": event.actor}
-        return replace(p, notes=p.notes + (note,))
-    if kind == "amended":
-        amendments = dict(p.amendments)
-        entry = {**data, "seq": event.seq, "at": at, "by": event.actor}
-        amendments[int(data["event_seq"])] = amendments.get(int(data["event_seq"]), ()) + (entry,)
-        return replace(p, amendments=amendments)
-    if kind == "dedicated_facilitator_assigned":
-        return replace(p, dedicated_facilitator=data["username"])
-    if kind == "participant_stepped_out":
-        return replace(p, away_with=data["accompanied_by"])
-    if kind == "participant_returned":
-        return replace(p, away_with=None)
-    if kind == "discharged":
-        return replace(_phase_change(p, Phase.DISCHARGED, at), outcome=data)
-    if kind == "transferred":
-        return replace(_phase_change(p, Phase.TRANSFERRED, at), outcome=data)
-    raise ValueError(f"unknown event kind {kind!r}")
+    match event.payload:
+        case ScreeningRecorded() as screening:
+            return replace(
+                _phase_change(p, Phase.SCREENED, at),
+                screening=screening,
+                screening_flags=screening.flags,
+                screening_cleared_by=None,
+                screened_at=screening.observed_at or at,
+                screening_recorded_at=at,
+            )
+        case ScreeningCleared():
+            return replace(p, screening_cleared_by=event.actor)
+        case ConsentRecorded() as consent:
+            return replace(
+                p,
+                consent=consent.agreement,
+                consent_withdrawn=frozenset(),
+                consented_at=consent.observed_at or at,
+                consent_recorded_at=at,
+            )
+        case ConsentWithdrawn() as withdrawn:
+            return replace(p, consent_withdrawn=p.consent_withdrawn | frozenset(withdrawn.items))
+        case SupportAssigned() as assigned:
+            return replace(p, support=p.support + (assigned.support,))
+        case SupportRemoved() as removed:
+            return replace(p, support=tuple(s for s in p.support if s.id != removed.support_id))
+        case SupportHandedOver() as handover:
+            released = set(handover.released)
+            kept = tuple(s for s in p.support if s.id not in released)
+            return replace(p, support=kept + (handover.replacement,))
+        case DoseAdministered() as dose:
+            return replace(
+                _phase_change(p, Phase.DOSED, at),
+                dose=dose,
+                dosed_at=dose.administered_at,
+                checkin_due_at=dose.checkin_due_at,
+                vitals_due_at=dose.vitals_due_at,
+            )
+        case PhaseChanged() as changed:
+            return _phase_change(p, Phase(changed.to), at)
+        case Paused() as paused:
+            return replace(_phase_change(p, Phase.PAUSED, at), paused_from=Phase(paused.from_))
+        case Resumed() as resumed:
+            return replace(_phase_change(p, Phase(resumed.to), at), paused_from=None)
+        case Stopped() as stopped:
+            return replace(_phase_change(p, Phase.STOPPED, at), paused_from=None, stopped_by=stopped.requested_by)
+        case PauseOrStopDeclined():
+            return p
+        case ConsentCheckinAnswered() | ConsentCheckinMissed() as checkin:
+            return replace(p, last_checkin=checkin, checkin_due_at=checkin.next_due_at)
+        case VitalsRecorded() as recorded:
+            observed = recorded.observed_at
+            readings = {k: float(v) for k, v in recorded.vitals.items()}
+            history = tuple(sorted(p.vitals_history + ((observed, readings),), key=lambda h: h[0]))
+            due = recorded.next_vitals_due_at or p.vitals_due_at
+            return replace(
+                p, vitals=_newer(p.vitals, readings, observed, at), vitals_history=history, vitals_due_at=due
+            )
+        case ObservationRecorded() as observation:
+            scales = {name: float(value) for name, value in observation.scales.items()}
+            return replace(p, scales=_newer(p.scales, scales, observation.observed_at, at))
+        case ChecklistItemTicked() as ticked:
+            ticks = dict(p.checklist_ticks)
+            ticks[ticked.item] = ChecklistTick(by=event.actor, at=at, note=ticked.note)
+            return replace(p, checklist_ticks=ticks)
+        case NoteRecorded() as note:
+            return replace(p, notes=p.notes + (NoteEntry(seq=event.seq, recorded_at=at, by=event.actor, note=note),))
+        case Amended() as amendment:
+            amendments = dict(p.amendments)
+            entry = AmendmentEntry(seq=event.seq, at=at, by=event.actor, amendment=amendment)
+            amendments[amendment.event_seq] = amendments.get(amendment.event_seq, ()) + (entry,)
+            return replace(p, amendments=amendments)
+        case DedicatedFacilitatorAssigned() as dedicated:
+            return replace(p, dedicated_facilitator=dedicated.username)
+        case ParticipantSteppedOut() as stepped_out:
+            return replace(p, away_with=stepped_out.accompanied_by)
+        case ParticipantReturned():
+            return replace(p, away_with=None)
+        case Discharged() as discharged:
+            return replace(_phase_change(p, Phase.DISCHARGED, at), outcome=discharged)
+        case Transferred() as transferred:
+            return replace(_phase_change(p, Phase.TRANSFERRED, at), outcome=transferred)
+    raise ValueError(f"unknown event kind {event.kind!r}")
 
 
 def fold(session_id: str, events: list[Event] | tuple[Event, ...], state: SessionState | None = None) -> SessionState:

@@ -13,8 +13,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 from .errors import PolicyError
-
-ROUTES = ("sublingual", "intramuscular", "intravenous", "intranasal")
+from .vocabulary import ROUTES
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,8 @@ class ObservationMinutes:
     intranasal: int = 120
 
     def for_route(self, route: str) -> int:
+        if route not in ROUTES:
+            raise KeyError(route)
         return int(getattr(self, route))
 
 

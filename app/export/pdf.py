@@ -404,7 +404,8 @@ def vitals_chart(record: ChartRecord, width: float) -> Drawing | None:
     x_range = (x0 - pad, x1 + pad)
     marks = [(0.0, "dose")] if data.get("dose") else []
     if data.get("dose"):
-        marks.append((40.0, "40 min"))
+        target = data["blood_pressure"]["target_minutes"]
+        marks.append((float(target), f"{target} min"))
     end = _t(data["monitoring"].get("end"))
     if end is not None:
         marks.append((_minutes_between(start, end), "end"))

@@ -34,9 +34,12 @@ from app.domain import (
     evaluate_checklist,
     evolve,
 )
-from app.domain.checklist import VITALS_FOR_DISCHARGE, ItemResult, missing_items, vitals_out_of_range
-from app.domain.escalation import vitals_flags
+from app.domain import events as ev
+from app.domain.checklist import VITALS_FOR_DISCHARGE, missing_items, vitals_out_of_range
+from app.domain.escalation import BP_CHECK_REPORT_WINDOW_MINUTES, vitals_flags
+from app.domain.events import SupportRef
 from app.domain.outcome import Outcome, outcome_of
+from app.domain.vocabulary import SCALE_RANGES, VITAL_RANGES
 from app.store.db import unit_of_work
 from app.store.events import GENESIS, read_records, to_event, verify_chain
 from app.store.tables import CareSession, Room
@@ -45,15 +48,10 @@ FORMAT = "holdspace-chart-record/1"
 PARTNER = "training partner"
 OTHER = "another participant"
 DISCLAIMER = "Holdspace supports clinical judgement; it does not replace it."
-VITAL_NAMES = ("sbp", "dbp", "hr", "spo2", "rr")
-SCALE_NAMES = ("distress", "moaa_s", "rass", "suds")
+VITAL_NAMES = tuple(VITAL_RANGES)
+SCALE_NAMES = tuple(SCALE_RANGES)
 # Events that carry no participant but belong on every participant's timeline.
-SESSION_KINDS_ON_TIMELINE = frozenset(
-    {"session_opened", "session_closed", "facilitator_checked_in", "facilitator_checked_out"}
-)
-TARGET_BP_MINUTES = 40
-# A reading counts as "about 40 minutes after the dose" when it is at most this far from it.
-TARGET_BP_WINDOW = 20
+SESSION_EVENTS_ON_TIMELINE = (ev.SessionOpened, ev.SessionClosed, ev.FacilitatorCheckedIn, ev.FacilitatorCheckedOut)
 
 
 class RecordNotFound(LookupError):
@@ -108,9 +106,12 @@ def load_snapshot(engine: Engine, session_id: str) -> Snapshot:
         unreadable: list[int] = []
         for record in records:
             try:
-                events.append(to_event(record))
+                event = to_event(record)
             except ValueError:
                 unreadable.append(record.seq)
+                continue
+            if not unreadable:  # the record ends at the first event that no longer reads
+                events.append(event)
         row = db.get(CareSession, session_id)
         head = (row.head_seq, row.head_hash) if row is not None else None
         problem = verify_chain(records, head) if records else None
@@ -275,77 +276,54 @@ def _partner_ids(events: Sequence[Event], participant_id: str) -> set[str]:
     """Participants linked to this one as a support partner, in either direction."""
     partners: set[str] = set()
     for event in events:
-        refs: list[Mapping[str, Any]] = []
-        if event.kind == "support_assigned":
-            refs.append(event.data.get("support") or {})
-        elif event.kind == "support_handed_over":
-            refs.append(event.data.get("replacement") or {})
-        for ref in refs:
-            if ref.get("kind") != "participant":
+        match event.payload:
+            case ev.SupportAssigned(support=ref) | ev.SupportHandedOver(replacement=ref):
+                pass
+            case _:
                 continue
-            if event.participant_id == participant_id:
-                partners.add(str(ref.get("id")))
-            elif ref.get("id") == participant_id and event.participant_id:
-                partners.add(event.participant_id)
+        if ref.kind != "participant":
+            continue
+        if event.participant_id == participant_id:
+            partners.add(ref.id)
+        elif ref.id == participant_id and event.participant_id:
+            partners.add(event.participant_id)
     return partners
 
 
 def _belongs(event: Event, participant_id: str) -> bool:
     if event.participant_id == participant_id:
         return True
-    if event.kind == "command_refused":
-        # A refused attempt that reaches this participant's follow-up (one item, or several).
-        opened = event.data.get("followup")
-        items = [opened] if isinstance(opened, Mapping) else list(event.data.get("followups") or [])
-        return any(isinstance(i, Mapping) and i.get("participant_id") == participant_id for i in items)
-    return event.participant_id is None and event.kind in SESSION_KINDS_ON_TIMELINE
+    if isinstance(event.payload, ev.CommandRefused):
+        # A refused attempt that opened a follow-up for this participant (one of one, or of several).
+        return any(item.participant_id == participant_id for item in event.payload.followups)
+    return event.participant_id is None and isinstance(event.payload, SESSION_EVENTS_ON_TIMELINE)
 
 
 # ---------------------------------------------------------------- summaries of events
 
 
-def _support_label(ref: Mapping[str, Any] | None) -> str:
-    if not ref:
+def _support_label(ref: SupportRef | None) -> str:
+    if ref is None:
         return "-"
-    if ref.get("kind") == "participant":
+    if ref.kind == "participant":
         return PARTNER
-    return str(ref.get("id"))
+    return ref.id
 
 
-def _person(value: Any, others: Mapping[str, str]) -> str:
+def _person(value: str, others: Mapping[str, str]) -> str:
     """A support person named by id: staff by username, another participant by role."""
-    text = str(value)
-    return others.get(text, text)
+    return others.get(value, value)
 
 
-def _item_results(items: Sequence[Mapping[str, Any]]) -> list[ItemResult]:
-    """Checklist items as stored on a discharge event, back as the domain's results."""
-    return [
-        ItemResult(
-            key=str(i.get("key")),
-            label=str(i.get("label") or i.get("key")),
-            required=bool(i.get("required")),
-            done=bool(i.get("done")),
-            automatic=bool(i.get("automatic")),
-            detail=str(i.get("detail") or ""),
-            by=i.get("by"),
-            at=_when(i.get("at")),
-        )
-        for i in items
-        if isinstance(i, Mapping)
-    ]
-
-
-def _discharge_summary(d: Mapping[str, Any]) -> str:
+def _discharge_summary(discharged: ev.Discharged) -> str:
     """A discharge, in what it was: leaving before any dose, or leaving after grounding (with the
     checklist as the domain evaluated it at the time)."""
-    items = d.get("checklist")
-    phase = str(d.get("from") or "")
-    if not items:
+    phase = discharged.from_
+    if not discharged.checklist:
         if phase in {ph.value for ph in ALTERED_PHASES}:
             return f"Discharged from {_words(phase)} (no grounding checklist on the record)"
         return f"Left before dosing (discharged from {_words(phase or 'the session')})"
-    missing = missing_items(_item_results(items))
+    missing = missing_items(list(discharged.checklist))
     if missing:
         return "Discharged after grounding; checklist at discharge missing: " + ", ".join(_words(m) for m in missing)
     return "Discharged after grounding (grounding checklist complete)"
@@ -354,113 +332,110 @@ def _discharge_summary(d: Mapping[str, Any]) -> str:
 def summarize(event: Event, others: Mapping[str, str] | None = None) -> str:
     """One line of plain words for an event. `others` maps other participants' ids to their role
     in this record; a structured reference to one of them is said by that role, never by id."""
-    d = event.data
-    kind = event.kind
     others = others or {}
-    if kind == "session_opened":
-        return f"Session opened ({_words(str(d.get('kind')))}), lead {d.get('lead')}, facilitators " + (
-            ", ".join(d.get("facilitators") or []) or "none"
-        )
-    if kind == "session_closed":
-        return "Session closed"
-    if kind == "facilitator_checked_in":
-        return f"{d.get('username')} ({d.get('role')}) checked in to the room"
-    if kind == "facilitator_checked_out":
-        return f"{d.get('username')} checked out of the room"
-    if kind == "command_refused":
-        return f"Refused: {_words(str(d.get('command')))} ({d.get('code')}): {d.get('message')}"
-    if kind == "participant_added":
-        return f"Arrived: {d.get('display_name')} (chart {d.get('chart_id')})"
-    if kind == "screening_recorded":
-        bp = d.get("bp") or {}
-        flags = ", ".join(d.get("flags") or []) or "none"
-        sedatives = ", ".join(d.get("concomitant_sedatives") or []) or "none"
-        return f"Screening: BP {bp.get('sbp')}/{bp.get('dbp')} mmHg; flags: {flags}; concomitant sedatives: {sedatives}"
-    if kind == "screening_cleared":
-        return f"Screening cleared by prescriber: {d.get('note')}"
-    if kind == "consent_recorded":
-        agreement = d.get("agreement") or {}
-        touch = ", ".join(agreement.get("touch") or []) or "none"
-        return f"Pre-session agreement signed (touch: {touch}), attested by {d.get('attested_by')}"
-    if kind == "consent_withdrawn":
-        return "Consent withdrawn: " + ", ".join(d.get("items") or [])
-    if kind == "consent_checkin_answered":
-        answer = "all right to continue" if d.get("ok") else "NOT all right"
-        note = f": {d['note']}" if d.get("note") else ""
-        return f"Consent check-in answered, {answer}{note}"
-    if kind == "consent_checkin_missed":
-        return f"Consent check-in due {_at(d.get('due_at'))} missed"
-    if kind == "support_assigned":
-        return f"Support person assigned: {_support_label(d.get('support'))}"
-    if kind == "support_removed":
-        return f"Support person removed: {_person(d.get('support_id'), others)}"
-    if kind == "support_handed_over":
-        return f"Emergency handover of support to {_support_label(d.get('replacement'))}: {d.get('reason')}"
-    if kind == "dose_administered":
-        return (
-            f"Ketamine {_fmt(d.get('dose_mg'))} mg {d.get('route')} administered at {_at(d.get('administered_at'))} "
-            f"(prescriber {d.get('prescriber')})"
-        )
-    if kind == "phase_changed":
-        return f"Phase: {_words(str(d.get('from')))} to {_words(str(d.get('to')))}"
-    if kind == "paused":
-        reason = f": {d['reason']}" if d.get("reason") else ""
-        return f"Paused at the {d.get('requested_by')}'s request{reason}"
-    if kind == "resumed":
-        return f"Resumed ({_words(str(d.get('to')))}) at the participant's wish to continue"
-    if kind == "stopped":
-        reason = f": {d['reason']}" if d.get("reason") else ""
-        return f"Stopped at the {d.get('requested_by')}'s request{reason}"
-    if kind == "pause_or_stop_declined":
-        return f"Staff proposed a {d.get('proposal')}; the participant declined"
-    if kind == "vitals_recorded":
-        return "Vitals: " + _vitals_text(d.get("vitals") or {})
-    if kind == "observation_recorded":
-        parts = [_scales_text(d)]
-        if d.get("signs"):
-            parts.append("signs: " + ", ".join(d["signs"]))
-        if d.get("parts"):
-            parts.append("parts: " + ", ".join(d["parts"]))
-        if d.get("note"):
-            parts.append(str(d["note"]))
-        return "Observation: " + "; ".join(p for p in parts if p)
-    if kind == "checklist_item_ticked":
-        note = f" ({d['note']})" if d.get("note") else ""
-        return f"Checklist: {_words(str(d.get('item')))} done{note}"
-    if kind == "note_recorded":
-        return f"{str(d.get('kind', 'note')).capitalize()} note: {d.get('text')}"
-    if kind == "amended":
-        return f"Amends entry {d.get('event_seq')}: {d.get('correction')} (reason: {d.get('reason')})"
-    if kind == "dedicated_facilitator_assigned":
-        return f"Dedicated facilitator: {d.get('username')}"
-    if kind == "participant_stepped_out":
-        return f"Stepped out of the room with {d.get('accompanied_by')}"
-    if kind == "participant_returned":
-        return f"Returned to the room with {d.get('accompanied_by')}"
-    if kind == "discharged":
-        return _discharge_summary(d)
-    if kind == "transferred":
-        return f"Transferred to {d.get('destination')}: {d.get('reason')}"
-    if kind == "escalation_raised":
-        return f"Escalation raised ({d.get('priority')}, step {d.get('step')}): {d.get('reason')}"
-    if kind == "escalation_updated":
-        return f"Escalation raised to {d.get('priority')} (step {d.get('step')}): {d.get('reason')}"
-    if kind == "escalation_climbed":
-        return f"Escalation climbed to step {d.get('step')} (not acknowledged in time)"
-    if kind == "escalation_resounded":
-        return "Escalation sounded again (not acknowledged)"
-    if kind == "escalation_acknowledged":
-        return f"Escalation acknowledged at step {d.get('step')}"
-    if kind == "escalation_resolved":
-        return f"Escalation resolved. Action: {d.get('action')}. Outcome: {d.get('outcome')}"
-    if kind == "alarm_muted":
-        return f"Alarm muted until {_at(d.get('until'))}"
-    if kind == "followup_opened":
-        return f"Follow-up opened for {d.get('owner')}, due {_at(d.get('due_at'))}: {d.get('reason')}"
-    if kind == "followup_closed":
-        return f"Follow-up closed: {d.get('contact_note')}"
-    shown = ", ".join(f"{k} {v}" for k, v in d.items() if isinstance(v, (str, int, float, bool)))
-    return _words(kind).capitalize() + (f": {shown}" if shown else "")
+    match event.payload:
+        case ev.SessionOpened() as d:
+            return f"Session opened ({_words(d.kind)}), lead {d.lead}, facilitators " + (
+                ", ".join(d.facilitators) or "none"
+            )
+        case ev.SessionClosed():
+            return "Session closed"
+        case ev.FacilitatorCheckedIn() as d:
+            return f"{d.username} ({d.role}) checked in to the room"
+        case ev.FacilitatorCheckedOut() as d:
+            return f"{d.username} checked out of the room"
+        case ev.CommandRefused() as d:
+            return f"Refused: {_words(d.command)} ({d.code}): {d.message}"
+        case ev.ParticipantAdded() as d:
+            return f"Arrived: {d.display_name} (chart {d.chart_id})"
+        case ev.ScreeningRecorded() as d:
+            flags = ", ".join(d.flags) or "none"
+            sedatives = ", ".join(d.concomitant_sedatives) or "none"
+            return f"Screening: BP {d.bp.sbp}/{d.bp.dbp} mmHg; flags: {flags}; concomitant sedatives: {sedatives}"
+        case ev.ScreeningCleared() as d:
+            return f"Screening cleared by prescriber: {d.note}"
+        case ev.ConsentRecorded() as d:
+            touch = ", ".join(d.agreement.touch) or "none"
+            return f"Pre-session agreement signed (touch: {touch}), attested by {d.attested_by}"
+        case ev.ConsentWithdrawn() as d:
+            return "Consent withdrawn: " + ", ".join(d.items)
+        case ev.ConsentCheckinAnswered() as d:
+            answer = "all right to continue" if d.ok else "NOT all right"
+            note = f": {d.note}" if d.note else ""
+            return f"Consent check-in answered, {answer}{note}"
+        case ev.ConsentCheckinMissed() as d:
+            return f"Consent check-in due {_at(d.due_at)} missed"
+        case ev.SupportAssigned() as d:
+            return f"Support person assigned: {_support_label(d.support)}"
+        case ev.SupportRemoved() as d:
+            return f"Support person removed: {_person(d.support_id, others)}"
+        case ev.SupportHandedOver() as d:
+            return f"Emergency handover of support to {_support_label(d.replacement)}: {d.reason}"
+        case ev.DoseAdministered() as d:
+            return (
+                f"Ketamine {_fmt(d.dose_mg)} mg {d.route} administered at {_at(d.administered_at)} "
+                f"(prescriber {d.prescriber})"
+            )
+        case ev.PhaseChanged() as d:
+            return f"Phase: {_words(d.from_)} to {_words(d.to)}"
+        case ev.Paused() as d:
+            reason = f": {d.reason}" if d.reason else ""
+            return f"Paused at the {d.requested_by}'s request{reason}"
+        case ev.Resumed() as d:
+            return f"Resumed ({_words(d.to)}) at the participant's wish to continue"
+        case ev.Stopped() as d:
+            reason = f": {d.reason}" if d.reason else ""
+            return f"Stopped at the {d.requested_by}'s request{reason}"
+        case ev.PauseOrStopDeclined() as d:
+            return f"Staff proposed a {d.proposal}; the participant declined"
+        case ev.VitalsRecorded() as d:
+            return "Vitals: " + _vitals_text(d.vitals)
+        case ev.ObservationRecorded() as d:
+            parts = [_scales_text(d.scales)]
+            if d.signs:
+                parts.append("signs: " + ", ".join(d.signs))
+            if d.parts:
+                parts.append("parts: " + ", ".join(d.parts))
+            if d.note:
+                parts.append(d.note)
+            return "Observation: " + "; ".join(p for p in parts if p)
+        case ev.ChecklistItemTicked() as d:
+            note = f" ({d.note})" if d.note else ""
+            return f"Checklist: {_words(d.item)} done{note}"
+        case ev.NoteRecorded() as d:
+            return f"{(d.kind or 'note').capitalize()} note: {d.text}"
+        case ev.Amended() as d:
+            return f"Amends entry {d.event_seq}: {d.correction} (reason: {d.reason})"
+        case ev.DedicatedFacilitatorAssigned() as d:
+            return f"Dedicated facilitator: {d.username}"
+        case ev.ParticipantSteppedOut() as d:
+            return f"Stepped out of the room with {d.accompanied_by}"
+        case ev.ParticipantReturned() as d:
+            return f"Returned to the room with {d.accompanied_by}"
+        case ev.Discharged() as d:
+            return _discharge_summary(d)
+        case ev.Transferred() as d:
+            return f"Transferred to {d.destination}: {d.reason}"
+        case ev.EscalationRaised() as d:
+            return f"Escalation raised ({d.priority}, step {d.step}): {d.reason}"
+        case ev.EscalationUpdated() as d:
+            return f"Escalation raised to {d.priority} (step {d.step}): {d.reason}"
+        case ev.EscalationClimbed() as d:
+            return f"Escalation climbed to step {d.step} (not acknowledged in time)"
+        case ev.EscalationResounded():
+            return "Escalation sounded again (not acknowledged)"
+        case ev.EscalationAcknowledged() as d:
+            return f"Escalation acknowledged at step {d.step}"
+        case ev.EscalationResolved() as d:
+            return f"Escalation resolved. Action: {d.action}. Outcome: {d.outcome}"
+        case ev.AlarmMuted() as d:
+            return f"Alarm muted until {_at(d.until)}"
+        case ev.FollowupOpened() as d:
+            return f"Follow-up opened for {d.owner}, due {_at(d.due_at)}: {d.reason}"
+        case ev.FollowupClosed() as d:
+            return f"Follow-up closed: {d.contact_note}"
+    shown = ", ".join(f"{k} {v}" for k, v in event.data.items() if isinstance(v, (str, int, float, bool)))
+    return _words(event.kind).capitalize() + (f": {shown}" if shown else "")
 
 
 # ---------------------------------------------------------------- building the record
@@ -488,7 +463,7 @@ def build_record(
     amendments = _amendments(own)
     dose = _dose(p)
     vitals = _vitals(own, p, policy)
-    bp = _bp_readings(p, vitals, dose)
+    bp = _bp_readings(p, vitals, policy)
     ended = p.ended_at
     checklist = _checklist(own, p, policy, exported_at)
     data: dict[str, Any] = {
@@ -518,7 +493,7 @@ def build_record(
         },
         "support": _support(own, p, others),
         "screening": _screening(own, p, policy),
-        "concomitant_sedatives": list((p.screening or {}).get("concomitant_sedatives") or []),
+        "concomitant_sedatives": list(p.screening.concomitant_sedatives) if p.screening else [],
         "consent": _consent(own, p),
         "dose": dose,
         "monitoring": {
@@ -543,15 +518,9 @@ def build_record(
         "transport": _transport(p),
         "checklist": checklist,
         "checklist_ticks": [
-            {
-                "seq": e.seq,
-                "item": e.data.get("item"),
-                "by": e.actor,
-                "at": _iso(e.at),
-                "note": e.data.get("note", ""),
-            }
+            {"seq": e.seq, "item": e.payload.item, "by": e.actor, "at": _iso(e.at), "note": e.payload.note}
             for e in own
-            if e.kind == "checklist_item_ticked"
+            if isinstance(e.payload, ev.ChecklistItemTicked)
         ],
         "outcome": _outcome(own, p, checklist),
         "notes": _notes(own, amendments),
@@ -561,12 +530,12 @@ def build_record(
                 "seq": e.seq,
                 "at": _iso(e.at),
                 "actor": e.actor,
-                "command": e.data.get("command"),
-                "code": e.data.get("code"),
-                "message": e.data.get("message"),
+                "command": e.payload.command,
+                "code": e.payload.code,
+                "message": e.payload.message,
             }
             for e in events
-            if e.kind == "command_refused"
+            if isinstance(e.payload, ev.CommandRefused)
         ],
         "timeline": _timeline(events, amendments, others, policy),
         "last_event_seq": snapshot.last_event_seq,
@@ -595,15 +564,15 @@ def record_for(
 def _amendments(own: Sequence[Event]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     for e in own:
-        if e.kind != "amended":
+        if not isinstance(e.payload, ev.Amended):
             continue
-        target = int(e.data.get("event_seq", 0))
+        target = e.payload.event_seq
         out.setdefault(target, []).append(
             {
                 "seq": e.seq,
                 "event_seq": target,
-                "correction": e.data.get("correction"),
-                "reason": e.data.get("reason"),
+                "correction": e.payload.correction,
+                "reason": e.payload.reason,
                 "at": _iso(e.at),
                 "by": e.actor,
             }
@@ -612,60 +581,63 @@ def _amendments(own: Sequence[Event]) -> dict[int, list[dict[str, Any]]]:
 
 
 def _support(own: Sequence[Event], p: ParticipantState, others: Mapping[str, str]) -> dict[str, Any]:
-    current = [{"kind": s.kind, "name": _support_label(s.as_dict())} for s in p.support]
+    current = [{"kind": s.kind, "name": _support_label(s)} for s in p.support]
     history = []
     for e in own:
         entry = {"seq": e.seq, "at": _iso(e.at), "by": e.actor}
-        if e.kind == "support_assigned":
-            history.append({**entry, "what": "assigned", "support": _support_label(e.data.get("support"))})
-        elif e.kind == "support_removed":
-            history.append({**entry, "what": "removed", "support": _person(e.data.get("support_id"), others)})
-        elif e.kind == "support_handed_over":
-            replacement = _support_label(e.data.get("replacement"))
-            history.append(
-                {**entry, "what": "emergency handover", "support": replacement, "reason": e.data.get("reason")}
-            )
+        match e.payload:
+            case ev.SupportAssigned() as assigned:
+                history.append({**entry, "what": "assigned", "support": _support_label(assigned.support)})
+            case ev.SupportRemoved() as removed:
+                history.append({**entry, "what": "removed", "support": _person(removed.support_id, others)})
+            case ev.SupportHandedOver() as handover:
+                replacement = _support_label(handover.replacement)
+                history.append(
+                    {**entry, "what": "emergency handover", "support": replacement, "reason": handover.reason}
+                )
     return {"current": current, "history": history, "dedicated_facilitator": p.dedicated_facilitator}
 
 
 def _screening(own: Sequence[Event], p: ParticipantState, policy: Policy) -> dict[str, Any] | None:
     if p.screening is None:
         return None
-    screening = dict(p.screening)
-    cleared = [e for e in own if e.kind == "screening_cleared"]
+    screening = p.screening
+    cleared = [e.payload for e in own if isinstance(e.payload, ev.ScreeningCleared)]
+    cleared_at = [e.at for e in own if isinstance(e.payload, ev.ScreeningCleared)]
     last_clear = cleared[-1] if cleared else None
     clearance = policy.vitals.predose_clearance
     return {
         "at": _iso(p.screened_at),
-        "bp": _plain(screening.get("bp")),
-        "contraindications": _plain(screening.get("contraindications") or {}),
-        "concomitant_sedatives": list(screening.get("concomitant_sedatives") or []),
-        "notes": screening.get("notes", ""),
+        "bp": {"sbp": screening.bp.sbp, "dbp": screening.bp.dbp},
+        "contraindications": dict(screening.contraindications),
+        "concomitant_sedatives": list(screening.concomitant_sedatives),
+        "notes": screening.notes,
         "flags": list(p.screening_flags),
         "cleared": p.screening_cleared,
         "needed_clearance": bool(p.screening_flags),
         "cleared_by": p.screening_cleared_by,
-        "cleared_at": _iso(last_clear.at) if last_clear else None,
-        "clearance_note": last_clear.data.get("note") if last_clear else None,
+        "cleared_at": _iso(cleared_at[-1]) if cleared_at else None,
+        "clearance_note": last_clear.note if last_clear else None,
         "predose_clearance_threshold": f"{clearance.sbp}/{clearance.dbp}",
     }
 
 
 def _consent(own: Sequence[Event], p: ParticipantState) -> dict[str, Any] | None:
-    recorded = [e for e in own if e.kind == "consent_recorded"]
+    recorded = [e.payload for e in own if isinstance(e.payload, ev.ConsentRecorded)]
     withdrawals = [
-        {"seq": e.seq, "at": _iso(e.at), "by": e.actor, "items": list(e.data.get("items") or [])}
+        {"seq": e.seq, "at": _iso(e.at), "by": e.actor, "items": list(e.payload.items)}
         for e in own
-        if e.kind == "consent_withdrawn"
+        if isinstance(e.payload, ev.ConsentWithdrawn)
     ]
     if p.consent is None and not withdrawals:
         return None
     last = recorded[-1] if recorded else None
+    as_it_stands = p.active_consent
     return {
         "signed_at": _iso(p.consented_at),
-        "attested_by": last.data.get("attested_by") if last else None,
-        "agreement": _plain(p.consent) if p.consent is not None else None,
-        "as_it_stands": _plain(p.active_consent) if p.consent is not None else None,
+        "attested_by": last.attested_by if last else None,
+        "agreement": p.consent.to_data() if p.consent is not None else None,
+        "as_it_stands": as_it_stands.to_data() if as_it_stands is not None else None,
         "withdrawn": sorted(p.consent_withdrawn),
         "withdrawals": withdrawals,
     }
@@ -676,26 +648,26 @@ def _dose(p: ParticipantState) -> dict[str, Any] | None:
         return None
     return {
         "medication": "ketamine",
-        "route": p.dose.get("route"),
-        "dose_mg": _num(p.dose.get("dose_mg")),
+        "route": p.dose.route,
+        "dose_mg": _num(p.dose.dose_mg),
         "administered_at": _iso(p.dosed_at),
-        "prescriber": p.dose.get("prescriber"),
+        "prescriber": p.dose.prescriber,
     }
 
 
 def _vitals(own: Sequence[Event], p: ParticipantState, policy: Policy) -> list[dict[str, Any]]:
     out = []
     for e in own:
-        if e.kind != "vitals_recorded":
+        if not isinstance(e.payload, ev.VitalsRecorded):
             continue
-        observed = _when(e.data.get("observed_at")) or e.at
-        values = {k: _num(v) for k, v in (e.data.get("vitals") or {}).items()}
+        observed = e.payload.observed_at
+        values = {k: _num(v) for k, v in e.payload.vitals.items()}
         out.append(
             {
                 "seq": e.seq,
                 "observed_at": _iso(observed),
                 "recorded_at": _iso(e.at),
-                "late": bool(e.data.get("late")),
+                "late": e.payload.late,
                 "minutes_after_dose": _minutes(p.dosed_at, observed),
                 "by": e.actor,
                 **{name: values.get(name) for name in VITAL_NAMES},
@@ -707,9 +679,12 @@ def _vitals(own: Sequence[Event], p: ParticipantState, policy: Policy) -> list[d
     return out
 
 
-def _bp_readings(p: ParticipantState, vitals: list[dict[str, Any]], dose: dict[str, Any] | None) -> dict[str, Any]:
-    """Blood pressure at the times an esketamine-style monitoring form asks for: before dosing,
-    about 40 minutes after, and before the end of monitoring (the readings nearest those times)."""
+def _bp_readings(p: ParticipantState, vitals: list[dict[str, Any]], policy: Policy) -> dict[str, Any]:
+    """Blood pressure at the times an esketamine-style monitoring form asks for: before dosing, at
+    the clinic's BP check after dosing (about 40 minutes by default), and before the end of
+    monitoring (the readings nearest those times)."""
+    target = policy.bp_check_after_dose_minutes
+    window = BP_CHECK_REPORT_WINDOW_MINUTES
     dosed_at = p.dosed_at
     with_bp = [v for v in vitals if v.get("sbp") is not None or v.get("dbp") is not None]
 
@@ -724,11 +699,11 @@ def _bp_readings(p: ParticipantState, vitals: list[dict[str, Any]], dose: dict[s
         }
 
     before: dict[str, Any] | None = None
-    if p.screening is not None and p.screening.get("bp"):
-        bp = p.screening["bp"]
+    if p.screening is not None:
+        bp = p.screening.bp
         before = {
-            "sbp": _num(bp.get("sbp")),
-            "dbp": _num(bp.get("dbp")),
+            "sbp": _num(bp.sbp),
+            "dbp": _num(bp.dbp),
             "observed_at": _iso(p.screened_at),
             "minutes_after_dose": _minutes(dosed_at, p.screened_at),
             "source": "screening",
@@ -743,9 +718,8 @@ def _bp_readings(p: ParticipantState, vitals: list[dict[str, Any]], dose: dict[s
     if dosed_at is not None:
         post = [v for v in with_bp if (_when(v["observed_at"]) or dosed_at) > dosed_at]
         if post:
-            target = TARGET_BP_MINUTES
             nearest = min(post, key=lambda v: (abs((v["minutes_after_dose"] or 0) - target), v["seq"]))
-            if abs((nearest["minutes_after_dose"] or 0) - target) <= TARGET_BP_WINDOW:
+            if abs((nearest["minutes_after_dose"] or 0) - target) <= window:
                 at_40 = reading(nearest, "vitals")
             end = p.ended_at
             last = [v for v in post if end is None or (_when(v["observed_at"]) or end) <= end]
@@ -755,8 +729,8 @@ def _bp_readings(p: ParticipantState, vitals: list[dict[str, Any]], dose: dict[s
         "before_dosing": before,
         "about_40_min": at_40,
         "before_end": before_end,
-        "target_minutes": TARGET_BP_MINUTES,
-        "target_window_minutes": TARGET_BP_WINDOW,
+        "target_minutes": target,
+        "target_window_minutes": window,
     }
 
 
@@ -800,9 +774,9 @@ def _in_range_before_leaving(
         (
             item
             for e in own
-            if e.kind == "discharged"
-            for item in (e.data.get("checklist") or [])
-            if item.get("key") == "vitals_in_range"
+            if isinstance(e.payload, ev.Discharged)
+            for item in (e.payload.checklist or ())
+            if item.key == "vitals_in_range"
         ),
         None,
     )
@@ -814,28 +788,28 @@ def _in_range_before_leaving(
         detail = "last readings in range"
     detail = f"{_vitals_text(latest)}; {detail}"
     if checked is not None:
-        detail += f" (checklist at discharge: {checked.get('detail')})"
-    in_range = not out and not missing and (checked is None or bool(checked.get("done")))
+        detail += f" (checklist at discharge: {checked.detail})"
+    in_range = not out and not missing and (checked is None or checked.done)
     return {"in_range": in_range, "detail": detail, "values": latest, "observed_at": latest_at}
 
 
 def _scales(own: Sequence[Event]) -> list[dict[str, Any]]:
     out = []
     for e in own:
-        if e.kind != "observation_recorded":
+        if not isinstance(e.payload, ev.ObservationRecorded):
             continue
-        d = e.data
+        d = e.payload
         out.append(
             {
                 "seq": e.seq,
-                "observed_at": _iso(_when(d.get("observed_at")) or e.at),
+                "observed_at": _iso(d.observed_at),
                 "recorded_at": _iso(e.at),
-                "late": bool(d.get("late")),
+                "late": d.late,
                 "by": e.actor,
-                **{name: d.get(name) for name in SCALE_NAMES},
-                "signs": list(d.get("signs") or []),
-                "parts": list(d.get("parts") or []),
-                "note": d.get("note", ""),
+                **{name: d.scales.get(name) for name in SCALE_NAMES},
+                "signs": list(d.signs),
+                "parts": list(d.parts),
+                "note": d.note,
             }
         )
     out.sort(key=lambda s: (_when(s["observed_at"]), s["seq"]))
@@ -862,10 +836,16 @@ def _adverse_events(state: SessionState, p: ParticipantState) -> list[dict[str, 
                 "resolved_by": e.resolved_by,
                 "action": e.action,
                 "outcome": e.outcome,
-                "history": [{k: _plain(v) for k, v in step.items() if k not in ("deadline",)} for step in e.history],
+                "history": [_escalation_step(step) for step in e.history],
             }
         )
     return out
+
+
+def _escalation_step(event: Event) -> dict[str, Any]:
+    """One step of an escalation's history: what happened, when and by whom, and its details."""
+    details = {k: v for k, v in event.data.items() if k not in ("escalation_id", "deadline")}
+    return {"kind": event.kind, "at": _iso(event.at), "by": event.actor, **details}
 
 
 def _followups(state: SessionState, p: ParticipantState) -> list[dict[str, Any]]:
@@ -889,79 +869,65 @@ def _followups(state: SessionState, p: ParticipantState) -> list[dict[str, Any]]
 def _pauses(own: Sequence[Event]) -> list[dict[str, Any]]:
     out = []
     for e in own:
-        if e.kind not in ("paused", "resumed", "stopped", "pause_or_stop_declined"):
-            continue
-        d = e.data
-        what = {"paused": "pause", "resumed": "resume", "stopped": "stop"}.get(e.kind, f"{d.get('proposal')} declined")
-        out.append(
-            {
-                "seq": e.seq,
-                "at": _iso(e.at),
-                "what": what,
-                "requested_by": d.get("requested_by", "participant" if e.kind == "resumed" else None),
-                "recorded_by": e.actor,
-                "reason": d.get("reason", ""),
-                "participant_response": d.get("participant_response"),
-                "from": d.get("from"),
-                "to": d.get("to"),
-            }
-        )
+        entry: dict[str, Any] = {"seq": e.seq, "at": _iso(e.at), "recorded_by": e.actor, "to": None}
+        match e.payload:
+            case ev.Paused() | ev.Stopped() as d:
+                what = "pause" if isinstance(d, ev.Paused) else "stop"
+                entry.update(what=what, requested_by=d.requested_by, participant_response=d.participant_response)
+                entry.update({"reason": d.reason, "from": d.from_})
+            case ev.PauseOrStopDeclined() as d:
+                entry.update(what=f"{d.proposal} declined", requested_by=d.requested_by)
+                entry.update(participant_response=d.participant_response, reason=d.reason)
+                entry["from"] = d.from_
+            case ev.Resumed() as d:
+                entry.update(what="resume", requested_by="participant", participant_response=None, reason=d.reason)
+                entry.update({"from": None, "to": d.to})
+            case _:
+                continue
+        out.append(entry)
     return out
 
 
 def _checkins(own: Sequence[Event]) -> list[dict[str, Any]]:
     out = []
     for e in own:
-        if e.kind == "consent_checkin_answered":
-            out.append(
-                {
-                    "seq": e.seq,
-                    "at": _iso(e.at),
-                    "by": e.actor,
-                    "answered": True,
-                    "ok": bool(e.data.get("ok")),
-                    "note": e.data.get("note", ""),
-                }
-            )
-        elif e.kind == "consent_checkin_missed":
-            out.append(
-                {
-                    "seq": e.seq,
-                    "at": _iso(e.at),
-                    "by": e.actor,
-                    "answered": False,
-                    "ok": None,
-                    "note": f"due {e.data.get('due_at')}, missed",
-                }
-            )
+        entry = {"seq": e.seq, "at": _iso(e.at), "by": e.actor}
+        match e.payload:
+            case ev.ConsentCheckinAnswered() as answered:
+                out.append({**entry, "answered": True, "ok": answered.ok, "note": answered.note})
+            case ev.ConsentCheckinMissed() as missed:
+                out.append({**entry, "answered": False, "ok": None, "note": f"due {_iso(missed.due_at)}, missed"})
     return out
 
 
 def _transport(p: ParticipantState) -> dict[str, Any]:
-    plan = (p.consent or {}).get("transport_plan")
+    plan = p.consent.transport_plan if p.consent else None
     tick = p.checklist_ticks.get("transport_confirmed")
     return {
         "plan": plan,
         "confirmed": tick is not None,
-        "confirmed_by": tick.get("by") if tick else None,
-        "confirmed_at": _iso(tick.get("at")) if tick else None,
-        "note": tick.get("note", "") if tick else "",
+        "confirmed_by": tick.by if tick else None,
+        "confirmed_at": _iso(tick.at) if tick else None,
+        "note": tick.note if tick else "",
     }
 
 
 def _checklist(own: Sequence[Event], p: ParticipantState, policy: Policy, now: datetime) -> dict[str, Any] | None:
     if p.dosed_at is None:
         return None
-    discharged = [e for e in own if e.kind == "discharged" and e.data.get("checklist")]
+    discharged = [e for e in own if isinstance(e.payload, ev.Discharged) and e.payload.checklist]
     if discharged:
-        items = [dict(item) for item in discharged[-1].data["checklist"]]
-        evaluated_at = discharged[-1].at
+        final = discharged[-1]
+        assert isinstance(final.payload, ev.Discharged)
+        results = list(final.payload.checklist or ())
+        evaluated_at = final.at
         source = "as evaluated at discharge"
     else:
         evaluated_at = p.ended_at or now
-        items = [r.as_dict() for r in evaluate_checklist(p, policy, evaluated_at)]
+        results = evaluate_checklist(p, policy, evaluated_at)
         source = "as evaluated at the end of monitoring" if p.ended_at else "as it stands at the export"
-    missing = missing_items(_item_results(items))
+    items = [r.as_dict() for r in results]
+    missing = missing_items(results)
     return {
         "evaluated_at": _iso(evaluated_at),
         "source": source,
@@ -974,15 +940,17 @@ def _checklist(own: Sequence[Event], p: ParticipantState, policy: Policy, now: d
 def _outcome(own: Sequence[Event], p: ParticipantState, checklist: Mapping[str, Any] | None) -> dict[str, Any]:
     """What happened, from the domain's rule (outcome_of), with the event that ended the stay."""
     status = outcome_of(p)
-    final = [e for e in own if e.kind in ("discharged", "transferred")]
+    final = [e for e in own if isinstance(e.payload, (ev.Discharged, ev.Transferred))]
     e = final[-1] if final and status.final else None
+    ended = e.payload if e is not None else None
+    assert ended is None or isinstance(ended, (ev.Discharged, ev.Transferred))
     out: dict[str, Any] = {
         "status": status.value,
         "text": status.label,
         "kind": e.kind if e is not None else None,
         "at": _iso(e.at) if e is not None else None,
         "by": e.actor if e is not None else None,
-        "from_phase": e.data.get("from") if e is not None else None,
+        "from_phase": ended.from_ if ended is not None else None,
         "checklist_complete": checklist["complete"] if checklist is not None else None,
     }
     if status is Outcome.DISCHARGED_AFTER_GROUNDING and checklist is not None:
@@ -991,47 +959,38 @@ def _outcome(own: Sequence[Event], p: ParticipantState, checklist: Mapping[str, 
             if checklist["complete"]
             else "; grounding checklist incomplete: " + ", ".join(_words(m) for m in checklist["missing"])
         )
-    if e is not None and e.kind == "transferred":
-        out.update(reason=e.data.get("reason"), destination=e.data.get("destination"))
-        out["text"] += f" ({e.data.get('destination')}): {e.data.get('reason')}"
+    if isinstance(ended, ev.Transferred):
+        out.update(reason=ended.reason, destination=ended.destination)
+        out["text"] += f" ({ended.destination}): {ended.reason}"
     return out
 
 
 def _notes(own: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     out = []
     for e in own:
-        if e.kind == "note_recorded":
-            d = e.data
-            out.append(
-                {
-                    "seq": e.seq,
-                    "kind": d.get("kind"),
-                    "text": d.get("text"),
-                    "parts": list(d.get("parts") or []),
-                    "somatic": d.get("somatic", ""),
-                    "observed_at": d.get("observed_at") or _iso(e.at),
-                    "recorded_at": _iso(e.at),
-                    "late": bool(d.get("late")),
-                    "by": e.actor,
-                    "amendments": amendments.get(e.seq, []),
-                }
-            )
-        elif e.kind == "observation_recorded" and (e.data.get("note") or "").strip():
-            d = e.data
-            out.append(
-                {
-                    "seq": e.seq,
-                    "kind": "observation",
-                    "text": d.get("note"),
-                    "parts": list(d.get("parts") or []),
-                    "somatic": ", ".join(d.get("signs") or []),
-                    "observed_at": d.get("observed_at") or _iso(e.at),
-                    "recorded_at": _iso(e.at),
-                    "late": bool(d.get("late")),
-                    "by": e.actor,
-                    "amendments": amendments.get(e.seq, []),
-                }
-            )
+        match e.payload:
+            case ev.NoteRecorded() as note:
+                kind, text, somatic = note.kind, note.text, note.somatic
+            case ev.ObservationRecorded() as observation if observation.note.strip():
+                kind, text, somatic = "observation", observation.note, ", ".join(observation.signs)
+            case _:
+                continue
+        entry = e.payload
+        assert isinstance(entry, (ev.NoteRecorded, ev.ObservationRecorded))
+        out.append(
+            {
+                "seq": e.seq,
+                "kind": kind,
+                "text": text,
+                "parts": list(entry.parts),
+                "somatic": somatic,
+                "observed_at": _iso(entry.observed_at),
+                "recorded_at": _iso(e.at),
+                "late": entry.late,
+                "by": e.actor,
+                "amendments": amendments.get(e.seq, []),
+            }
+        )
     return out
 
 
@@ -1048,11 +1007,11 @@ def _timeline(
 ) -> list[dict[str, Any]]:
     out = []
     for e in events:
-        observed = e.data.get("observed_at") if isinstance(e.data.get("observed_at"), str) else None
+        observed_at, late = ev.observed(e.payload)
         summary = summarize(e, others)
         flags: dict[str, str] = {}
-        if e.kind == "vitals_recorded":
-            flags = vitals_flags(e.data.get("vitals") or {}, policy)
+        if isinstance(e.payload, ev.VitalsRecorded):
+            flags = vitals_flags(e.payload.vitals, policy)
             if flags:
                 summary += _out_of_range_text(flags)
         out.append(
@@ -1064,11 +1023,11 @@ def _timeline(
                 "device": e.device,
                 "summary": summary,
                 "out_of_range": flags,
-                "observed_at": observed,
-                "late": bool(e.data.get("late")),
-                "amends_seq": e.data.get("event_seq") if e.kind == "amended" else None,
+                "observed_at": _iso(observed_at),
+                "late": late,
+                "amends_seq": e.payload.event_seq if isinstance(e.payload, ev.Amended) else None,
                 "amended_by_seq": [a["seq"] for a in amendments.get(e.seq, [])],
-                "data": _references(_plain(e.data), others),
+                "data": _references(e.data, others),
             }
         )
     return out

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.domain.decide import PROTECTIVE_PARTS, TOUCH_AREAS
 from app.domain.escalation import DISTRESS_PRIORITY, START_STEP, reaches_beyond_the_room
 from app.domain.model import TRANSITIONS, Phase
-from app.domain.policy import ROUTES
+from app.domain.vocabulary import PROTECTIVE_PARTS, ROUTES, TOUCH_AREAS
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import Room, User
 from app.web.templating import render_block
-from app.web.views import escalation_view, followup_view, session_view
+from app.web.views import escalation_view, followup_view, session_view, sort_alarms
 
 ROOM_TEMPLATE = "pages/room.html"
 
-# The distress scale in words, as the buttons and the card say it.
-DISTRESS_WORDS = ("settled", "processing", "distressed", "acute", "emergency")
 # The levels whose alarm starts at step 3: the tap pages every lead and the medical on-call.
 DISTRESS_PAGES_ALL = frozenset(level for level, priority in DISTRESS_PRIORITY.items() if START_STEP[priority] >= 3)
 OVERVIEW_TEMPLATE = "pages/overview.html"
@@ -62,7 +59,6 @@ def room_context(services: Services, room_id: str, user: User) -> dict[str, Any]
         "routes": ROUTES,
         "touch_areas": TOUCH_AREAS,
         "parts": PROTECTIVE_PARTS,
-        "distress_words": DISTRESS_WORDS,
         "distress_pages_all": DISTRESS_PAGES_ALL,
     }
 
@@ -128,8 +124,7 @@ def overview_context(services: Services, user: User, presence: Any) -> dict[str,
     for row in services.sessions_in_rooms(room_ids, live_only=False):
         state = services.state(row.id)
         followups.extend(followup_view(state, f, now) for f in state.followups.values() if f.open)
-    rank = {"high": 0, "medium": 1, "low": 2}
-    alarms.sort(key=lambda e: (rank[e["priority"]], e["raised_at"]))
+    alarms = sort_alarms(alarms)
     followups.sort(key=lambda f: (not f["overdue"], f["due_at"]))
     return {
         "rooms": tiles,
@@ -174,8 +169,7 @@ def alarm_strip_context(services: Services, user: User, except_room: str | None)
                 if e.get("elsewhere") and e["room_id"] not in names:
                     other = db.get(Room, e["room_id"])
                     names[e["room_id"]] = f"{other.name if other else e['room_id']} (not your room)"
-    rank = {"high": 0, "medium": 1, "low": 2}
-    alarms.sort(key=lambda e: (rank[e["priority"]], e["raised_at"]))
+    alarms = sort_alarms(alarms)
     return {"alarms": alarms, "room_names": names, "now": now, "except_room": except_room}
 
 

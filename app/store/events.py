@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from app.domain import Event
+from app.domain import Event, upcast
 
 from .tables import EventRecord
 
@@ -27,30 +27,34 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def event_hash(prev_hash: str, event: Event) -> str:
+def event_hash(prev_hash: str, record: EventRecord, data: Any) -> str:
+    """The link of `record` in its session's chain: its envelope and its payload exactly as stored
+    (`data`, parsed from the stored JSON), so an event keeps verifying whatever schema it was
+    written in."""
     body = canonical_json(
         {
-            "session_id": event.session_id,
-            "seq": event.seq,
-            "kind": event.kind,
-            "at": as_utc(event.at).isoformat(timespec="microseconds"),
-            "actor": event.actor,
-            "device": event.device,
-            "participant_id": event.participant_id,
-            "data": event.data,
+            "session_id": record.session_id,
+            "seq": record.seq,
+            "kind": record.kind,
+            "at": as_utc(record.at).isoformat(timespec="microseconds"),
+            "actor": record.actor,
+            "device": record.device,
+            "participant_id": record.participant_id,
+            "data": data,
         }
     )
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
 def to_event(record: EventRecord) -> Event:
+    """The typed event of a stored record. Its payload is upcast from whatever schema it was
+    written in: the one place where old payloads are read. Raises ValueError when it fits none."""
     return Event(
         session_id=record.session_id,
         seq=record.seq,
-        kind=record.kind,
         at=as_utc(record.at),
         actor=record.actor,
-        data=json.loads(record.data),
+        payload=upcast(record.kind, json.loads(record.data)),
         participant_id=record.participant_id,
         device=record.device,
     )
@@ -88,7 +92,7 @@ def append(db: Session, events: Iterable[Event]) -> list[EventRecord]:
     for event in events:
         if prev is None:
             prev = last_hash(db, event.session_id, event.seq)
-        digest = event_hash(prev, event)
+        stored = event.payload.stored()
         record = EventRecord(
             session_id=event.session_id,
             seq=event.seq,
@@ -97,10 +101,10 @@ def append(db: Session, events: Iterable[Event]) -> list[EventRecord]:
             actor=event.actor,
             device=event.device,
             participant_id=event.participant_id,
-            data=canonical_json(event.data),
+            data=canonical_json(stored),
             prev_hash=prev,
-            hash=digest,
         )
+        record.hash = digest = event_hash(prev, record, stored)
         db.add(record)
         records.append(record)
         prev = digest
@@ -124,10 +128,10 @@ def verify_chain(records: Sequence[EventRecord], head: tuple[int, str] | None = 
         if record.prev_hash != prev:
             return record.seq, "does not follow the event before it (removed, reordered or edited)"
         try:
-            content = to_event(record)
-        except ValueError:
+            content = json.loads(record.data)
+        except (TypeError, ValueError):
             return record.seq, "its data is not readable (edited)"
-        if event_hash(prev, content) != record.hash:
+        if event_hash(prev, record, content) != record.hash:
             return record.seq, "its content does not match its hash (edited)"
         prev = record.hash
         expected_seq += 1

@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from app.domain.model import STAFF_ROLES
+from app.domain.vocabulary import STAFF_ROLES
 
 from .tables import CareSession, Room, RoomAssignment, SignIn, User, utcnow
 

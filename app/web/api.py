@@ -23,7 +23,7 @@ from pydantic import (
 
 from app.domain import SessionState, SupportRef
 from app.domain import commands as c
-from app.domain.decide import SCALE_RANGES, VITAL_RANGES, WITHDRAWABLE
+from app.domain import vocabulary as v
 from app.domain.escalation import reaches_beyond_the_room
 from app.live.fragments import step_three_elsewhere
 from app.services import Idempotency, Outcome, Services
@@ -45,7 +45,14 @@ from app.web.deps import (
     visible_session,
 )
 from app.web.errors import ApiError
-from app.web.views import escalation_view, event_view, followup_view, participant_view, session_view
+from app.web.views import (
+    escalation_view,
+    event_view,
+    followup_view,
+    participant_view,
+    session_view,
+    sort_alarms,
+)
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(check_csrf)])
 MAX_UNKNOWN_FIELDS = 20
@@ -105,6 +112,34 @@ def _json_bool(value: Any) -> Any:
 StrictTrue = Annotated[Literal[True], BeforeValidator(_json_bool)]
 
 
+# The request models derive their words and ranges from the domain's vocabulary (one home each):
+# a value the domain would refuse as malformed is refused here already, with the field named.
+
+
+def _one_of(words: tuple[str, ...]) -> Any:
+    """The type of one word of a domain vocabulary."""
+    return Literal[words]
+
+
+def _text(name: str, required: bool = True) -> Any:
+    """A free-text field as long as the domain lets it be."""
+    if required:
+        return Field(min_length=1, max_length=v.TEXT_LIMITS[name])
+    return Field(default="", max_length=v.TEXT_LIMITS[name])
+
+
+SessionKind = _one_of(v.SESSION_KINDS)
+TouchArea = _one_of(v.TOUCH_AREAS)
+SupportKind = _one_of(v.SUPPORT_KINDS)
+Route = _one_of(v.ROUTES)
+ForwardPhase = _one_of(v.FORWARD_PHASES)
+Requester = _one_of(v.REQUESTERS)
+ParticipantResponse = _one_of(v.PARTICIPANT_RESPONSES)
+ProtectivePart = _one_of(v.PROTECTIVE_PARTS)
+NoteKind = _one_of(v.NOTE_KINDS)
+Withdrawable = _one_of(v.WITHDRAWABLE)
+
+
 class LoginBody(Body):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
@@ -112,19 +147,19 @@ class LoginBody(Body):
 
 class SessionBody(Body):
     room_id: str = Field(min_length=1, max_length=40)
-    kind: Literal["individual", "group", "dyad_training"]
+    kind: SessionKind
     facilitators: list[str] = Field(default_factory=list, max_length=20)
     lead: str = Field(min_length=1, max_length=64)
 
 
 class ParticipantBody(Body):
-    display_name: str = Field(min_length=1, max_length=80)
-    chart_id: str = Field(min_length=1, max_length=64)
+    display_name: str = _text("display_name")
+    chart_id: str = _text("chart_id")
 
 
 class BloodPressure(Body):
-    sbp: _whole_in(*VITAL_RANGES["sbp"])  # type: ignore[valid-type]
-    dbp: _whole_in(*VITAL_RANGES["dbp"])  # type: ignore[valid-type]
+    sbp: _whole_in(*v.VITAL_RANGES["sbp"])  # type: ignore[valid-type]
+    dbp: _whole_in(*v.VITAL_RANGES["dbp"])  # type: ignore[valid-type]
 
 
 class ScreeningBody(Body):
@@ -136,11 +171,11 @@ class ScreeningBody(Body):
 
 
 class NoteBody(Body):
-    note: str = Field(min_length=1, max_length=4000)
+    note: str = _text("clearance_note")
 
 
 class ConsentBody(Body):
-    touch: list[Literal["hand", "shoulder", "feet", "hug"]] = Field(default_factory=list)
+    touch: list[TouchArea] = Field(default_factory=list)
     pause_signal: str = Field(default="", max_length=200)
     stop_signal: str = Field(default="", max_length=200)
     music: StrictBool = False
@@ -153,35 +188,35 @@ class ConsentBody(Body):
 
 
 class WithdrawBody(Body):
-    items: list[Literal[WITHDRAWABLE]] = Field(min_length=1, max_length=10)  # type: ignore[valid-type]
+    items: list[Withdrawable] = Field(min_length=1, max_length=10)
 
 
 class SupportBody(Body):
-    kind: Literal["staff", "participant"]
+    kind: SupportKind
     id: str = Field(min_length=1, max_length=64)
 
 
 class HandoverBody(Body):
     replacement: SupportBody
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = _text("reason")
     replaces: str | None = Field(default=None, max_length=64)
 
 
 class DoseBody(Body):
-    route: Literal["sublingual", "intramuscular", "intravenous", "intranasal"]
-    dose_mg: StrictFloat = Field(gt=0, le=1000)
+    route: Route
+    dose_mg: StrictFloat = Field(gt=0, le=v.DOSE_MG_MAX)
     administered_at: ClientTime | None = None
-    infusion_minutes: _whole_in(1, 600) | None = None  # type: ignore[valid-type]
+    infusion_minutes: _whole_in(*v.INFUSION_MINUTES) | None = None  # type: ignore[valid-type]
 
 
 class PhaseBody(Body):
-    to: Literal["journeying", "re_entry", "grounding"]
+    to: ForwardPhase
 
 
 class PauseStopBody(Body):
-    requested_by: Literal["participant", "staff"]
-    reason: str = Field(default="", max_length=2000)
-    participant_response: Literal["agrees", "declines", "cannot_answer"] | None = None
+    requested_by: Requester
+    reason: str = _text("reason", required=False)
+    participant_response: ParticipantResponse | None = None
     participant_wishes_to_continue: StrictBool | None = None
 
 
@@ -192,22 +227,22 @@ class CheckinBody(Body):
 
 
 class VitalsBody(Body):
-    sbp: _whole_in(*VITAL_RANGES["sbp"]) | None = None  # type: ignore[valid-type]
-    dbp: _whole_in(*VITAL_RANGES["dbp"]) | None = None  # type: ignore[valid-type]
-    hr: _whole_in(*VITAL_RANGES["hr"]) | None = None  # type: ignore[valid-type]
-    spo2: _whole_in(*VITAL_RANGES["spo2"]) | None = None  # type: ignore[valid-type]
-    rr: _whole_in(*VITAL_RANGES["rr"]) | None = None  # type: ignore[valid-type]
+    sbp: _whole_in(*v.VITAL_RANGES["sbp"]) | None = None  # type: ignore[valid-type]
+    dbp: _whole_in(*v.VITAL_RANGES["dbp"]) | None = None  # type: ignore[valid-type]
+    hr: _whole_in(*v.VITAL_RANGES["hr"]) | None = None  # type: ignore[valid-type]
+    spo2: _whole_in(*v.VITAL_RANGES["spo2"]) | None = None  # type: ignore[valid-type]
+    rr: _whole_in(*v.VITAL_RANGES["rr"]) | None = None  # type: ignore[valid-type]
     observed_at: ClientTime | None = None
 
 
 class ObservationBody(Body):
-    distress: _whole_in(*SCALE_RANGES["distress"]) | None = None  # type: ignore[valid-type]
-    moaa_s: _whole_in(*SCALE_RANGES["moaa_s"]) | None = None  # type: ignore[valid-type]
-    rass: _whole_in(*SCALE_RANGES["rass"]) | None = None  # type: ignore[valid-type]
-    suds: _whole_in(*SCALE_RANGES["suds"]) | None = None  # type: ignore[valid-type]
+    distress: _whole_in(*v.SCALE_RANGES["distress"]) | None = None  # type: ignore[valid-type]
+    moaa_s: _whole_in(*v.SCALE_RANGES["moaa_s"]) | None = None  # type: ignore[valid-type]
+    rass: _whole_in(*v.SCALE_RANGES["rass"]) | None = None  # type: ignore[valid-type]
+    suds: _whole_in(*v.SCALE_RANGES["suds"]) | None = None  # type: ignore[valid-type]
     signs: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=4000)
-    parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
+    parts: list[ProtectivePart] = Field(default_factory=list)
     observed_at: ClientTime | None = None
 
 
@@ -218,17 +253,17 @@ class ChecklistBody(Body):
 
 
 class TransferBody(Body):
-    reason: str = Field(min_length=1, max_length=2000)
-    destination: str = Field(min_length=1, max_length=200)
+    reason: str = _text("reason")
+    destination: str = _text("destination")
 
 
 class ResolveBody(Body):
-    action: str = Field(min_length=1, max_length=2000)
-    outcome: str = Field(min_length=1, max_length=2000)
+    action: str = _text("action")
+    outcome: str = _text("outcome")
 
 
 class ContactNoteBody(Body):
-    contact_note: str = Field(min_length=1, max_length=4000)
+    contact_note: str = _text("contact_note")
 
 
 class DedicatedBody(Body):
@@ -236,9 +271,9 @@ class DedicatedBody(Body):
 
 
 class SessionNoteBody(Body):
-    kind: Literal["intention", "observation", "integration"]
-    text: str = Field(min_length=1, max_length=8000)
-    parts: list[Literal["critic", "perfectionist", "isolator", "numbing", "other"]] = Field(default_factory=list)
+    kind: NoteKind
+    text: str = _text("note_text")
+    parts: list[ProtectivePart] = Field(default_factory=list)
     somatic: str = Field(default="", max_length=2000)
     observed_at: ClientTime | None = None
 
@@ -249,8 +284,8 @@ class StepOutBody(Body):
 
 class AmendBody(Body):
     event_seq: _whole_in(1, 2**62)  # type: ignore[valid-type]
-    correction: str = Field(min_length=1, max_length=4000)
-    reason: str = Field(min_length=1, max_length=2000)
+    correction: str = _text("correction")
+    reason: str = _text("reason")
 
 
 def _respond(outcome: Outcome) -> JSONResponse:
@@ -935,8 +970,7 @@ def list_escalations(user: CurrentUser, services: ServicesDep, status: Status = 
                 out.append(escalation_view(state, escalation, now))
     if status == "open":
         out.extend(step_three_elsewhere(services, user, now))
-    rank = {"high": 0, "medium": 1, "low": 2}
-    return sorted(out, key=lambda e: (e["status"] != "open", rank[e["priority"]], e["raised_at"]))
+    return sort_alarms(out)
 
 
 def _escalation_command(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from app.export.record import load_snapshot, record_for
-from app.live.fragments import DISTRESS_WORDS, overview_context, render_room_live, room_context
+from app.live.fragments import overview_context, render_room_live, room_context
 from app.store import people
 from app.store.db import unit_of_work
 from app.web.deps import (
@@ -150,7 +150,6 @@ def participant_page(
         "p": participant_view(state, participant, services.policy, services.clock()),
         "timeline": record_timeline(record.data),
         "notes": record.data.get("notes") or [],
-        "distress_words": DISTRESS_WORDS,
         "now": services.clock(),
         "user": user,
     }

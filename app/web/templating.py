@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 
 from app import localtime
+from app.domain import vocabulary
 from app.domain.model import PHASE_LABELS, Phase
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -90,6 +91,9 @@ env.filters.update(
     machine_time=machine_time,
 )
 env.globals["utc"] = UTC
+# Scales and their words come from the domain, so a form offers exactly what the record accepts.
+env.globals["scale_values"] = vocabulary.scale_values
+env.globals["distress_words"] = vocabulary.DISTRESS_WORDS
 # The clinic's zone, named on every page and given to the page script for the times it writes.
 env.globals["time_zone_label"] = lambda: localtime.zone_label()
 env.globals["time_zone_name"] = lambda: localtime.clinic_zone().key

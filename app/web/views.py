@@ -17,7 +17,7 @@ from app.domain import (
 from app.domain.coverage import coverage_warnings
 from app.domain.decide import dose_gates_unmet
 from app.domain.escalation import STEP_WORDS, vitals_flags
-from app.domain.model import PRIORITY_RANK, Escalation, Followup, Phase
+from app.domain.model import PRIORITY_RANK, Escalation, Followup, Phase, alarm_order
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -67,7 +67,7 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "last_vitals": _readings(p.vitals),
         "vitals_flags": vitals_flags({name: r.value for name, r in p.vitals.items()}, policy),
         "alarms": [escalation_view(state, e, now) for e in own_alarms],
-        "screening": dict(p.screening) if p.screening else None,
+        "screening": p.screening.to_data() if p.screening else None,
         "screening_cleared": p.screening_cleared,
         # When the screening was done and the agreement signed, when each was typed in, and whether
         # that was a late entry (invariant 8: both times are kept).
@@ -83,35 +83,35 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
             if p.phase in (Phase.ARRIVED, Phase.SCREENED)
             else []
         ),
-        "consent": dict(consent) if consent else None,
+        "consent": consent.to_data() if consent else None,
         "consent_withdrawn": sorted(p.consent_withdrawn),
-        "consent_missing": consent_missing(dict(p.consent) if p.consent else None),
-        "dose": dict(p.dose) if p.dose else None,
+        "consent_missing": consent_missing(p.consent),
+        "dose": p.dose.to_data() if p.dose else None,
         "dosed_at": _iso(p.dosed_at),
         "stopped_by": p.stopped_by,
         "dedicated_facilitator": p.dedicated_facilitator,
         "notes": [
             {
-                "seq": n["seq"],
-                "kind": n["kind"],
-                "text": n["text"],
-                "parts": list(n.get("parts", [])),
-                "somatic": n.get("somatic", ""),
-                "observed_at": n["observed_at"],
-                "recorded_at": _iso(n["recorded_at"]),
-                "late": n.get("late", False),
-                "by": n["by"],
+                "seq": n.seq,
+                "kind": n.note.kind,
+                "text": n.note.text,
+                "parts": list(n.note.parts),
+                "somatic": n.note.somatic,
+                "observed_at": _iso(n.note.observed_at),
+                "recorded_at": _iso(n.recorded_at),
+                "late": n.note.late,
+                "by": n.by,
             }
             for n in p.notes
         ],
         "amendments": {
             str(seq): [
                 {
-                    "seq": a["seq"],
-                    "correction": a["correction"],
-                    "reason": a["reason"],
-                    "at": _iso(a["at"]),
-                    "by": a["by"],
+                    "seq": a.seq,
+                    "correction": a.amendment.correction,
+                    "reason": a.amendment.reason,
+                    "at": _iso(a.at),
+                    "by": a.by,
                 }
                 for a in entries
             ]
@@ -120,11 +120,11 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "vitals_due_at": _iso(p.vitals_due_at),
         "away_with": p.away_with,
         "checkin_due_at": _iso(p.checkin_due_at),
-        "last_checkin": dict(p.last_checkin) if p.last_checkin else None,
+        "last_checkin": p.last_checkin.to_data() if p.last_checkin else None,
         "checklist": checklist,
         "earliest_discharge_at": _iso(ready_at),
         "ended_at": _iso(p.ended_at),
-        "outcome": dict(p.outcome) if p.outcome else None,
+        "outcome": p.outcome.to_data() if p.outcome else None,
     }
 
 
@@ -167,7 +167,7 @@ def event_view(event: Event) -> dict[str, Any]:
         "kind": event.kind,
         "at": _iso(event.at),
         "actor": event.actor,
-        "data": dict(event.data),
+        "data": event.data,
     }
     if event.participant_id is not None:
         view["participant_id"] = event.participant_id
@@ -182,8 +182,7 @@ def _name(state: SessionState, participant_id: str) -> str:
 
 
 def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[str, Any]:
-    sounding = e.open and e.acknowledged_at is None and e.priority in ("medium", "high")
-    muted = e.muted_until is not None and e.muted_until > now
+    muted = e.muted(now)
     return {
         "id": e.id,
         "session_id": state.session_id,
@@ -205,7 +204,7 @@ def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[s
         "deadline": _iso(e.deadline),
         "acknowledged_at": _iso(e.acknowledged_at),
         "acknowledged_by": e.acknowledged_by,
-        "sounding": sounding and not muted,
+        "sounding": e.sounding(now),
         "muted_until": _iso(e.muted_until) if muted else None,
         "status": "open" if e.open else "resolved",
         "resolved_at": _iso(e.resolved_at),
@@ -213,6 +212,14 @@ def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[s
         "action": e.action,
         "outcome": e.outcome,
     }
+
+
+def sort_alarms(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Escalation views in the domain's alarm order (open first, most urgent, then oldest)."""
+    return sorted(
+        views,
+        key=lambda v: alarm_order(v["status"] == "open", v["priority"], datetime.fromisoformat(v["raised_at"])),
+    )
 
 
 def followup_view(state: SessionState, f: Followup, now: datetime) -> dict[str, Any]:

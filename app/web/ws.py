@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from app.domain import Event
+from app.domain.events import EscalationPayload
 from app.live.broker import ALL_ROOMS, SIGNED_OUT, room_channel, sign_in_channel
 from app.live.fragments import (
     alarm_strip_context,
@@ -417,7 +419,9 @@ async def _json_stream(websocket: WebSocket, caller: Caller) -> None:
                 # A reconnect that names where it left off also gets what it missed, in order.
                 after = named.get(view["id"])
                 if after is not None:
-                    messages.extend(_event_messages(services, view["id"], after, view["seq"]))
+                    messages.extend(
+                        _event_message(view["id"], e) for e in _events(services, view["id"], after, view["seq"])
+                    )
                 sent[view["id"]] = view["seq"]
             first = False
             return [json.dumps(m) for m in messages]
@@ -431,11 +435,11 @@ async def _json_stream(websocket: WebSocket, caller: Caller) -> None:
                 sent.pop(sid, None)
         for sid in live_ids + ended:
             after = sent.get(sid, 0)
-            events = _event_messages(services, sid, after, None)
-            messages.extend(events)
+            events = _events(services, sid, after, None)
+            messages.extend(_event_message(sid, e) for e in events)
             messages.extend(_escalation_messages(services, sid, events, now))
             if events:
-                sent[sid] = events[-1]["seq"]
+                sent[sid] = events[-1].seq
         for sid in ended:
             sent.pop(sid, None)
         if not messages:
@@ -450,10 +454,10 @@ async def _json_stream(websocket: WebSocket, caller: Caller) -> None:
 
 
 def _escalation_messages(
-    services: Services, session_id: str, events: list[dict[str, Any]], now: datetime
+    services: Services, session_id: str, events: list[Event], now: datetime
 ) -> list[dict[str, Any]]:
     """One {"type": "escalation"} message per alarm that these events changed, as it stands now."""
-    changed = list(dict.fromkeys(e["data"]["escalation_id"] for e in events if "escalation_id" in e["data"]))
+    changed = list(dict.fromkeys(e.payload.escalation_id for e in events if isinstance(e.payload, EscalationPayload)))
     if not changed:
         return []
     state = services.state(session_id)
@@ -464,24 +468,23 @@ def _escalation_messages(
     ]
 
 
-def _event_messages(services: Services, session_id: str, after: int, upto: int | None) -> list[dict[str, Any]]:
-    out = []
-    for event in services.events(session_id, after=after):
-        if upto is not None and event.seq > upto:
-            break
-        message: dict[str, Any] = {
-            "type": "event",
-            "session_id": session_id,
-            "seq": event.seq,
-            "kind": event.kind,
-            "at": event.at.isoformat(),
-            "actor": event.actor,
-            "data": dict(event.data),
-        }
-        if event.participant_id is not None:
-            message["participant_id"] = event.participant_id
-        out.append(message)
-    return out
+def _events(services: Services, session_id: str, after: int, upto: int | None) -> list[Event]:
+    return [e for e in services.events(session_id, after=after) if upto is None or e.seq <= upto]
+
+
+def _event_message(session_id: str, event: Event) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "type": "event",
+        "session_id": session_id,
+        "seq": event.seq,
+        "kind": event.kind,
+        "at": event.at.isoformat(),
+        "actor": event.actor,
+        "data": event.data,
+    }
+    if event.participant_id is not None:
+        message["participant_id"] = event.participant_id
+    return message
 
 
 __all__ = ["router"]

@@ -257,7 +257,7 @@ def test_demo_no_serve_seeds_live_sessions(seeded: str, engine) -> None:  # type
     for p in cedar.participants.values():
         assert p.altered and p.support, p.display_name
         assert all(s.kind == "staff" for s in p.support)
-        assert p.dose is not None and p.dose["prescriber"] == "dr.ade"
+        assert p.dose is not None and p.dose.prescriber == "dr.ade"
         assert p.screening_cleared and p.consent is not None
         assert p.vitals and p.checkin_due_at is not None
     flagged = [p for p in cedar.participants.values() if p.screening_flags]

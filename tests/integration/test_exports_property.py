@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from app.domain import commands as c
+from app.domain.events import upcast
 from app.domain.model import Event, evolve
 from app.export import ChartRecord, Snapshot, build_record, csv_export, fhir_export, json_export, pdf_export
 from app.export.formats import CSV_COLUMNS
@@ -138,7 +139,7 @@ def build(plan: dict[str, Any]) -> tuple[SessionBuilder, list[ChartRecord]]:
         data = {"vitals": {"sbp": 130, "dbp": 85, "hr": 70, "spo2": 97}, "observed_at": when, "late": True}
         if template is not None:
             data = {**template.data, **data}
-        event = Event("s1", s.state.seq + 1, "vitals_recorded", s.now, "fay", data, "p1")
+        event = Event("s1", s.state.seq + 1, s.now, "fay", upcast("vitals_recorded", data), "p1")
         s.state = evolve(s.state, event)
         s.log.append(event)
     if plan["outcome"] == "transferred":

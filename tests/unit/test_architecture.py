@@ -4,6 +4,7 @@ its own package (read from the source with `ast`, so nothing has to be imported 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -76,3 +77,67 @@ def test_a_domain_module_imports_only_the_standard_library_and_its_own_package(p
 )
 def test_the_import_check_itself_tells_foreign_imports_from_allowed_ones(source: str, bad: list[str]) -> None:
     assert foreign_imports(source) == bad
+
+
+# ---------------------------------------------------------------- one home for each vocabulary
+
+EDGES = [p for p in sorted(DOMAIN.parent.rglob("*.py")) if DOMAIN not in p.parents]
+
+
+def _vocabularies() -> dict[str, frozenset[str]]:
+    from app.domain import vocabulary
+
+    words = {
+        name: frozenset(value)
+        for name, value in vars(vocabulary).items()
+        if name.isupper() and isinstance(value, tuple) and all(isinstance(w, str) for w in value)
+    }
+    ranges = {name: frozenset(value) for name, value in vars(vocabulary).items() if name.endswith("_RANGES")}
+    return {**words, **ranges}
+
+
+def _string_collections(source: str) -> list[frozenset[str]]:
+    """Every tuple, list or set of two or more string constants written in a module."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2:
+            if all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+                found.append(frozenset(e.value for e in node.elts))  # type: ignore[attr-defined]
+    return found
+
+
+@pytest.mark.parametrize("path", EDGES, ids=[f"{p.parent.name}/{p.name}" for p in EDGES])
+def test_an_edge_takes_the_domains_vocabularies_instead_of_writing_its_own(path: Path) -> None:
+    vocabularies = _vocabularies()
+    written = _string_collections(path.read_text(encoding="utf-8"))
+    copies = [name for name, words in vocabularies.items() if words in written]
+    assert copies == [], f"{path.name} writes out {copies}; import them from app.domain.vocabulary"
+
+
+def test_the_vocabulary_check_itself_finds_a_copied_list() -> None:
+    assert frozenset({"hand", "shoulder", "feet", "hug"}) in _string_collections(
+        'touch: list[Literal["hand", "shoulder", "feet", "hug"]] = []'
+    )
+    assert _vocabularies()["TOUCH_AREAS"] == frozenset({"hand", "shoulder", "feet", "hug"})
+
+
+TEMPLATES = sorted((DOMAIN.parent / "templates").rglob("*.html"))
+_QUOTED_LIST = re.compile(r"[\[(]\s*(['\"][^'\"]*['\"](?:\s*,\s*['\"][^'\"]*['\"])+)\s*[\])]")
+
+
+def _template_word_lists(text: str) -> list[frozenset[str]]:
+    return [frozenset(w.strip().strip("'\"") for w in m.group(1).split(",")) for m in _QUOTED_LIST.finditer(text)]
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=[p.name for p in TEMPLATES])
+def test_a_template_takes_the_domains_words_and_scales_instead_of_writing_its_own(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    written = _template_word_lists(text)
+    copies = [name for name, words in _vocabularies().items() if words in written]
+    assert copies == [], f"{path.name} writes out {copies}"
+    assert re.findall(r"range\(\s*-?\d", text) == [], f"{path.name} counts out a scale of its own"
+
+
+def test_the_template_check_itself_finds_a_copied_list() -> None:
+    found = _template_word_lists("{{ ['settled', 'processing', 'distressed', 'acute', 'emergency'][level] }}")
+    assert found == [_vocabularies()["DISTRESS_WORDS"]]

@@ -67,7 +67,7 @@ def test_a_check_in_not_answered_by_the_end_of_the_grace_period_is_recorded_as_m
     assert kinds(events) == ["consent_checkin_missed"]
     assert events[0].actor == "system" and events[0].participant_id == "p1"
     assert events[0].data == {"due_at": due.isoformat(), "next_due_at": (due + INTERVAL).isoformat()}
-    assert b.p().checkin_due_at == due + INTERVAL and b.p().last_checkin == events[0].data
+    assert b.p().checkin_due_at == due + INTERVAL and b.p().last_checkin == events[0].payload
     assert b.run(c.Tick()) == [], "a second tick at the same moment records nothing new"
 
 

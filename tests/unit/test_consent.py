@@ -23,7 +23,7 @@ def test_recording_the_agreement_before_the_dose_keeps_it_as_signed_and_attested
     assert agreement["pause_signal"] == "raised palm"
     assert agreement["signed_by_participant"] is True
     assert events[0].data["attested_by"] == "finn"
-    assert session.p().consent == agreement and session.p().active_consent == agreement
+    assert session.p().consent.to_data() == agreement and session.p().active_consent.to_data() == agreement
 
 
 def test_an_agreement_the_participant_did_not_sign_is_invalid_input(session: SessionBuilder) -> None:
@@ -46,11 +46,13 @@ def test_recording_the_agreement_again_before_the_dose_starts_afresh_without_old
 ) -> None:
     session.consented("p1", music=True)
     session.run(c.WithdrawConsent("p1", ("music",)))
-    assert session.p().active_consent["music"] is False
+    assert session.p().active_consent.to_data()["music"] is False
 
     session.consented("p1", music=True, touch=("hug",))
     assert session.p().consent_withdrawn == frozenset()
-    assert session.p().active_consent["music"] is True and session.p().active_consent["touch"] == ["hug"]
+    assert session.p().active_consent.to_data()["music"] is True and session.p().active_consent.to_data()["touch"] == [
+        "hug"
+    ]
 
 
 # ---------------------------------------------------------------- never widened while altered
@@ -65,7 +67,7 @@ def test_adding_a_touch_area_in_an_altered_phase_is_refused_as_not_valid_in_an_a
         consent_cmd("p1", touch=("hand", "shoulder", "hug")), code="consent_not_valid_in_altered_state"
     )
     assert err.details == {"widened": ["touch:hug"]}
-    assert ready_session.p().active_consent["touch"] == ["hand", "shoulder"]
+    assert ready_session.p().active_consent.to_data()["touch"] == ["hand", "shoulder"]
 
 
 @pytest.mark.parametrize(
@@ -84,7 +86,7 @@ def test_changing_any_agreed_term_while_altered_is_refused(
     session: SessionBuilder, overrides: dict, widened: list
 ) -> None:
     session.screened("p1").consented("p1", music=False, eyeshades=False).supported("p1").to_phase("p1", "journeying")
-    agreed = dict(session.p().active_consent)
+    agreed = session.p().active_consent
     command = consent_cmd("p1", **{"music": False, "eyeshades": False, **overrides})
     err = session.refuse(command, code="consent_not_valid_in_altered_state")
     assert err.details == {"widened": widened}
@@ -107,8 +109,8 @@ def test_a_narrower_agreement_given_while_altered_is_recorded_only_as_a_withdraw
     assert kinds(events) == ["consent_withdrawn"]
     assert events[0].data == {"items": ["touch:hand", "music"]}
     assert "consent_recorded" not in kinds(b.log[-5:])
-    assert b.p().active_consent["touch"] == ["shoulder"] and b.p().active_consent["music"] is False
-    assert b.p().consent["touch"] == ["hand", "shoulder"], "what was signed stays on the record"
+    assert b.p().active_consent.to_data()["touch"] == ["shoulder"] and b.p().active_consent.to_data()["music"] is False
+    assert b.p().consent.to_data()["touch"] == ["hand", "shoulder"], "what was signed stays on the record"
 
 
 def test_repeating_the_same_agreement_while_altered_records_nothing(ready_session: SessionBuilder) -> None:
@@ -141,7 +143,7 @@ def test_withdrawing_consent_is_accepted_even_after_discharge_and_after_the_sess
     assert kinds(b.run(c.WithdrawConsent("p1", ("music",)), FINN)) == ["consent_withdrawn"]
     b.run(c.CloseSession(), LEE)
     assert kinds(b.run(c.WithdrawConsent("p1", ("touch",)))) == ["consent_withdrawn"]
-    assert b.p().active_consent["touch"] == [] and b.p().active_consent["music"] is False
+    assert b.p().active_consent.to_data()["touch"] == [] and b.p().active_consent.to_data()["music"] is False
 
 
 def test_withdrawing_consent_after_a_transfer_is_accepted(ready_session: SessionBuilder) -> None:
@@ -158,19 +160,19 @@ def test_withdrawing_nothing_or_an_unknown_item_is_invalid_input(session: Sessio
 
 def test_the_active_consent_is_the_signed_agreement_less_what_was_withdrawn(ready_session: SessionBuilder) -> None:
     b = ready_session.to_phase("p1", "journeying")
-    signed = dict(b.p().consent)
+    signed = b.p().consent.to_data()
 
     b.run(c.WithdrawConsent("p1", ("touch:hand",)))
-    assert b.p().active_consent["touch"] == ["shoulder"]
-    assert b.p().active_consent["music"] is True
+    assert b.p().active_consent.to_data()["touch"] == ["shoulder"]
+    assert b.p().active_consent.to_data()["music"] is True
 
     b.run(c.WithdrawConsent("p1", ("music", "eyeshades")))
-    assert (b.p().active_consent["music"], b.p().active_consent["eyeshades"]) == (False, False)
+    assert (b.p().active_consent.to_data()["music"], b.p().active_consent.to_data()["eyeshades"]) == (False, False)
 
     b.run(c.WithdrawConsent("p1", ("touch",)))
-    assert b.p().active_consent["touch"] == []
-    assert b.p().active_consent["stop_signal"] == signed["stop_signal"]
-    assert b.p().consent == signed
+    assert b.p().active_consent.to_data()["touch"] == []
+    assert b.p().active_consent.to_data()["stop_signal"] == signed["stop_signal"]
+    assert b.p().consent.to_data() == signed
 
 
 def test_the_active_consent_of_someone_who_never_agreed_is_none(session: SessionBuilder) -> None:

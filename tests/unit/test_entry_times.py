@@ -17,6 +17,7 @@ import pytest
 from app.domain import commands as c
 from app.domain.decide import time_window
 from app.domain.errors import PolicyError
+from app.domain.events import upcast
 from app.domain.model import Event, evolve, fold
 from app.domain.policy import DEFAULT_POLICY, Policy, policy_from_mapping
 
@@ -235,25 +236,28 @@ def test_entries_from_before_observed_times_existed_fold_with_their_recorded_tim
         Event(
             "s1",
             base.seq + 1,
-            "screening_recorded",
             at,
             "fay",
-            {
-                "contraindications": {},
-                "bp": {"sbp": 120, "dbp": 80},
-                "concomitant_sedatives": [],
-                "notes": "",
-                "flags": [],
-            },
+            upcast(
+                "screening_recorded",
+                {
+                    "contraindications": {},
+                    "bp": {"sbp": 120, "dbp": 80},
+                    "concomitant_sedatives": [],
+                    "notes": "",
+                    "flags": [],
+                },
+            ),
             "p1",
         ),
         Event(
             "s1",
             base.seq + 2,
-            "consent_recorded",
             at,
             "fay",
-            {"agreement": dict(consent_cmd().__dict__, touch=["hand"]), "attested_by": "fay"},
+            upcast(
+                "consent_recorded", {"agreement": dict(consent_cmd().__dict__, touch=["hand"]), "attested_by": "fay"}
+            ),
             "p1",
         ),
     ]

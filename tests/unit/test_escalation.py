@@ -358,7 +358,7 @@ def test_a_higher_priority_clears_the_acknowledgement_and_restarts_the_clock(b: 
     now = escalation(b, e.id)
     assert (now.priority, now.step, now.acknowledged_at, now.acknowledged_by) == ("high", 3, None, None)
     assert now.raised_at == e.raised_at and len(b.state.escalations) == 1 and len(b.state.followups) == 1
-    assert [h["kind"] for h in now.history] == ["escalation_raised", "escalation_acknowledged", "escalation_updated"]
+    assert [h.kind for h in now.history] == ["escalation_raised", "escalation_acknowledged", "escalation_updated"]
 
     assert tick(b, updated_at + HIGH_ACK - TICK) == []
     assert kinds(tick(b, updated_at + HIGH_ACK)) == ["escalation_resounded"]
@@ -978,7 +978,7 @@ def test_the_room_nobody_held_is_held_and_the_record_refolds(b: SessionBuilder) 
     b.advance(days=1).run(c.CloseFollowup(f.id, contact_note="called; she felt heard"), LEE)
 
     assert fold(b.state.session_id, b.log) == b.state
-    history = [h["kind"] for h in escalation(b, e.id).history]
+    history = [h.kind for h in escalation(b, e.id).history]
     assert history == [
         "escalation_raised",
         "escalation_climbed",

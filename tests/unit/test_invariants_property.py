@@ -10,6 +10,7 @@ checked against the state before and after it and the events it produced.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from app.domain import commands as c
 from app.domain.decide import WITHDRAWABLE, Context, consent_missing, decide, next_deadline, refusal
 from app.domain.errors import InvalidInput, RuleViolation
 from app.domain.escalation import START_STEP
+from app.domain.events import upcast
 from app.domain.model import COVERING_ROLES, Actor, Event, Phase, SessionState, SupportRef, evolve, fold
 from app.domain.policy import DEFAULT_POLICY
 
@@ -458,6 +460,14 @@ class TwoTabletSession(RuleBasedStateMachine):
         self.stops_handovers_and_dyad_lock_attempts_open_follow_ups(step)
         self.a_follow_up_closes_only_with_a_contact_note(step)
         self.nobody_leaves_and_no_session_closes_with_an_alarm_open(step)
+        self.every_event_reads_back_as_it_was_written(step)
+
+    def every_event_reads_back_as_it_was_written(self, step: Step) -> None:
+        """What the store writes (JSON, with the schema version) reads back as the same typed payload."""
+        for event in step.events:
+            stored = json.loads(json.dumps(event.payload.stored(), sort_keys=True))
+            assert upcast(event.kind, stored) == event.payload, event.kind
+            assert stored == {**event.data, "schema": type(event.payload).SCHEMA}
 
     def consent_is_never_recorded_or_widened_while_altered(self, step: Step) -> None:
         for event in step.events:
@@ -467,7 +477,7 @@ class TwoTabletSession(RuleBasedStateMachine):
             after = step.after.participants[pid]
             if not before.altered or before.active_consent is None:
                 continue
-            old, new = before.active_consent, after.active_consent
+            old, new = before.active_consent.to_data(), after.active_consent.to_data()
             assert set(new["touch"]) <= set(old["touch"]), f"touch widened while {before.phase.value}"
             for item in ("music", "eyeshades"):
                 assert new[item] <= old[item], f"{item} widened while {before.phase.value}"
@@ -513,15 +523,15 @@ class TwoTabletSession(RuleBasedStateMachine):
             assert ACTORS[event.actor].role == "prescriber"
             assert p.phase is Phase.SCREENED
             assert p.screening is not None, "dosed without a screening"
-            flags = p.screening["flags"]
+            flags = p.screening.flags
             assert not flags or p.screening_cleared_by is not None, f"dosed with {flags} nobody cleared"
             if p.screening_cleared_by is not None:
                 assert ACTORS[p.screening_cleared_by].role == "prescriber"
-            agreement = p.consent
+            agreement = p.consent.to_data() if p.consent is not None else None
             assert agreement is not None and agreement["signed_by_participant"] is True, "dosed without consent"
             for key in ("pause_signal", "stop_signal", "emergency_contact", "transport_plan"):
                 assert agreement[key], f"dosed with the agreement missing {key}"
-            assert consent_missing(dict(agreement)) == []
+            assert consent_missing(p.consent) == []
             assert p.support, "dosed with no support person"
             assert step.before.covering_present, "dosed with no facilitator in the room"
 

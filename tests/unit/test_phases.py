@@ -167,7 +167,7 @@ def test_a_screened_participant_may_be_screened_again_which_replaces_the_result(
 
     session.run(screening_cmd("p1", 160, 85))
     p = session.p()
-    assert p.phase is Phase.SCREENED and p.screening["bp"] == {"sbp": 160, "dbp": 85}
+    assert p.phase is Phase.SCREENED and p.screening.to_data()["bp"] == {"sbp": 160, "dbp": 85}
     assert p.screening_cleared_by is None and not p.screening_cleared
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.domain import commands as c
-from app.domain import evolve
+from app.domain import evolve, upcast
 from app.domain.model import Event
 
 from .conftest import FAY, FINN, LEE, SessionBuilder, kinds, staff
@@ -91,10 +91,9 @@ def test_a_check_in_by_someone_else_in_an_older_log_does_not_count_as_covering_t
     legacy = Event(
         session_id=b.state.session_id,
         seq=b.state.seq + 1,
-        kind="facilitator_checked_in",
         at=b.now,
         actor="fay",
-        data={"username": "finn", "role": "facilitator"},
+        payload=upcast("facilitator_checked_in", {"username": "finn", "role": "facilitator"}),
     )
     state = evolve(b.state, legacy)
     assert "finn" in state.present and state.covering_present == ("fay",)

@@ -82,7 +82,7 @@ def test_an_infusion_time_is_only_for_an_intravenous_dose() -> None:
 
 def test_the_bp_check_time_and_the_infusion_interval_come_from_the_policy() -> None:
     policy = Policy(vitals_interval_minutes=20, vitals_interval_minutes_infusing=5, bp_check_after_dose_minutes=30)
-    dose = {"infusion_minutes": 10}
+    dose = 10  # minutes of infusion
     assert minutes(next_vitals_due(T0, dose, T0, policy)) == 5
     assert minutes(next_vitals_due(T0, dose, T0 + timedelta(minutes=10), policy)) == 30  # the BP check caps 10 + 20
     assert minutes(next_vitals_due(T0, dose, T0 + timedelta(minutes=30), policy)) == 50
