@@ -131,9 +131,11 @@ def test_an_entry_kept_on_a_shared_tablet_goes_out_only_under_its_author(live_se
     page.locator(f"#p-{pid} button.distress-btn", has_text="2").click()
     page.locator("#outbox li").wait_for(timeout=5000)
 
-    # The tablet changes hands while the link is down: theo signs in once it is back.
-    live_server.start()
+    # The tablet changes hands while the link is down: farah's sign-in is gone, and when the server
+    # is back the page goes to the login (the socket is refused), where theo signs in.
     page.context.clear_cookies()
+    live_server.start()
+    page.wait_for_url("**/login?signed_out=1**", timeout=15000)
     sign_in(page, live_server, "theo", "/rooms")
     item = page.locator("#outbox li[data-state=waiting]")
     item.filter(has_text="farah signs in on this tablet to send it").wait_for(timeout=5000)
