@@ -486,6 +486,16 @@
         throw new Error("not now");  // signed out, or busy: keep it waiting, same key
       }
       return response.json().catch(function () { return null; }).then(function (body) {
+        if (response.status !== 403) return body;
+        // A 403 from a page whose sign-in has just gone (no CSRF token any more) is not a refusal:
+        // ask who is signed in, and keep the entry waiting unless it is still its author.
+        return fetch("/api/v1/me", { credentials: "same-origin" }).then(function (me) {
+          return me.ok ? me.json() : null;
+        }).then(function (me) {
+          if (!me || (next.by && me.username !== next.by)) throw new Error("not now");
+          return body;
+        });
+      }).then(function (body) {
         next.state = "refused";
         next.reason = body && body.error ? body.error.message : "The server did not accept it (" + response.status + ").";
         return store("readwrite", function (entries) { entries.put(next); });
