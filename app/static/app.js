@@ -222,7 +222,8 @@
     var code = e.detail.event ? e.detail.event.code : 1006;
     if (code === 4401) {
       // Signed out (here or elsewhere), or the sign-in ran out: the record leaves the screen.
-      if (signingOut) return;  // this page's own sign-out is already on its way to the login page
+      if (signingOut) return;  // already on its way to the login page (its own sign-out, or the other socket)
+      signingOut = true;
       window.location.href = "/login?signed_out=1&next=" + encodeURIComponent(window.location.pathname);
       return;
     }
