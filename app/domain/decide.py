@@ -691,23 +691,32 @@ def _requester(value: str, response: str | None) -> None:
         )
 
 
+def _proposal_answer(cmd: c.Pause | c.Stop) -> tuple[str | None, str]:
+    """The participant's answer to a pause or stop staff proposed (None when they asked), and the reason."""
+    return (cmd.participant_response if cmd.requested_by == "staff" else None), cmd.reason.strip()
+
+
+def _record_declined(ev: _Events, p: ParticipantState, requested_by: str, proposal: str, reason: str) -> None:
+    """The participant declined what staff proposed: recorded, and nothing else changes."""
+    ev.add(
+        PauseOrStopDeclined(
+            from_=p.phase.value,
+            requested_by=requested_by,
+            proposal=proposal,
+            reason=reason,
+            participant_response="declines",
+        ),
+        p.id,
+    )
+
+
 def _pause(state: SessionState, cmd: c.Pause, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     _requester(cmd.requested_by, cmd.participant_response)
     _move(p, Phase.PAUSED)
-    response = cmd.participant_response if cmd.requested_by == "staff" else None
-    reason = cmd.reason.strip()
+    response, reason = _proposal_answer(cmd)
     if response == "declines":
-        ev.add(
-            PauseOrStopDeclined(
-                from_=p.phase.value,
-                requested_by=cmd.requested_by,
-                proposal="pause",
-                reason=reason,
-                participant_response=response,
-            ),
-            p.id,
-        )
+        _record_declined(ev, p, cmd.requested_by, "pause", reason)
         return
     ev.add(
         Paused(from_=p.phase.value, requested_by=cmd.requested_by, reason=reason, participant_response=response), p.id
@@ -731,19 +740,9 @@ def _stop(state: SessionState, cmd: c.Stop, ev: _Events) -> None:
     p = _active(state, cmd.participant_id)
     _requester(cmd.requested_by, cmd.participant_response)
     _move(p, Phase.STOPPED)
-    response = cmd.participant_response if cmd.requested_by == "staff" else None
-    reason = cmd.reason.strip()
+    response, reason = _proposal_answer(cmd)
     if response == "declines":
-        ev.add(
-            PauseOrStopDeclined(
-                from_=p.phase.value,
-                requested_by=cmd.requested_by,
-                proposal="stop",
-                reason=reason,
-                participant_response=response,
-            ),
-            p.id,
-        )
+        _record_declined(ev, p, cmd.requested_by, "stop", reason)
         return
     ev.add(
         Stopped(from_=p.phase.value, requested_by=cmd.requested_by, reason=reason, participant_response=response), p.id
