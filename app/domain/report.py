@@ -221,8 +221,12 @@ def response_report(
     count = 0
     for session in sessions:
         count += 1
-        leads.setdefault(session.lead, ResponseFigures("lead", session.lead)).add(session, now, policy)
-        rooms.setdefault(session.room_id, ResponseFigures("room", session.room_id)).add(session, now, policy)
+        if session.lead not in leads:
+            leads[session.lead] = ResponseFigures("lead", session.lead)
+        if session.room_id not in rooms:
+            rooms[session.room_id] = ResponseFigures("room", session.room_id)
+        leads[session.lead].add(session, now, policy)
+        rooms[session.room_id].add(session, now, policy)
     return ResponseReport(
         start=start,
         end=end,

@@ -10,9 +10,11 @@ however many sessions that is.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.domain.report import AlarmFigures, FollowupFigures, SessionFigures
 
@@ -87,18 +89,19 @@ def write(db: Session, figures: SessionFigures) -> None:
 
 
 def read(db: Session, start: datetime, end: datetime) -> dict[str, SessionFigures]:
-    """The projected figures of every session opened in [start, end) that has them, by session."""
-    in_range = (CareSession.opened_at >= start, CareSession.opened_at < end)  # type: ignore[operator]
-    sessions = db.exec(
-        select(ReportSession).join(CareSession, CareSession.id == ReportSession.session_id).where(*in_range)  # type: ignore[arg-type]
-    ).all()
+    """The projected figures of every session opened in [start, end) that has them, by session.
+    Three statements whatever the range holds; rows are read as plain tuples (no ORM objects)."""
+    connection = db.connection()
+    care = CareSession.__table__  # type: ignore[attr-defined]
+    in_range = (care.c.opened_at >= start, care.c.opened_at < end)
+
+    def rows(table: sa.Table, *order: sa.ColumnElement[object]) -> sa.CursorResult[Any]:
+        query = sa.select(table).join(care, care.c.id == table.c.session_id).where(*in_range)
+        return connection.execute(query.order_by(*order))
+
+    alarm_table: sa.Table = ReportAlarm.__table__  # type: ignore[attr-defined]
     alarms: dict[str, list[AlarmFigures]] = {}
-    for a in db.exec(
-        select(ReportAlarm)
-        .join(CareSession, CareSession.id == ReportAlarm.session_id)  # type: ignore[arg-type]
-        .where(*in_range)
-        .order_by(ReportAlarm.session_id, ReportAlarm.position)  # type: ignore[arg-type]
-    ):
+    for a in rows(alarm_table, alarm_table.c.session_id, alarm_table.c.position):
         alarms.setdefault(a.session_id, []).append(
             AlarmFigures(
                 id=a.escalation_id,
@@ -116,13 +119,9 @@ def read(db: Session, start: datetime, end: datetime) -> dict[str, SessionFigure
                 resolved_by=a.resolved_by,
             )
         )
+    followup_table: sa.Table = ReportFollowup.__table__  # type: ignore[attr-defined]
     followups: dict[str, list[FollowupFigures]] = {}
-    for f in db.exec(
-        select(ReportFollowup)
-        .join(CareSession, CareSession.id == ReportFollowup.session_id)  # type: ignore[arg-type]
-        .where(*in_range)
-        .order_by(ReportFollowup.session_id, ReportFollowup.position)  # type: ignore[arg-type]
-    ):
+    for f in rows(followup_table, followup_table.c.session_id, followup_table.c.position):
         followups.setdefault(f.session_id, []).append(
             FollowupFigures(
                 id=f.followup_id,
@@ -134,6 +133,7 @@ def read(db: Session, start: datetime, end: datetime) -> dict[str, SessionFigure
                 closed_at=_utc(f.closed_at),
             )
         )
+    session_table: sa.Table = ReportSession.__table__  # type: ignore[attr-defined]
     return {
         s.session_id: SessionFigures(
             session_id=s.session_id,
@@ -151,5 +151,5 @@ def read(db: Session, start: datetime, end: datetime) -> dict[str, SessionFigure
             refusals=s.refusals,
             missed_checkins=s.missed_checkins,
         )
-        for s in sessions
+        for s in rows(session_table, session_table.c.session_id)
     }
