@@ -618,3 +618,28 @@ def test_a_database_written_before_the_projection_reports_the_same_after_migrate
     after = _reported_after_migrate(url, clock, monkeypatch)
     assert after == before
     assert _projected_ids(url) == set(closed)
+
+
+def test_the_report_page_reads_only_sessions_with_an_open_follow_up(
+    app: Any, client_for: Clients, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services: Services = app.state.services
+    start = clock.now - timedelta(hours=1)
+    done, pending = closed_sessions(services, clock, 2)
+    for followup in services.state(done).followups.values():
+        services.execute(done, c.CloseFollowup(followup.id, "Called; she is well"), LENA)
+    clock.advance(hours=80)  # the other's follow-ups have climbed to the clinic's admins
+    loaded: list[str] = []
+    real_state = Services.state
+
+    def state_of(self: Services, session_id: str) -> Any:
+        loaded.append(session_id)
+        return real_state(self, session_id)
+
+    monkeypatch.setattr(Services, "state", state_of)
+    no_folding(monkeypatch)
+    page = client_for("admin").get("/reports", params={"from": start.date().isoformat()})
+    assert page.status_code == 200
+    climbed = [f.id for f in real_state(services, pending).followups.values()]
+    assert climbed and all(fid in page.text for fid in climbed)
+    assert done not in loaded and pending in loaded
