@@ -324,6 +324,10 @@ def test_the_wheel_carries_every_migration_template_and_static_file() -> None:
         assert files
         for file in files:
             assert file in shipped, f"{file.relative_to(package)} would be left out of the wheel"
+    # Every data file beside the code (the demo clinic, as data) travels too.
+    for file in package.glob("*"):
+        if file.is_file() and file.suffix != ".py":
+            assert file in shipped, f"{file.name} would be left out of the wheel"
 
 
 def test_the_vendored_htmx_files_are_the_ones_the_lock_file_pins() -> None:
