@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .coverage import facilitators_needed
-from .decide import support_available
+from .rules.support import support_available
 from .events import (
     CommandRefused,
     ConsentCheckinMissed,
