@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .coverage import facilitators_needed
-from .rules.support import support_available
 from .events import (
     CommandRefused,
     ConsentCheckinMissed,
@@ -27,6 +26,7 @@ from .events import (
 from .followups import climbs_at, followup_state
 from .model import Escalation, Event, Followup, SessionState, Sighting, evolve
 from .policy import Policy
+from .rules.support import support_available
 
 # The distress level from which a participant needs an answer (PRODUCT.md: 2 distressed and up).
 DISTRESS_NEEDS_ANSWER = 2

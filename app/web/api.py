@@ -122,10 +122,20 @@ def _one_of(words: tuple[str, ...]) -> Any:
     return Literal[words]
 
 
+# Text is stripped before it is checked, so a required one needs a character that is not a space:
+# the document says so (a pattern), and the validator agrees with it.
+NOT_BLANK = r"\S"
+
+
+def required_text(max_length: int) -> Any:
+    """A required text field: at least one character that is not a space, at most `max_length`."""
+    return Field(min_length=1, max_length=max_length, pattern=NOT_BLANK)
+
+
 def _text(name: str, required: bool = True) -> Any:
     """A free-text field as long as the domain lets it be."""
     if required:
-        return Field(min_length=1, max_length=v.TEXT_LIMITS[name])
+        return required_text(v.TEXT_LIMITS[name])
     return Field(default="", max_length=v.TEXT_LIMITS[name])
 
 
@@ -142,15 +152,15 @@ Withdrawable = _one_of(v.WITHDRAWABLE)
 
 
 class LoginBody(Body):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: str = required_text(64)
+    password: str = required_text(256)
 
 
 class SessionBody(Body):
-    room_id: str = Field(min_length=1, max_length=40)
+    room_id: str = required_text(40)
     kind: SessionKind
     facilitators: list[str] = Field(default_factory=list, max_length=20)
-    lead: str = Field(min_length=1, max_length=64)
+    lead: str = required_text(64)
 
 
 class ParticipantBody(Body):
@@ -194,7 +204,7 @@ class WithdrawBody(Body):
 
 class SupportBody(Body):
     kind: SupportKind
-    id: str = Field(min_length=1, max_length=64)
+    id: str = required_text(64)
 
 
 class HandoverBody(Body):
@@ -266,7 +276,7 @@ class ContactNoteBody(Body):
 
 
 class DedicatedBody(Body):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = required_text(64)
 
 
 class SessionNoteBody(Body):
@@ -278,7 +288,7 @@ class SessionNoteBody(Body):
 
 
 class StepOutBody(Body):
-    accompanied_by: str = Field(min_length=1, max_length=64)
+    accompanied_by: str = required_text(64)
 
 
 class AmendBody(Body):
@@ -439,10 +449,14 @@ def close_session(
 
 
 class PresenceBody(Body):
-    """On a shared room tablet, the person checking in or out shows it is them: their PIN or password."""
+    """On a shared room tablet, the person checking in or out shows it is them: their PIN or password
+    (one of them, never both; neither may be null)."""
 
-    pin: str | None = Field(default=None, min_length=1, max_length=32)
-    password: str | None = Field(default=None, min_length=1, max_length=256)
+    model_config = ConfigDict(json_schema_extra={"not": {"required": ["pin", "password"]}})
+
+    # Typed as text only, so the document and the validator agree that null is no PIN at all.
+    pin: str = Field(default=None, min_length=1, max_length=32, pattern=NOT_BLANK)  # type: ignore[assignment]
+    password: str = Field(default=None, min_length=1, max_length=256, pattern=NOT_BLANK)  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_secret(self) -> PresenceBody:

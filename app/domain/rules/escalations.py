@@ -81,15 +81,12 @@ def repair_owner(state: SessionState, acting: str) -> str:
     return CLINIC_ADMINS if acting == state.lead else state.lead
 
 
-ACCOUNT_LIMIT = 8000
-
-
 def _open_followup(state: SessionState, cmd: c.OpenFollowup, ev: Decision) -> None:
     p = participant_of(state, cmd.participant_id)
     reason = required_text(cmd.reason, "reason", TEXT_LIMITS["reason"])
     account = (cmd.account or "").strip()
-    if len(account) > ACCOUNT_LIMIT:
-        raise InvalidInput(f"account is longer than {ACCOUNT_LIMIT} characters.", {"field": "account"})
+    if len(account) > TEXT_LIMITS["account"]:
+        raise InvalidInput(f"account is longer than {TEXT_LIMITS['account']} characters.", {"field": "account"})
     default = CLINIC_ADMINS if cmd.concerns_lead else state.lead
     owner = (cmd.owner or "").strip() or default
     if cmd.concerns_lead and owner == state.lead:
