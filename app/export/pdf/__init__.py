@@ -11,10 +11,7 @@ from typing import Any
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.platypus import (
-    SimpleDocTemplate,
-    Spacer,
-)
+from reportlab.platypus import SimpleDocTemplate, Spacer
 
 from app import localtime
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reportlab.platypus import (
-    KeepTogether,
-    Spacer,
-)
+from reportlab.platypus import KeepTogether, Spacer
 
 from app.domain.followups import owner_words
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from reportlab.lib import colors
-from reportlab.platypus import (
-    Spacer,
-    TableStyle,
-)
+from reportlab.platypus import Spacer, TableStyle
 
 from .chart import in_chart_window
 from .course import outcome_words

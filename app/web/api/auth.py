@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.web.deps import (
-    CurrentUser,
-    ServicesDep,
-    attempt_sign_in,
-    sign_out,
-)
+from app.web.deps import CurrentUser, ServicesDep, attempt_sign_in, sign_out
 
 from .bodies import LoginBody
 from .running import PREFIX

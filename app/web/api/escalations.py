@@ -15,21 +15,10 @@ from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import User
-from app.web.deps import (
-    CurrentUser,
-    IdempotencyDep,
-    ServicesDep,
-    actor_of,
-    device_of,
-    visible_session,
-)
+from app.web.deps import CurrentUser, IdempotencyDep, ServicesDep, actor_of, device_of, visible_session
 from app.web.errors import ApiError
 from app.web.live import step_three_elsewhere
-from app.web.views import (
-    escalation_view,
-    followup_view,
-    sort_alarms,
-)
+from app.web.views import escalation_view, followup_view, sort_alarms
 
 from .bodies import ContactNoteBody, ResolveBody
 from .running import PREFIX, respond, run

@@ -10,17 +10,9 @@ from fastapi.responses import JSONResponse
 
 from app.domain import SupportRef
 from app.domain import commands as c
-from app.web.deps import (
-    CurrentUser,
-    IdempotencyDep,
-    ServicesDep,
-    record_chart_access,
-    visible_session,
-)
+from app.web.deps import CurrentUser, IdempotencyDep, ServicesDep, record_chart_access, visible_session
 from app.web.errors import ApiError
-from app.web.views import (
-    participant_view,
-)
+from app.web.views import participant_view
 
 from .bodies import (
     AmendBody,

@@ -15,12 +15,7 @@ from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import User
 from app.web.attempts import AttemptThrottle
-from app.web.deps import (
-    CurrentUser,
-    IdempotencyDep,
-    ServicesDep,
-    visible_session,
-)
+from app.web.deps import CurrentUser, IdempotencyDep, ServicesDep, visible_session
 from app.web.errors import ApiError
 
 from .bodies import PresenceBody

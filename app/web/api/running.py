@@ -11,15 +11,8 @@ from app.domain import SessionState
 from app.domain import commands as c
 from app.services import Outcome, Services
 from app.store.tables import User
-from app.web.deps import (
-    actor_of,
-    device_of,
-    visible_session,
-)
-from app.web.views import (
-    participant_view,
-    session_view,
-)
+from app.web.deps import actor_of, device_of, visible_session
+from app.web.views import participant_view, session_view
 
 # Every route of the JSON API is under this path (each resource's router carries it, so the route
 # table names every route by its full path).

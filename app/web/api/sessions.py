@@ -10,20 +10,9 @@ from fastapi.responses import JSONResponse
 from app.domain import commands as c
 from app.store import people
 from app.store.db import unit_of_work
-from app.web.deps import (
-    CurrentUser,
-    IdempotencyDep,
-    ServicesDep,
-    actor_of,
-    device_of,
-    room_for,
-    visible_session,
-)
+from app.web.deps import CurrentUser, IdempotencyDep, ServicesDep, actor_of, device_of, room_for, visible_session
 from app.web.errors import ApiError
-from app.web.views import (
-    event_view,
-    session_view,
-)
+from app.web.views import event_view, session_view
 
 from .bodies import SessionBody
 from .running import PREFIX, respond, run, session_answer
