@@ -23,8 +23,9 @@ from .events import (
     EscalationRaised,
     EscalationUpdated,
 )
+from .evolve import evolve
 from .followups import climbs_at, followup_state
-from .model import Escalation, Event, Followup, SessionState, Sighting, evolve
+from .model import Escalation, Event, Followup, SessionState, Sighting
 from .policy import Policy
 from .rules.support import support_available
 

@@ -25,7 +25,8 @@ from pypdf import PdfReader
 
 from app.domain import commands as c
 from app.domain.events import upcast
-from app.domain.model import Event, evolve
+from app.domain.evolve import evolve
+from app.domain.model import Event
 from app.export import ChartRecord, Snapshot, build_record, csv_export, fhir_export, json_export, pdf_export
 from app.export.formats import CSV_COLUMNS
 from app.web.exports import archive
