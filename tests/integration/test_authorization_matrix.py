@@ -30,7 +30,6 @@ from tests.integration.helpers import (
     CONSENT,
     SESSION_COOKIE,
     add_participant,
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
     signed_cookie,

@@ -11,12 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.web.openapi import document
-from tests.integration.helpers import (  # noqa: F401 - fixtures
+from tests.integration.helpers import (
     API,
     add_participant,
     assert_error,
-    fast_client_for,
-    fast_db_url,
     open_session,
     sess,
 )

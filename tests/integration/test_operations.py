@@ -28,12 +28,9 @@ from app.live import clock as live_clock
 from app.store.db import make_engine
 from app.store.migrate import MIGRATIONS, head_revision, upgrade
 from app.web import assets
-from tests.integration.helpers import (  # noqa: F401  (fixtures)
+from tests.integration.helpers import (
     API,
     add_participant,
-    fast_client_for,
-    fast_db_url,
-    ok,
     open_session,
     state,
 )

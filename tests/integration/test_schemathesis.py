@@ -22,8 +22,6 @@ from schemathesis.core.failures import FailureGroup
 from tests.integration.helpers import (
     API,
     dosed_participant,
-    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
     signed_cookie,
