@@ -33,6 +33,7 @@ image:
 ## Run the whole test suite (browser tests need Debian's chromium: `apt-get install chromium`).
 test: setup
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium is not installed: browser tests will be skipped (apt-get install chromium)"
+	@command -v java >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null; } || echo "java is not installed: the Nu HTML check will be skipped (apt-get install default-jre-headless)"
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
