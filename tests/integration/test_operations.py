@@ -231,8 +231,8 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  #
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(cli, "_serve", lambda target, host, port, **kw: calls.append({"port": port, **kw}))
-    monkeypatch.setattr(cli, "_migrate", lambda url: (None, None))
+    monkeypatch.setattr(cli.common, "serve", lambda target, host, port, **kw: calls.append({"port": port, **kw}))
+    monkeypatch.setattr(cli.common, "migrate", lambda url: (None, None))
     monkeypatch.setenv("HOLDSPACE_SECRET_KEY", "test-secret-key-0123456789")
     return calls
 
