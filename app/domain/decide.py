@@ -755,8 +755,18 @@ def _answer_checkin(state: SessionState, cmd: c.AnswerCheckin, ev: _Events) -> N
     p = _active(state, cmd.participant_id)
     if not p.altered:
         raise _refuse("invalid_transition", "Consent check-ins happen from the dose until discharge.")
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
-    ev.add(ConsentCheckinAnswered(ok=cmd.ok, note=cmd.note.strip(), due_at=p.checkin_due_at, next_due_at=due), p.id)
+    late_entry: dict[str, Any] = {}
+    if cmd.observed_at is not None:
+        # Answered on a tablet that was offline: when it was asked is kept beside when it arrived.
+        late_entry = {"observed_at": observed, "late": entered_late(observed, ev.ctx.now)}
+    ev.add(
+        ConsentCheckinAnswered(
+            ok=cmd.ok, note=cmd.note.strip(), due_at=p.checkin_due_at, next_due_at=due, **late_entry
+        ),
+        p.id,
+    )
 
 
 # ---------------------------------------------------------------- vitals, observations
@@ -880,7 +890,11 @@ def _tick_checklist(state: SessionState, cmd: c.TickChecklistItem, ev: _Events) 
         raise InvalidInput(f"'{items[cmd.item].label}' is decided by the record, not ticked.", {"field": "item"})
     if not p.altered:
         raise _refuse("invalid_transition", "The grounding checklist applies after the dose.")
-    ev.add(ChecklistItemTicked(item=cmd.item, note=cmd.note.strip()), p.id)
+    observed = _time(cmd.observed_at, state, ev.ctx, "observed_at")
+    late_entry: dict[str, Any] = {}
+    if cmd.observed_at is not None:
+        late_entry = {"observed_at": observed, "late": entered_late(observed, ev.ctx.now)}
+    ev.add(ChecklistItemTicked(item=cmd.item, note=cmd.note.strip(), **late_entry), p.id)
 
 
 def _discharge(state: SessionState, cmd: c.Discharge, ev: _Events) -> None:

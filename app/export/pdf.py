@@ -505,7 +505,7 @@ def pdf_export(record: ChartRecord) -> bytes:
     _dose(d, data)
     _blood_pressure(d, data)
     chart = vitals_chart(record, d.width)
-    d.section("Vitals over time", chart, _vitals_table(d, data))
+    d.section("Vitals over time", chart, _vitals_table(d, data), _vitals_legend(d, data))
     _scales(d, data)
     _adverse(d, data)
     _pauses(d, data)
@@ -868,24 +868,34 @@ def _blood_pressure(d: _Doc, data: dict[str, Any]) -> None:
 def _vitals_table(d: _Doc, data: dict[str, Any]) -> Any:
     rows = []
     for v in data["vitals"]:
+        flags = v.get("out_of_range") or {}
+
+        def shown(name: str, flags: dict[str, str] = flags, v: dict[str, Any] = v) -> str:
+            return _n(v.get(name)) + (" !" if name in flags else "")
+
         inside = in_chart_window(data, v["observed_at"])
         observed = hm(v["observed_at"]) if inside else f"{day(v['observed_at'])} (not on the chart)"
         rows.append(
             [
                 observed + (f" (late, rec. {hm(v['recorded_at'])})" if v.get("late") else ""),
                 _mins(v.get("minutes_after_dose")),
-                f"{_n(v.get('sbp'))}/{_n(v.get('dbp'))}"
-                if v.get("sbp") is not None or v.get("dbp") is not None
-                else "-",
-                _n(v.get("hr")),
-                _n(v.get("spo2")),
-                _n(v.get("rr")),
+                f"{shown('sbp')}/{shown('dbp')}" if v.get("sbp") is not None or v.get("dbp") is not None else "-",
+                shown("hr"),
+                shown("spo2"),
+                shown("rr"),
                 v.get("by") or "",
             ]
         )
-    return d.grid(
+    table = d.grid(
         ["observed", "from dose", "BP mmHg", "HR /min", "SpO2 %", "RR /min", "by"], rows, [22, 12, 14, 10, 10, 10, 14]
     )
+    return table
+
+
+def _vitals_legend(d: _Doc, data: dict[str, Any]) -> Any:
+    if not any(v.get("out_of_range") for v in data["vitals"]):
+        return None
+    return d.p(d.e("! out of range: past the clinic's alarm threshold"), "small")
 
 
 def _scales(d: _Doc, data: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ from app.domain import (
 )
 from app.domain import events as ev
 from app.domain.checklist import VITALS_FOR_DISCHARGE, missing_items, vitals_out_of_range
-from app.domain.escalation import BP_CHECK_REPORT_WINDOW_MINUTES
+from app.domain.escalation import BP_CHECK_REPORT_WINDOW_MINUTES, vitals_flags
 from app.domain.events import SupportRef
 from app.domain.followups import closed_late
 from app.domain.outcome import Outcome, outcome_of
@@ -465,7 +465,7 @@ def build_record(
 
     amendments = _amendments(own)
     dose = _dose(p)
-    vitals = _vitals(own, p)
+    vitals = _vitals(own, p, policy)
     bp = _bp_readings(p, vitals, policy)
     ended = p.ended_at
     checklist = _checklist(own, p, policy, exported_at)
@@ -540,7 +540,7 @@ def build_record(
             for e in events
             if isinstance(e.payload, ev.CommandRefused)
         ],
-        "timeline": _timeline(events, amendments, others),
+        "timeline": _timeline(events, amendments, others, policy),
         "last_event_seq": snapshot.last_event_seq,
         "last_event_hash": snapshot.last_event_hash,
         "chain": {
@@ -658,7 +658,7 @@ def _dose(p: ParticipantState) -> dict[str, Any] | None:
     }
 
 
-def _vitals(own: Sequence[Event], p: ParticipantState) -> list[dict[str, Any]]:
+def _vitals(own: Sequence[Event], p: ParticipantState, policy: Policy) -> list[dict[str, Any]]:
     out = []
     for e in own:
         if not isinstance(e.payload, ev.VitalsRecorded):
@@ -674,6 +674,8 @@ def _vitals(own: Sequence[Event], p: ParticipantState) -> list[dict[str, Any]]:
                 "minutes_after_dose": _minutes(p.dosed_at, observed),
                 "by": e.actor,
                 **{name: values.get(name) for name in VITAL_NAMES},
+                # Each reading past the clinic's alarm thresholds, with the alarm's priority.
+                "out_of_range": vitals_flags(values, policy),
             }
         )
     out.sort(key=lambda v: (_when(v["observed_at"]), v["seq"]))
@@ -999,12 +1001,26 @@ def _notes(own: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]])
     return out
 
 
+def _out_of_range_text(flags: Mapping[str, str]) -> str:
+    names = {"sbp": "systolic BP", "dbp": "diastolic BP", "hr": "HR", "spo2": "SpO2", "rr": "RR"}
+    return "; out of range: " + ", ".join(f"{names.get(k, k)} ({v} alarm)" for k, v in flags.items())
+
+
 def _timeline(
-    events: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]], others: Mapping[str, str]
+    events: Sequence[Event],
+    amendments: Mapping[int, list[dict[str, Any]]],
+    others: Mapping[str, str],
+    policy: Policy,
 ) -> list[dict[str, Any]]:
     out = []
     for e in events:
         observed_at, late = ev.observed(e.payload)
+        summary = summarize(e, others)
+        flags: dict[str, str] = {}
+        if isinstance(e.payload, ev.VitalsRecorded):
+            flags = vitals_flags(e.payload.vitals, policy)
+            if flags:
+                summary += _out_of_range_text(flags)
         out.append(
             {
                 "seq": e.seq,
@@ -1012,7 +1028,8 @@ def _timeline(
                 "kind": e.kind,
                 "actor": e.actor,
                 "device": e.device,
-                "summary": summarize(e, others),
+                "summary": summary,
+                "out_of_range": flags,
                 "observed_at": _iso(observed_at),
                 "late": late,
                 "amends_seq": e.payload.event_seq if isinstance(e.payload, ev.Amended) else None,

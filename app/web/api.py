@@ -224,6 +224,7 @@ class PauseStopBody(Body):
 class CheckinBody(Body):
     ok: StrictBool
     note: str = Field(default="", max_length=2000)
+    observed_at: ClientTime | None = None
 
 
 class VitalsBody(Body):
@@ -249,6 +250,7 @@ class ObservationBody(Body):
 class ChecklistBody(Body):
     done: StrictTrue = True
     note: str = Field(default="", max_length=2000)
+    observed_at: ClientTime | None = None
 
 
 class TransferBody(Body):
@@ -683,7 +685,7 @@ def consent_checkin(
     services: ServicesDep,
     idem: IdempotencyDep,
 ) -> JSONResponse:
-    command = c.AnswerCheckin(participant_id, body.ok, body.note)
+    command = c.AnswerCheckin(participant_id, body.ok, body.note, body.observed_at)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
 
@@ -851,7 +853,7 @@ def tick_checklist(
     services: ServicesDep,
     idem: IdempotencyDep,
 ) -> JSONResponse:
-    command = c.TickChecklistItem(participant_id, item, body.note)
+    command = c.TickChecklistItem(participant_id, item, body.note, body.observed_at)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
 
