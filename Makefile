@@ -50,6 +50,7 @@ typecheck: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/first_load.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache build dist
