@@ -450,7 +450,8 @@
   function drawSound() {
     if (!toggle) return;
     var state = soundState();
-    toggle.textContent = state === "off" ? "Turn alarm sound on" : "Alarm sound on · turn off";
+    toggle.textContent = state === "off" ? "Turn alarm sound on"
+      : state === "blocked" ? "Alarm sound on, waiting for a tap · turn off" : "Alarm sound on · turn off";
     toggle.classList.toggle("primary", state === "on");
     toggle.setAttribute("aria-pressed", state === "off" ? "false" : "true");
     document.body.dataset.sound = state;

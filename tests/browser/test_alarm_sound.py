@@ -52,12 +52,13 @@ def test_the_sound_setting_survives_a_reload_and_off_or_blocked_is_shown(live_se
     page.wait_for_function("() => window.holdspace.sound() === 'blocked'", timeout=3000)
     assert "blocked by the browser" in banner.inner_text()
     warning.wait_for(state="visible", timeout=3000)
-    assert "Alarm sound on" in page.locator("#sound-toggle").inner_text()
+    assert page.locator("#sound-toggle").inner_text() == "Alarm sound on, waiting for a tap · turn off"
     screenshot(page, "overview-sound-blocked")
     page.locator("h1").click()
     page.wait_for_function("() => window.holdspace.sound() === 'on'", timeout=3000)
     assert banner.is_hidden()
     assert warning.is_hidden()
+    assert page.locator("#sound-toggle").inner_text() == "Alarm sound on · turn off"
 
     # Turning it off is a choice that is kept too.
     page.locator("#sound-toggle").click()
