@@ -305,6 +305,9 @@ class ConsentCheckinAnswered(Payload):
     next_due_at: datetime
     note: str = ""
     due_at: datetime | None = None
+    # Sent late by a tablet that was offline: when it was asked, kept beside when it arrived.
+    observed_at: datetime | None = omitted(None)
+    late: bool = omitted(False)
 
 
 @dataclass(frozen=True)
@@ -348,6 +351,9 @@ class ChecklistItemTicked(Payload):
     KIND: ClassVar[str] = "checklist_item_ticked"
     item: str
     note: str = ""
+    # Sent late by a tablet that was offline: when it was ticked, kept beside when it arrived.
+    observed_at: datetime | None = omitted(None)
+    late: bool = omitted(False)
 
 
 @dataclass(frozen=True)
@@ -569,5 +575,7 @@ def observed(payload: Payload) -> tuple[datetime | None, bool]:
     """When an entry says it was observed, and whether it was recorded late (None, False for an
     event that records only the moment it was written)."""
     if isinstance(payload, (VitalsRecorded, ObservationRecorded, NoteRecorded, ScreeningRecorded, ConsentRecorded)):
+        return payload.observed_at, payload.late
+    if isinstance(payload, (ConsentCheckinAnswered, ChecklistItemTicked)) and payload.observed_at is not None:
         return payload.observed_at, payload.late
     return None, False

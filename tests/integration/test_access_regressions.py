@@ -345,7 +345,7 @@ def test_a_room_remembers_a_bounded_number_of_tablets(clock: Clock) -> None:
         assert presence.connected(f"tablet-{i}", "cedar-room", "farah", clock())
     assert not presence.connected("tablet-new", "cedar-room", "farah", clock())
     clock.advance(seconds=1)
-    presence.disconnected("tablet-1", "cedar-room", clock())
+    presence.disconnected("tablet-1", clock())
     # The oldest offline tablet makes room; online ones are never dropped.
     assert presence.connected("tablet-new", "cedar-room", "farah", clock())
     assert [link.device for link in presence.for_room("cedar-room", clock())] == ["tablet-0", "tablet-2", "tablet-new"]

@@ -9,10 +9,10 @@ from .. import commands as c
 from ..checklist import evaluate_checklist, missing_items
 from ..errors import InvalidInput
 from ..events import ChecklistItemTicked, Discharged, ItemResult, Transferred
-from ..model import Phase, SessionState
+from ..model import Phase, SessionState, entered_late
 from ..policy import AUTO_CHECKLIST_KEYS
 from ..vocabulary import TEXT_LIMITS
-from .base import Decision, active_participant, check_move, refuse, required_text
+from .base import Decision, active_participant, check_move, client_time, refuse, required_text
 from .support import dyad_locked, locked_dependants
 
 
@@ -25,7 +25,11 @@ def _tick_checklist(state: SessionState, cmd: c.TickChecklistItem, ev: Decision)
         raise InvalidInput(f"'{items[cmd.item].label}' is decided by the record, not ticked.", {"field": "item"})
     if not p.altered:
         raise refuse("invalid_transition", "The grounding checklist applies after the dose.")
-    ev.add(ChecklistItemTicked(item=cmd.item, note=cmd.note.strip()), p.id)
+    observed = client_time(cmd.observed_at, state, ev.ctx, "observed_at")
+    late_entry: dict[str, Any] = {}
+    if cmd.observed_at is not None:
+        late_entry = {"observed_at": observed, "late": entered_late(observed, ev.ctx.now)}
+    ev.add(ChecklistItemTicked(item=cmd.item, note=cmd.note.strip(), **late_entry), p.id)
 
 
 def _discharge(state: SessionState, cmd: c.Discharge, ev: Decision) -> None:

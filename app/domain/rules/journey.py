@@ -10,9 +10,9 @@ from .. import commands as c
 from ..errors import InvalidInput
 from ..escalation import open_followup
 from ..events import ConsentCheckinAnswered, Paused, PauseOrStopDeclined, PhaseChanged, Resumed, Stopped
-from ..model import ParticipantState, Phase, SessionState
+from ..model import ParticipantState, Phase, SessionState, entered_late
 from ..vocabulary import FORWARD_PHASES, PARTICIPANT_RESPONSES, REQUESTERS
-from .base import Decision, active_participant, check_move, refuse
+from .base import Decision, active_participant, check_move, client_time, refuse
 
 
 def _change_phase(state: SessionState, cmd: c.ChangePhase, ev: Decision) -> None:
@@ -100,8 +100,18 @@ def _answer_checkin(state: SessionState, cmd: c.AnswerCheckin, ev: Decision) -> 
     p = active_participant(state, cmd.participant_id)
     if not p.altered:
         raise refuse("invalid_transition", "Consent check-ins happen from the dose until discharge.")
+    observed = client_time(cmd.observed_at, state, ev.ctx, "observed_at")
     due = ev.ctx.now + timedelta(minutes=ev.ctx.policy.checkin_interval_minutes)
-    ev.add(ConsentCheckinAnswered(ok=cmd.ok, note=cmd.note.strip(), due_at=p.checkin_due_at, next_due_at=due), p.id)
+    late_entry: dict[str, Any] = {}
+    if cmd.observed_at is not None:
+        # Answered on a tablet that was offline: when it was asked is kept beside when it arrived.
+        late_entry = {"observed_at": observed, "late": entered_late(observed, ev.ctx.now)}
+    ev.add(
+        ConsentCheckinAnswered(
+            ok=cmd.ok, note=cmd.note.strip(), due_at=p.checkin_due_at, next_due_at=due, **late_entry
+        ),
+        p.id,
+    )
 
 
 HANDLERS: dict[type, Callable[[SessionState, Any, Decision], None]] = {

@@ -76,7 +76,7 @@ def pdf_export(record: ChartRecord) -> bytes:
     sections.dose(d, data)
     sections.blood_pressure(d, data)
     chart = vitals_chart(record, d.width)
-    d.section("Vitals over time", chart, sections.vitals_table(d, data))
+    d.section("Vitals over time", chart, sections.vitals_table(d, data), sections.vitals_legend(d, data))
     sections.scales(d, data)
     course.adverse(d, data)
     course.pauses(d, data)

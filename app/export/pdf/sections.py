@@ -303,24 +303,33 @@ def blood_pressure(d: Doc, data: dict[str, Any]) -> None:
 def vitals_table(d: Doc, data: dict[str, Any]) -> Any:
     rows = []
     for v in data["vitals"]:
+        flags = v.get("out_of_range") or {}
+
+        def shown(name: str, flags: dict[str, str] = flags, v: dict[str, Any] = v) -> str:
+            return num(v.get(name)) + (" !" if name in flags else "")
+
         inside = in_chart_window(data, v["observed_at"])
         observed = hm(v["observed_at"]) if inside else f"{day(v['observed_at'])} (not on the chart)"
         rows.append(
             [
                 observed + (f" (late, rec. {hm(v['recorded_at'])})" if v.get("late") else ""),
                 mins(v.get("minutes_after_dose")),
-                f"{num(v.get('sbp'))}/{num(v.get('dbp'))}"
-                if v.get("sbp") is not None or v.get("dbp") is not None
-                else "-",
-                num(v.get("hr")),
-                num(v.get("spo2")),
-                num(v.get("rr")),
+                f"{shown('sbp')}/{shown('dbp')}" if v.get("sbp") is not None or v.get("dbp") is not None else "-",
+                shown("hr"),
+                shown("spo2"),
+                shown("rr"),
                 v.get("by") or "",
             ]
         )
     return d.grid(
         ["observed", "from dose", "BP mmHg", "HR /min", "SpO2 %", "RR /min", "by"], rows, [22, 12, 14, 10, 10, 10, 14]
     )
+
+
+def vitals_legend(d: Doc, data: dict[str, Any]) -> Any:
+    if not any(v.get("out_of_range") for v in data["vitals"]):
+        return None
+    return d.p(d.e("! out of range: past the clinic's alarm threshold"), "small")
 
 
 def scales(d: Doc, data: dict[str, Any]) -> None:

@@ -53,7 +53,7 @@ def build_record(
 
     amendments = sections.amendments(own)
     dose = sections.dose(p)
-    vitals = sections.vitals(own, p)
+    vitals = sections.vitals(own, p, policy)
     bp = sections.bp_readings(p, vitals, policy)
     ended = p.ended_at
     checklist = sections.checklist(own, p, policy, exported_at)
@@ -128,7 +128,7 @@ def build_record(
             for e in events
             if isinstance(e.payload, ev.CommandRefused)
         ],
-        "timeline": sections.timeline(events, amendments, others),
+        "timeline": sections.timeline(events, amendments, others, policy),
         "last_event_seq": snapshot.last_event_seq,
         "last_event_hash": snapshot.last_event_hash,
         "chain": {

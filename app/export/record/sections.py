@@ -9,7 +9,7 @@ from typing import Any
 from app.domain import Event, ParticipantState, Policy, SessionState, evaluate_checklist
 from app.domain import events as ev
 from app.domain.checklist import VITALS_FOR_DISCHARGE, missing_items, vitals_out_of_range
-from app.domain.escalation import BP_CHECK_REPORT_WINDOW_MINUTES
+from app.domain.escalation import BP_CHECK_REPORT_WINDOW_MINUTES, vitals_flags
 from app.domain.followups import closed_late
 from app.domain.outcome import Outcome, outcome_of
 
@@ -113,7 +113,7 @@ def dose(p: ParticipantState) -> dict[str, Any] | None:
     }
 
 
-def vitals(own: Sequence[Event], p: ParticipantState) -> list[dict[str, Any]]:
+def vitals(own: Sequence[Event], p: ParticipantState, policy: Policy) -> list[dict[str, Any]]:
     out = []
     for e in own:
         if not isinstance(e.payload, ev.VitalsRecorded):
@@ -129,6 +129,8 @@ def vitals(own: Sequence[Event], p: ParticipantState) -> list[dict[str, Any]]:
                 "minutes_after_dose": minutes_between(p.dosed_at, observed),
                 "by": e.actor,
                 **{name: values.get(name) for name in VITAL_NAMES},
+                # Each reading past the clinic's alarm thresholds, with the alarm's priority.
+                "out_of_range": vitals_flags(values, policy),
             }
         )
     out.sort(key=lambda v: (when(v["observed_at"]), v["seq"]))
@@ -454,12 +456,26 @@ def notes(own: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]]) 
     return out
 
 
+def _out_of_range_text(flags: Mapping[str, str]) -> str:
+    names = {"sbp": "systolic BP", "dbp": "diastolic BP", "hr": "HR", "spo2": "SpO2", "rr": "RR"}
+    return "; out of range: " + ", ".join(f"{names.get(k, k)} ({v} alarm)" for k, v in flags.items())
+
+
 def timeline(
-    events: Sequence[Event], amendments: Mapping[int, list[dict[str, Any]]], others: Mapping[str, str]
+    events: Sequence[Event],
+    amendments: Mapping[int, list[dict[str, Any]]],
+    others: Mapping[str, str],
+    policy: Policy,
 ) -> list[dict[str, Any]]:
     out = []
     for e in events:
         observed_at, late = ev.observed(e.payload)
+        summary = summarize(e, others)
+        flags: dict[str, str] = {}
+        if isinstance(e.payload, ev.VitalsRecorded):
+            flags = vitals_flags(e.payload.vitals, policy)
+            if flags:
+                summary += _out_of_range_text(flags)
         out.append(
             {
                 "seq": e.seq,
@@ -467,7 +483,8 @@ def timeline(
                 "kind": e.kind,
                 "actor": e.actor,
                 "device": e.device,
-                "summary": summarize(e, others),
+                "summary": summary,
+                "out_of_range": flags,
                 "observed_at": iso(observed_at),
                 "late": late,
                 "amends_seq": e.payload.event_seq if isinstance(e.payload, ev.Amended) else None,

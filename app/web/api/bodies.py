@@ -198,6 +198,7 @@ class PauseStopBody(Body):
 class CheckinBody(Body):
     ok: StrictBool
     note: str = Field(default="", max_length=2000)
+    observed_at: ClientTime | None = None
 
 
 class VitalsBody(Body):
@@ -223,6 +224,7 @@ class ObservationBody(Body):
 class ChecklistBody(Body):
     done: StrictTrue = True
     note: str = Field(default="", max_length=2000)
+    observed_at: ClientTime | None = None
 
 
 class TransferBody(Body):

@@ -157,7 +157,7 @@ def consent_checkin(
     services: ServicesDep,
     idem: IdempotencyDep,
 ) -> JSONResponse:
-    command = c.AnswerCheckin(participant_id, body.ok, body.note)
+    command = c.AnswerCheckin(participant_id, body.ok, body.note, body.observed_at)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
 
@@ -325,7 +325,7 @@ def tick_checklist(
     services: ServicesDep,
     idem: IdempotencyDep,
 ) -> JSONResponse:
-    command = c.TickChecklistItem(participant_id, item, body.note)
+    command = c.TickChecklistItem(participant_id, item, body.note, body.observed_at)
     return run_for_participant(request, services, user, session_id, participant_id, command, idem)
 
 
