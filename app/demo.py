@@ -18,9 +18,12 @@ import os
 import random
 import secrets
 import threading
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -39,24 +42,14 @@ PASSWORD_ENV = "HOLDSPACE_DEMO_PASSWORD"
 DEMO_DEVICE = "holdspace-demo"
 SIM_DEVICE = "holdspace-demo (simulated)"
 
-# (username, role), in the order the logins are printed.
-USERS: tuple[tuple[str, str], ...] = (
-    ("lena", "lead"),
-    ("farah", "facilitator"),
-    ("theo", "facilitator"),
-    ("mika", "facilitator"),
-    ("dr.ade", "prescriber"),
-    ("admin", "admin"),
-)
+CLINIC_FILE = Path(__file__).with_name("demo_clinic.toml")
+CLINIC: dict[str, Any] = tomllib.loads(CLINIC_FILE.read_text(encoding="utf-8"))
 
-# (name, assigned staff). Every room is led by lena. The prescriber is assigned to every room so
-# that she can see screenings and record doses there.
-ROOMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Cedar Room", ("farah", "theo", "dr.ade")),
-    ("Willow Room", ("mika", "farah", "dr.ade")),
-    ("Juniper Room", ("dr.ade",)),
-)
-LEAD = "lena"
+# (username, role), in the order the logins are printed.
+USERS: tuple[tuple[str, str], ...] = tuple((u["username"], u["role"]) for u in CLINIC["users"])
+# (name, assigned staff).
+ROOMS: tuple[tuple[str, tuple[str, ...]], ...] = tuple((r["name"], tuple(r["staff"])) for r in CLINIC["rooms"])
+LEAD: str = CLINIC["lead"]
 
 NO_CONTRAINDICATIONS = {
     "uncontrolled_hypertension": False,
@@ -152,32 +145,6 @@ def _pid(rng: random.Random) -> str:
     return f"{rng.getrandbits(48):012x}"
 
 
-def _consent(
-    pid: str,
-    *,
-    touch: tuple[str, ...],
-    pause: str,
-    stop: str,
-    music: bool,
-    eyeshades: bool,
-    contact: str,
-    transport: str,
-    if_stop: str,
-) -> c.RecordConsent:
-    return c.RecordConsent(
-        participant_id=pid,
-        touch=touch,
-        pause_signal=pause,
-        stop_signal=stop,
-        music=music,
-        eyeshades=eyeshades,
-        emergency_contact=contact,
-        transport_plan=transport,
-        signed_by_participant=True,
-        if_stop_requested=if_stop,
-    )
-
-
 @dataclass(frozen=True)
 class Journey:
     """When one participant's journey went where, in minutes relative to now."""
@@ -199,11 +166,9 @@ def _journey(
     base: Baseline,
     staff: Actor,
     prescriber: Actor,
-    *,
-    checkin_notes: tuple[str, ...],
-    observations: list[tuple[float, dict]],
+    checkin_notes: Sequence[str],
 ) -> None:
-    """Dose, phases, vitals every 15 minutes, consent check-ins every ~19 minutes, observations."""
+    """Dose, phases, vitals every 15 minutes, consent check-ins every ~19 minutes."""
     # The prescriber records the dose two minutes after giving it.
     given = now + timedelta(minutes=j.dose_at)
     t.add(j.dose_at + 2, prescriber, c.AdministerDose(pid, j.route, j.dose_mg, administered_at=given))
@@ -221,313 +186,64 @@ def _journey(
         t.add(minute, staff, c.AnswerCheckin(pid, ok=True, note=checkin_notes[index % len(checkin_notes)]))
         minute += 19
         index += 1
-    for at, values in observations:
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        t.add(at, staff, c.RecordObservation(pid, **values))
 
 
-# ---------------------------------------------------------------- the two sessions
+# ---------------------------------------------------------------- a session from the clinic file
 
 
-def _cedar(rng: random.Random, now: datetime, staff: dict[str, Actor]) -> tuple[Timeline, dict[str, str]]:
-    """A group session: four participants at different points of their journey."""
-    farah, theo, ade = staff["farah"], staff["theo"], staff["dr.ade"]
+def _timeline(spec: dict[str, Any], rng: random.Random, now: datetime, staff: dict[str, Actor]) -> Timeline:
+    """Every step of one session of the clinic file, each by the person the file names."""
     t = Timeline()
-    rowan, jules, sam, ines = (_pid(rng) for _ in range(4))
-    t.add(-124, farah, c.CheckIn("farah", "facilitator"))
-    t.add(-123, theo, c.CheckIn("theo", "facilitator"))
-    for minute, pid, name, chart in (
-        (-120, rowan, "Rowan A.", "C-1042"),
-        (-119, jules, "Jules M.", "C-1057"),
-        (-117, sam, "Sam K.", "C-1063"),
-        (-116, ines, "Ines P.", "C-1071"),
-    ):
-        t.add(minute, farah, c.AddParticipant(pid, name, chart))
-
-    # Screening. Jules's blood pressure is above the pre-dose line: the prescriber clears it.
-    t.add(-112, farah, c.RecordScreening(rowan, NO_CONTRAINDICATIONS, 124, 78, notes="Second session; slept well."))
-    t.add(
-        -110,
-        theo,
-        c.RecordScreening(
-            jules, NO_CONTRAINDICATIONS, 146, 92, ("sertraline 50 mg daily",), notes="Anxious about the group setting."
-        ),
-    )
-    t.add(-108, theo, c.RecordScreening(sam, NO_CONTRAINDICATIONS, 118, 76, notes="First group session."))
-    t.add(-107, farah, c.RecordScreening(ines, NO_CONTRAINDICATIONS, 128, 82))
-    t.add(
-        -101,
-        ade,
-        c.ClearScreening(
-            jules,
-            "Repeat BP 136/86 after ten minutes' rest; white-coat pattern documented at intake. "
-            "Cleared for a reduced sublingual dose; recheck BP at 40 minutes.",
-        ),
-    )
-
-    # The pre-session agreements, attested by the facilitator who went through them.
-    t.add(
-        -106,
-        farah,
-        _consent(
-            rowan,
-            touch=("hand", "shoulder"),
-            pause="Hand raised, palm out",
-            stop="Says 'red'",
-            music=True,
-            eyeshades=True,
-            contact="Partner: Alex A., 555-0142",
-            transport="Partner collects at 16:30",
-            if_stop="Lights up a little, water, stay close",
-        ),
-    )
-    t.add(
-        -105,
-        theo,
-        _consent(
-            jules,
-            touch=("hand",),
-            pause="Taps the mat twice",
-            stop="Says 'stop'",
-            music=True,
-            eyeshades=False,
-            contact="Sister: Dana M., 555-0178",
-            transport="Taxi booked for 16:45, escorted to the car",
-            if_stop="Sit up with support, talk me through it",
-        ),
-    )
-    t.add(
-        -104,
-        theo,
-        _consent(
-            sam,
-            touch=(),
-            pause="Says 'pause'",
-            stop="Says 'stop' or removes eyeshades",
-            music=True,
-            eyeshades=True,
-            contact="Friend: Chris L., 555-0119",
-            transport="Friend collects at 17:00",
-            if_stop="No touch, just stay beside me",
-        ),
-    )
-    t.add(
-        -103,
-        farah,
-        _consent(
-            ines,
-            touch=("hand", "hug"),
-            pause="Hand on heart",
-            stop="Says 'enough'",
-            music=True,
-            eyeshades=True,
-            contact="Husband: Marco P., 555-0163",
-            transport="Husband collects at 17:15",
-            if_stop="Hold my hand, help me breathe",
-        ),
-    )
-
-    # Support persons: each facilitator holds two participants.
-    t.add(-100, farah, c.AssignSupport(rowan, SupportRef("staff", "farah")))
-    t.add(-100, farah, c.AssignSupport(ines, SupportRef("staff", "farah")))
-    t.add(-99, theo, c.AssignSupport(jules, SupportRef("staff", "theo")))
-    t.add(-99, theo, c.AssignSupport(sam, SupportRef("staff", "theo")))
-
-    rowan_journey = Journey(-88, "sublingual", 200, journeying_at=-81, re_entry_at=-36, grounding_at=-13)
-    _journey(
-        t,
-        rng,
-        now,
-        rowan,
-        rowan_journey,
-        Baseline(122, 78, 72, 98, 14),
-        farah,
-        ade,
-        checkin_notes=("Nods, thumbs up", "'I'm okay, keep going'", "Smiles, says all good", "Clear yes"),
-        observations=[
-            (-70, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Quiet tears, relaxed breathing."}),
-            (
-                -50,
-                {
-                    "distress": 1,
-                    "moaa_s": 4,
-                    "rass": 0,
-                    "signs": ["tearful"],
-                    "parts": ["critic"],
-                    "note": "Spoke of an inner critic softening.",
-                },
-            ),
-            (-25, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 2, "note": "Talking, oriented, calm."}),
-            (-9, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 1, "note": "Sitting up; sipping water."}),
-        ],
-    )
-    t.add(-8, farah, c.TickChecklistItem(rowan, "oriented", "Knows day, place and who is with her."))
-    t.add(-5, farah, c.TickChecklistItem(rowan, "transport_confirmed", "Partner on the way; no driving today."))
-
-    _journey(
-        t,
-        rng,
-        now,
-        jules,
-        Journey(-80, "sublingual", 150, -73, -21),
-        Baseline(128, 84, 80, 97, 15),
-        theo,
-        ade,
-        checkin_notes=("Thumbs up", "'Still here, it's okay'", "Nods"),
-        observations=[
-            (-62, {"distress": 1, "moaa_s": 4, "rass": 0, "note": "Restless hands, settles with music."}),
-            (
-                -40,
-                {
-                    "distress": 1,
-                    "moaa_s": 4,
-                    "rass": -1,
-                    "signs": ["nausea"],
-                    "note": "Mild nausea; sipping water, passed.",
-                },
-            ),
-            (-15, {"distress": 0, "moaa_s": 5, "rass": 0, "note": "Eyes open, talking softly."}),
-        ],
-    )
-
-    _journey(
-        t,
-        rng,
-        now,
-        sam,
-        Journey(-62, "intramuscular", 50, -58),
-        Baseline(118, 76, 70, 98, 14),
-        theo,
-        ade,
-        checkin_notes=("Squeezes hand once: okay", "Nods"),
-        observations=[
-            (-45, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Still, breathing slowly."}),
-            (-25, {"distress": 1, "moaa_s": 4, "rass": 0, "signs": ["tearful"], "note": "Quiet crying."}),
-            (
-                -6,
-                {
-                    "distress": 2,
-                    "moaa_s": 4,
-                    "rass": 1,
-                    "suds": 7,
-                    "signs": ["tearful", "restless"],
-                    "parts": ["isolator"],
-                    "note": "Crying and curling up; says 'I don't want to be alone'. Theo sitting close, "
-                    "breathing together.",
-                },
-            ),
-        ],
-    )
-
-    _journey(
-        t,
-        rng,
-        now,
-        ines,
-        Journey(-45, "sublingual", 200, -39),
-        Baseline(126, 80, 76, 99, 13),
-        farah,
-        ade,
-        checkin_notes=("Hand on heart, smiles", "Thumbs up"),
-        observations=[
-            (-30, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Swaying to the music."}),
-            (-12, {"distress": 0, "moaa_s": 4, "rass": -1, "note": "Peaceful, still."}),
-        ],
-    )
-    return t, {"Rowan A.": rowan, "Jules M.": jules, "Sam K.": sam, "Ines P.": ines}
-
-
-def _willow(rng: random.Random, now: datetime, staff: dict[str, Actor]) -> tuple[Timeline, dict[str, str]]:
-    """A training cohort in dyads: each journeyer is supported by their partner."""
-    mika, ade = staff["mika"], staff["dr.ade"]
-    t = Timeline()
-    noor, eli, tess, kai = (_pid(rng) for _ in range(4))
-    t.add(-78, mika, c.CheckIn("mika", "facilitator"))
-    for minute, pid, name, chart in (
-        (-76, noor, "Noor H.", "C-2011"),
-        (-76, eli, "Eli B.", "C-2014"),
-        (-75, tess, "Tess W.", "C-2020"),
-        (-75, kai, "Kai D.", "C-2023"),
-    ):
-        t.add(minute, mika, c.AddParticipant(pid, name, chart))
-    # Everyone is screened, journeyers and partners alike; only the journeyers are dosed today.
-    t.add(-72, mika, c.RecordScreening(noor, NO_CONTRAINDICATIONS, 120, 76, notes="Journeying today; Eli supports."))
-    t.add(-71, mika, c.RecordScreening(eli, NO_CONTRAINDICATIONS, 126, 80, notes="Supporting partner today."))
-    t.add(-70, mika, c.RecordScreening(tess, NO_CONTRAINDICATIONS, 116, 74, notes="Journeying today; Kai supports."))
-    t.add(-69, mika, c.RecordScreening(kai, NO_CONTRAINDICATIONS, 130, 84, notes="Supporting partner today."))
-    t.add(
-        -66,
-        mika,
-        _consent(
-            noor,
-            touch=("hand",),
-            pause="Raises a hand",
-            stop="Says 'stop'",
-            music=True,
-            eyeshades=True,
-            contact="Mother: Samira H., 555-0131",
-            transport="Eli drives her home",
-            if_stop="Eli stays, facilitator checks in",
-        ),
-    )
-    t.add(
-        -65,
-        mika,
-        _consent(
-            tess,
-            touch=("hand", "shoulder"),
-            pause="Says 'pause'",
-            stop="Says 'red'",
-            music=True,
-            eyeshades=False,
-            contact="Partner: Jo W., 555-0187",
-            transport="Partner collects at 16:00",
-            if_stop="Kai stays, lights up",
-        ),
-    )
-    t.add(-63, mika, c.AssignSupport(noor, SupportRef("participant", eli)))
-    t.add(-63, mika, c.AssignSupport(tess, SupportRef("participant", kai)))
-
-    _journey(
-        t,
-        rng,
-        now,
-        noor,
-        Journey(-52, "sublingual", 150, -46, -9),
-        Baseline(120, 76, 74, 98, 14),
-        mika,
-        ade,
-        checkin_notes=("Thumbs up to Eli", "'Yes, okay'"),
-        observations=[
-            (-35, {"distress": 1, "moaa_s": 4, "rass": -1, "note": "Holding Eli's hand, calm."}),
-            (-7, {"distress": 0, "moaa_s": 5, "rass": 0, "suds": 2, "note": "Coming back, talking with Eli."}),
-        ],
-    )
-    _journey(
-        t,
-        rng,
-        now,
-        tess,
-        Journey(-34, "sublingual", 150, -28),
-        Baseline(116, 74, 68, 99, 13),
-        mika,
-        ade,
-        checkin_notes=("Nods",),
-        observations=[
-            (
-                -18,
-                {
-                    "distress": 1,
-                    "moaa_s": 4,
-                    "rass": 0,
-                    "signs": ["laughing"],
-                    "note": "Laughing softly; Kai sitting beside her.",
-                },
-            ),
-        ],
-    )
-    t.add(-20, mika, c.RecordObservation(eli, note="Holding space well; reminded to drink water too."))
-    return t, {"Noor H.": noor, "Eli B.": eli, "Tess W.": tess, "Kai D.": kai}
+    pids = {p["key"]: _pid(rng) for p in spec["participants"]}
+    for check_in in spec.get("check_ins", ()):
+        who = staff[check_in["who"]]
+        t.add(check_in["at"], who, c.CheckIn(who.username, who.role))
+    prescriber = staff[spec["prescriber"]]
+    for p in spec["participants"]:
+        pid = pids[p["key"]]
+        t.add(p["added"]["at"], staff[p["added"]["by"]], c.AddParticipant(pid, p["name"], p["chart"]))
+        if screening := p.get("screening"):
+            command = c.RecordScreening(
+                pid,
+                NO_CONTRAINDICATIONS,
+                screening["sbp"],
+                screening["dbp"],
+                tuple(screening.get("medications", ())),
+                notes=screening.get("notes", ""),
+            )
+            t.add(screening["at"], staff[screening["by"]], command)
+        if clearance := p.get("clearance"):
+            t.add(clearance["at"], staff[clearance["by"]], c.ClearScreening(pid, clearance["note"]))
+        if consent := p.get("consent"):
+            agreement = c.RecordConsent(
+                participant_id=pid,
+                touch=tuple(consent["touch"]),
+                pause_signal=consent["pause"],
+                stop_signal=consent["stop"],
+                music=consent["music"],
+                eyeshades=consent["eyeshades"],
+                emergency_contact=consent["contact"],
+                transport_plan=consent["transport"],
+                signed_by_participant=True,
+                if_stop_requested=consent["if_stop"],
+            )
+            t.add(consent["at"], staff[consent["by"]], agreement)
+        if support := p.get("support"):
+            who = support["who"] if support["kind"] == "staff" else pids[support["who"]]
+            t.add(support["at"], staff[support["by"]], c.AssignSupport(pid, SupportRef(support["kind"], who)))
+        journey = p.get("journey")
+        if journey:
+            times = {k: journey.get(k) for k in ("journeying_at", "re_entry_at", "grounding_at")}
+            plan = Journey(journey["dose_at"], journey["route"], journey["dose_mg"], **times)
+            base = Baseline(**journey["baseline"])
+            _journey(t, rng, now, pid, plan, base, staff[journey["staff"]], prescriber, journey["checkin_notes"])
+        for observation in p.get("observations", ()):
+            values = {k: tuple(v) if isinstance(v, list) else v for k, v in observation.items()}
+            at, by = values.pop("at"), values.pop("by", journey["staff"] if journey else None)
+            t.add(at, staff[by], c.RecordObservation(pid, **values))
+        for tick in p.get("checklist", ()):
+            t.add(tick["at"], staff[tick["by"]], c.TickChecklistItem(pid, tick["item"], tick["note"]))
+    return t
 
 
 # ---------------------------------------------------------------- seeding
@@ -595,19 +311,16 @@ def seed(
         pins=pins,
         roles=dict(USERS),
     )
-    for room_name, kind, facilitators, opened, build in (
-        ("Cedar Room", "group", ("farah", "theo"), -125, _cedar),
-        ("Willow Room", "dyad_training", ("mika", "farah"), -80, _willow),
-    ):
-        clock.at = now + timedelta(minutes=opened)
+    for spec in CLINIC["sessions"]:
+        room_name = spec["room"]
+        clock.at = now + timedelta(minutes=spec["opened_at"])
         outcome = services.open_session(
-            staff[LEAD], rooms[room_name], kind, list(facilitators), LEAD, device=DEMO_DEVICE
+            staff[LEAD], rooms[room_name], spec["kind"], list(spec["facilitators"]), LEAD, device=DEMO_DEVICE
         )
         if not outcome.ok or not outcome.events:
             raise DemoError(f"could not open the demo session in {room_name}: {outcome.body}")
         session_id = outcome.events[0].session_id
-        timeline, _names = build(rng, now, staff)
-        timeline.run(services, clock, now, session_id)
+        _timeline(spec, rng, now, staff).run(services, clock, now, session_id)
         result.sessions[room_name] = session_id
     return result
 
@@ -615,17 +328,12 @@ def seed(
 # ---------------------------------------------------------------- the simulation
 
 # Safe ranges for simulated readings: plausible drift that raises no alarm by itself.
-SIM_RANGES = {"sbp": (105, 165), "dbp": (64, 98), "hr": (56, 110), "spo2": (95, 100), "rr": (10, 18)}
-SIM_NOTES = (
-    "Breathing slow and even.",
-    "Shifted position; settled again.",
-    "Quiet, eyes closed, music on.",
-    "Asked for water; sipped some.",
-    "Soft smile; hand relaxed.",
-    "Brief tears, then calm.",
-    "Murmuring; calm when support spoke.",
-)
-CHECKIN_NOTES = ("Thumbs up", "Nods", "'I'm okay'", "Squeezes hand: okay")
+_SIMULATION = CLINIC["simulation"]
+SIM_RANGES: dict[str, tuple[int, int]] = {k: (v[0], v[1]) for k, v in _SIMULATION["ranges"].items()}
+SIM_NOTES: tuple[str, ...] = tuple(_SIMULATION["notes"])
+CHECKIN_NOTES: tuple[str, ...] = tuple(_SIMULATION["checkin_notes"])
+SIM_RESTING: dict[str, int] = dict(_SIMULATION["resting"])
+SIM_DRIFT: dict[str, int] = dict(_SIMULATION["drift"])
 
 
 def demo_sessions(services: Services) -> list[CareSession]:
@@ -636,10 +344,6 @@ def demo_sessions(services: Services) -> list[CareSession]:
         if first and first[0].device == DEMO_DEVICE:
             out.append(row)
     return out
-
-
-SIM_RESTING = {"sbp": 122, "dbp": 78, "hr": 74, "spo2": 98, "rr": 14}
-SIM_DRIFT = {"sbp": 4, "dbp": 3, "hr": 4, "spo2": 1, "rr": 1}
 
 
 def _next_vitals(p: ParticipantState, rng: random.Random) -> dict[str, float]:

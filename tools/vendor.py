@@ -1,4 +1,6 @@
-"""Refresh the vendored front-end files in app/static/vendor/ from the npm registry (`make vendor`).
+"""Refresh the vendored front-end files from the npm registry (`make vendor`): htmx in
+app/static/vendor/ (served to the pages), axe-core in tests/browser/vendor/ (loaded by the browser
+tests only, never served).
 
 Each package is fetched at the exact version package-lock.json pins (`npm pack`, through npm's own
 registry and certificate settings), its tarball is checked against the lock file's `integrity`
@@ -22,12 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "package-lock.json"
 VENDOR = ROOT / "app" / "static" / "vendor"
 MANIFEST = VENDOR / "VENDOR.json"
+TEST_VENDOR = ROOT / "tests" / "browser" / "vendor"
 
 # file served under /static/vendor/ -> (npm package, path inside its tarball)
 FILES = {
     "htmx.min.js": ("htmx.org", "package/dist/htmx.min.js"),
     "ws.js": ("htmx-ext-ws", "package/dist/ws.js"),
 }
+# files only the browser tests load (accessibility checks), kept out of the served static folder
+TEST_FILES = {
+    "axe.min.js": ("axe-core", "package/axe.min.js"),
+}
+GROUPS = ((VENDOR, FILES), (TEST_VENDOR, TEST_FILES))
 
 
 def locked(package: str) -> tuple[str, str]:
@@ -41,10 +49,15 @@ def sri(data: bytes, algorithm: str = "sha512") -> str:
 
 
 def fetch() -> None:
+    for folder, files in GROUPS:
+        _fetch(folder, files)
+
+
+def _fetch(folder: Path, files: dict[str, tuple[str, str]]) -> None:
     manifest: dict[str, dict[str, str]] = {}
     contents: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (package, member) in FILES.items():
+        for name, (package, member) in files.items():
             version, integrity = locked(package)
             out = subprocess.run(
                 ["npm", "pack", f"{package}@{version}", "--json", "--pack-destination", tmp, "--loglevel=error"],
@@ -71,19 +84,27 @@ def fetch() -> None:
             }
             print(f"{name}: {package}@{version} (integrity checked)")
     # Only when every package checked out is anything written.
-    VENDOR.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for name, content in contents.items():
-        (VENDOR / name).write_bytes(content)
-    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (folder / name).write_bytes(content)
+    (folder / "VENDOR.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
 def problems() -> list[str]:
     """What is wrong with the committed files (empty when they match the lock file and VENDOR.json)."""
-    if not MANIFEST.is_file():
-        return [f"{MANIFEST} is missing (run `make vendor`)"]
-    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
     found = []
-    for name, (package, _member) in FILES.items():
+    for folder, files in GROUPS:
+        found.extend(_problems(folder, files))
+    return found
+
+
+def _problems(folder: Path, files: dict[str, tuple[str, str]]) -> list[str]:
+    manifest_file = folder / "VENDOR.json"
+    if not manifest_file.is_file():
+        return [f"{manifest_file} is missing (run `make vendor`)"]
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    found = []
+    for name, (package, _member) in files.items():
         entry = manifest.get(name)
         if entry is None:
             found.append(f"{name} is not in VENDOR.json")
@@ -91,7 +112,7 @@ def problems() -> list[str]:
         version, integrity = locked(package)
         if (entry["package"], entry["version"], entry["integrity"]) != (package, version, integrity):
             found.append(f"{name} is {entry['package']}@{entry['version']}, the lock file pins {package}@{version}")
-        file = VENDOR / name
+        file = folder / name
         if not file.is_file():
             found.append(f"{file} is missing")
         elif hashlib.sha256(file.read_bytes()).hexdigest() != entry["sha256"]:

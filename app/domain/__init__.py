@@ -5,16 +5,8 @@ from .checklist import earliest_discharge, evaluate_checklist
 from .decide import Context, consent_missing, decide, next_deadline, refusal
 from .errors import InvalidInput, PolicyError, RuleViolation
 from .events import Payload, SupportRef, upcast
-from .model import (
-    ALTERED_PHASES,
-    Actor,
-    Event,
-    ParticipantState,
-    Phase,
-    SessionState,
-    evolve,
-    fold,
-)
+from .evolve import evolve, fold
+from .model import ALTERED_PHASES, Actor, Event, ParticipantState, Phase, SessionState
 from .policy import DEFAULT_POLICY, Policy, policy_from_mapping
 
 __all__ = [

@@ -193,6 +193,7 @@ class AnswerCheckin(Command):
     participant_id: str
     ok: bool
     note: str = ""
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ class TickChecklistItem(Command):
     participant_id: str
     item: str
     note: str = ""
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

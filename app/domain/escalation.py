@@ -117,6 +117,19 @@ def vitals_alarm(vitals: Mapping[str, float], policy: Policy) -> Alarm | None:
     return worst
 
 
+def vitals_flags(vitals: Mapping[str, float | None], policy: Policy) -> dict[str, str]:
+    """Each reading that on its own would raise an alarm, with that alarm's priority: what a screen
+    or an export marks as out of range. Derived from `vitals_alarm`, so the thresholds have one home."""
+    flags = {}
+    for name, value in vitals.items():
+        if value is None:
+            continue
+        alarm = vitals_alarm({name: value}, policy)
+        if alarm is not None:
+            flags[name] = alarm.priority
+    return flags
+
+
 def _deadline(priority: str, step: int, now: datetime, policy: Policy) -> datetime | None:
     """When an unacknowledged alarm next climbs (medium at step 2) or sounds again (step 3)."""
     if priority == "low":

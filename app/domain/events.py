@@ -12,137 +12,15 @@ their bytes (the hash chain covers them); only their reading is upcast.
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, TypeVar
 
-SCHEMA_KEY = "schema"
+from .codec import SCHEMA_KEY, decode, decode_fields, encode, encode_fields, omitted, wire
+from .codec import UnreadablePayload as UnreadablePayload  # re-exported: what the store raises on a bad payload
 
-T = TypeVar("T")
 P = TypeVar("P", bound="Payload")
-
-
-class UnreadablePayload(ValueError):
-    """A stored payload that fits no known event (an unknown kind, or a field missing or unfit)."""
-
-
-def _omitted(default: Any) -> Any:
-    """A field left out of the stored payload while it has its default (as it always was)."""
-    return field(default=default, metadata={"omit_default": True})
-
-
-def _wire(name: str, default: Any = MISSING) -> Any:
-    """A field stored under another name (`from` is a Python keyword). The required fields after a
-    `from_` are declared the same way, under their own name, so a type checker can order them."""
-    if default is MISSING:
-        return field(metadata={"wire": name})
-    return field(default=default, metadata={"wire": name})
-
-
-# ---------------------------------------------------------------- encoding by type
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = get_type_hints(cls)
-        _HINTS[cls] = hints
-    return hints
-
-
-def _encode(value: Any) -> Any:
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if is_dataclass(value) and not isinstance(value, type):
-        return _encode_fields(value)
-    if isinstance(value, Mapping):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_encode(v) for v in value]
-    raise TypeError(f"cannot store a {type(value).__name__} in an event")
-
-
-def _encode_fields(obj: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if f.metadata.get("omit_default") and value == f.default:
-            continue
-        out[f.metadata.get("wire", f.name)] = _encode(value)
-    return out
-
-
-def _decode(hint: Any, value: Any, where: str) -> Any:
-    origin = get_origin(hint)
-    if hint is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        options = [a for a in get_args(hint) if a is not type(None)]
-        if value is None:
-            return None
-        return _decode(options[0], value, where)
-    if hint is datetime:
-        if isinstance(value, datetime):
-            return value
-        if not isinstance(value, str):
-            raise UnreadablePayload(f"{where} is not a time")
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise UnreadablePayload(f"{where} is not a time") from exc
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise UnreadablePayload(f"{where} is not a list")
-        item = get_args(hint)[0]
-        return tuple(_decode(item, v, f"{where}[]") for v in value)
-    if origin in (Mapping, dict, typing.Mapping):
-        if not isinstance(value, Mapping):
-            raise UnreadablePayload(f"{where} is not a mapping")
-        item = get_args(hint)[1] if get_args(hint) else Any
-        return {str(k): _decode(item, v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(hint, type) and is_dataclass(hint):
-        if not isinstance(value, Mapping):
-            raise UnreadablePayload(f"{where} is not a mapping")
-        return _decode_fields(hint, value, where)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UnreadablePayload(f"{where} is not a whole number")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UnreadablePayload(f"{where} is not a number")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise UnreadablePayload(f"{where} is not true or false")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise UnreadablePayload(f"{where} is not a text")
-        return value
-    return value  # pragma: no cover - every field type is handled above
-
-
-def _decode_fields(cls: type[T], data: Mapping[str, Any], where: str) -> T:
-    hints = _hints(cls)
-    values: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        if not f.init:
-            continue
-        key = f.metadata.get("wire", f.name)
-        if key in data:
-            values[f.name] = _decode(hints[f.name], data[key], f"{where}.{key}")
-        elif f.default is MISSING and f.default_factory is MISSING:
-            raise UnreadablePayload(f"{where} has no {key}")
-    return cls(**values)
 
 
 # ---------------------------------------------------------------- values inside payloads
@@ -178,7 +56,7 @@ class Agreement:
     if_stop_requested: str = ""
 
     def to_data(self) -> dict[str, Any]:
-        return _encode_fields(self)
+        return encode_fields(self)
 
 
 @dataclass(frozen=True)
@@ -195,7 +73,7 @@ class ItemResult:
     at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return _encode_fields(self)
+        return encode_fields(self)
 
 
 @dataclass(frozen=True)
@@ -220,7 +98,7 @@ class Payload:
 
     def to_data(self) -> dict[str, Any]:
         """The payload's fields, JSON-ready (an event's `data` in the API and the stream)."""
-        return _encode_fields(self)
+        return encode_fields(self)
 
     def stored(self) -> dict[str, Any]:
         """What the event table holds: the fields and the schema version they are written in."""
@@ -229,7 +107,7 @@ class Payload:
     @classmethod
     def from_data(cls: type[P], data: Mapping[str, Any]) -> P:
         """Read fields in the current schema (see `upcast` for anything older)."""
-        return _decode_fields(cls, data, cls.KIND)
+        return decode_fields(cls, data, cls.KIND)
 
 
 @dataclass(frozen=True)
@@ -253,7 +131,7 @@ class FacilitatorCheckedIn(Payload):
     role: str
     # How the person showed it was them (sign_in, pin, password); None in records written before
     # presence had to be attested (evolve then counts only a check-in made from their own sign-in).
-    attested_by: str | None = _omitted(None)
+    attested_by: str | None = omitted(None)
 
 
 @dataclass(frozen=True)
@@ -262,7 +140,7 @@ class FacilitatorCheckedOut(Payload):
     username: str
     # How the person showed it was them, or "colleague" when someone checked in recorded that they
     # left; None in records written before presence had to be attested.
-    attested_by: str | None = _omitted(None)
+    attested_by: str | None = omitted(None)
 
 
 @dataclass(frozen=True)
@@ -283,12 +161,12 @@ class CommandRefused(Payload):
             "command": self.command,
             "code": self.code,
             "message": self.message,
-            "attempt": _encode(self.attempt),
+            "attempt": encode(self.attempt),
         }
         if self.followups:
-            data["followup"] = _encode(self.followups[0])
+            data["followup"] = encode(self.followups[0])
         if self.followups[1:]:
-            data["more_followups"] = _encode(self.followups[1:])
+            data["more_followups"] = encode(self.followups[1:])
         return data
 
     @classmethod
@@ -296,8 +174,8 @@ class CommandRefused(Payload):
         items = [data["followup"]] if data.get("followup") else []
         items += list(data.get("more_followups") or [])
         base = {k: v for k, v in data.items() if k not in ("followup", "more_followups")}
-        refused = _decode_fields(cls, base, cls.KIND)
-        followups = tuple(_decode(FollowupItem, item, f"{cls.KIND}.followup") for item in items)
+        refused = decode_fields(cls, base, cls.KIND)
+        followups = tuple(decode(FollowupItem, item, f"{cls.KIND}.followup") for item in items)
         return CommandRefused(refused.command, refused.code, refused.message, refused.attempt, followups)
 
 
@@ -318,7 +196,7 @@ class ScreeningRecorded(Payload):
     notes: str = ""
     flags: tuple[str, ...] = ()
     # When the screening was done (a late entry says so; older records hold only when it was typed in).
-    observed_at: datetime | None = _omitted(None)
+    observed_at: datetime | None = omitted(None)
     late: bool = False
 
 
@@ -335,7 +213,7 @@ class ConsentRecorded(Payload):
     agreement: Agreement
     attested_by: str | None = None
     # When the agreement was signed (a late entry says so; older records hold only when it was typed in).
-    observed_at: datetime | None = _omitted(None)
+    observed_at: datetime | None = omitted(None)
     late: bool = False
 
 
@@ -380,17 +258,17 @@ class DoseAdministered(Payload):
 @dataclass(frozen=True)
 class PhaseChanged(Payload):
     KIND: ClassVar[str] = "phase_changed"
-    from_: str = _wire("from")
-    to: str = _wire("to")
+    from_: str = wire("from")
+    to: str = wire("to")
 
 
 @dataclass(frozen=True)
 class Paused(Payload):
     KIND: ClassVar[str] = "paused"
-    from_: str = _wire("from")
-    requested_by: str = _wire("requested_by")
+    from_: str = wire("from")
+    requested_by: str = wire("requested_by")
     reason: str = ""
-    participant_response: str | None = _omitted(None)
+    participant_response: str | None = omitted(None)
 
 
 @dataclass(frozen=True)
@@ -404,18 +282,18 @@ class Resumed(Payload):
 @dataclass(frozen=True)
 class Stopped(Payload):
     KIND: ClassVar[str] = "stopped"
-    from_: str = _wire("from")
-    requested_by: str = _wire("requested_by")
+    from_: str = wire("from")
+    requested_by: str = wire("requested_by")
     reason: str = ""
-    participant_response: str | None = _omitted(None)
+    participant_response: str | None = omitted(None)
 
 
 @dataclass(frozen=True)
 class PauseOrStopDeclined(Payload):
     KIND: ClassVar[str] = "pause_or_stop_declined"
-    from_: str = _wire("from")
-    requested_by: str = _wire("requested_by")
-    proposal: str = _wire("proposal")
+    from_: str = wire("from")
+    requested_by: str = wire("requested_by")
+    proposal: str = wire("proposal")
     reason: str = ""
     participant_response: str | None = None
 
@@ -427,6 +305,9 @@ class ConsentCheckinAnswered(Payload):
     next_due_at: datetime
     note: str = ""
     due_at: datetime | None = None
+    # Sent late by a tablet that was offline: when it was asked, kept beside when it arrived.
+    observed_at: datetime | None = omitted(None)
+    late: bool = omitted(False)
 
 
 @dataclass(frozen=True)
@@ -442,17 +323,17 @@ class VitalsRecorded(Payload):
     vitals: Mapping[str, float]
     observed_at: datetime
     late: bool = False
-    next_vitals_due_at: datetime | None = _omitted(None)
+    next_vitals_due_at: datetime | None = omitted(None)
 
 
 @dataclass(frozen=True)
 class ObservationRecorded(Payload):
     KIND: ClassVar[str] = "observation_recorded"
     observed_at: datetime
-    distress: int | None = _omitted(None)
-    moaa_s: int | None = _omitted(None)
-    rass: int | None = _omitted(None)
-    suds: int | None = _omitted(None)
+    distress: int | None = omitted(None)
+    moaa_s: int | None = omitted(None)
+    rass: int | None = omitted(None)
+    suds: int | None = omitted(None)
     signs: tuple[str, ...] = ()
     note: str = ""
     parts: tuple[str, ...] = ()
@@ -470,6 +351,9 @@ class ChecklistItemTicked(Payload):
     KIND: ClassVar[str] = "checklist_item_ticked"
     item: str
     note: str = ""
+    # Sent late by a tablet that was offline: when it was ticked, kept beside when it arrived.
+    observed_at: datetime | None = omitted(None)
+    late: bool = omitted(False)
 
 
 @dataclass(frozen=True)
@@ -512,17 +396,17 @@ class ParticipantReturned(Payload):
 @dataclass(frozen=True)
 class Discharged(Payload):
     KIND: ClassVar[str] = "discharged"
-    from_: str = _wire("from")
+    from_: str = wire("from")
     # The grounding checklist as evaluated at discharge (only after a dose).
-    checklist: tuple[ItemResult, ...] | None = _omitted(None)
+    checklist: tuple[ItemResult, ...] | None = omitted(None)
 
 
 @dataclass(frozen=True)
 class Transferred(Payload):
     KIND: ClassVar[str] = "transferred"
-    from_: str = _wire("from")
-    reason: str = _wire("reason")
-    destination: str = _wire("destination")
+    from_: str = wire("from")
+    reason: str = wire("reason")
+    destination: str = wire("destination")
 
 
 @dataclass(frozen=True)
@@ -578,7 +462,7 @@ class EscalationResolved(EscalationPayload):
     action: str
     outcome: str
     # Resolved by the record itself (a due vitals check taken), not by a person.
-    automatic: bool = _omitted(False)
+    automatic: bool = omitted(False)
 
 
 @dataclass(frozen=True)
@@ -605,8 +489,8 @@ class FollowupOpened(Payload):
     source_seq: int
     # The participant's own account in their words, and whether the follow-up is about the lead's
     # own conduct (then never owned by that lead). Left out of the stored payload when empty.
-    account: str = _omitted("")
-    concerns_lead: bool = _omitted(False)
+    account: str = omitted("")
+    concerns_lead: bool = omitted(False)
 
 
 @dataclass(frozen=True)
@@ -691,5 +575,7 @@ def observed(payload: Payload) -> tuple[datetime | None, bool]:
     """When an entry says it was observed, and whether it was recorded late (None, False for an
     event that records only the moment it was written)."""
     if isinstance(payload, (VitalsRecorded, ObservationRecorded, NoteRecorded, ScreeningRecorded, ConsentRecorded)):
+        return payload.observed_at, payload.late
+    if isinstance(payload, (ConsentCheckinAnswered, ChecklistItemTicked)) and payload.observed_at is not None:
         return payload.observed_at, payload.late
     return None, False

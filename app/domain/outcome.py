@@ -28,7 +28,7 @@ OUTCOME_LABELS = {
     Outcome.IN_SESSION: "still in the session",
     Outcome.LEFT_BEFORE_DOSING: "left before dosing",
     # Discharge after a dose is allowed only once every required checklist item is done
-    # (decide._discharge, checklist.missing_items); a summary says so from the checklist itself.
+    # (rules.discharge, checklist.missing_items); a summary says so from the checklist itself.
     Outcome.DISCHARGED_AFTER_GROUNDING: "discharged after grounding",
     Outcome.TRANSFERRED_BEFORE_DOSING: "transferred to emergency care before dosing",
     Outcome.TRANSFERRED: "transferred to emergency care",

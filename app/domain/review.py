@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .coverage import facilitators_needed
-from .decide import support_available
 from .events import (
     CommandRefused,
     ConsentCheckinMissed,
@@ -24,9 +23,11 @@ from .events import (
     EscalationRaised,
     EscalationUpdated,
 )
+from .evolve import evolve
 from .followups import climbs_at, followup_state
-from .model import Escalation, Event, Followup, SessionState, Sighting, evolve
+from .model import Escalation, Event, Followup, SessionState, Sighting
 from .policy import Policy
+from .rules.support import support_available
 
 # The distress level from which a participant needs an answer (PRODUCT.md: 2 distressed and up).
 DISTRESS_NEEDS_ANSWER = 2

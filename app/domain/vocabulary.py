@@ -55,4 +55,5 @@ TEXT_LIMITS: Mapping[str, int] = {
     "action": 2000,
     "outcome": 2000,
     "contact_note": 4000,
+    "account": 8000,  # the participant's own account, in their words, on a follow-up
 }

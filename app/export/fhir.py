@@ -26,6 +26,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from .record import ChartRecord
 
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
@@ -128,13 +129,15 @@ def fhir_export(record: ChartRecord) -> dict[str, Any]:
             if reading.get(name) is not None:
                 oid = _id(record, "vitals", reading["seq"], name)
                 note = "recorded late, at " + reading["recorded_at"] if reading.get("late") else None
-                entries.append(
-                    (
-                        oid,
-                        Observation,
-                        _vital(oid, name, reading[name], reading["observed_at"], subject, encounter_ref, note),
-                    )
-                )
+                obs = _vital(oid, name, reading[name], reading["observed_at"], subject, encounter_ref, note)
+                flag = (reading.get("out_of_range") or {}).get(name)
+                if flag:
+                    # Past the clinic's alarm threshold: abnormal (A), or critically abnormal (AA) for a high alarm.
+                    code = "AA" if flag == "high" else "A"
+                    obs["interpretation"] = [
+                        {"coding": [{"system": INTERPRETATION, "code": code}], "text": f"out of range ({flag} alarm)"}
+                    ]
+                entries.append((oid, Observation, obs))
     for reading in data["scales"]:
         for name, text in SCALES.items():
             if reading.get(name) is not None:

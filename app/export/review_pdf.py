@@ -20,7 +20,8 @@ from app import localtime
 from app.domain.followups import FOLLOWUP_STATES, owner_words
 from app.domain.review import SessionReview, minutes
 
-from .pdf import INK, MUTED, RULE, SHADE, _styles
+from .pdf.layout import INK, MUTED, RULE, SHADE
+from .pdf.layout import styles as note_styles
 from .record import DISCLAIMER
 
 DISTRESS_COLOURS = {
@@ -60,7 +61,7 @@ def timeline_drawing(found: SessionReview, width: float) -> Drawing:
     drawing = Drawing(width, height)
     start = found.opened_at or found.until
     span = max((found.until - start).total_seconds(), 60.0)
-    regular, _bold = _styles()["body"].fontName, None
+    regular, _bold = note_styles()["body"].fontName, None
 
     def x(moment: datetime) -> float:
         return left + (width - left - 4) * max(0.0, min(1.0, (moment - start).total_seconds() / span))
@@ -96,7 +97,7 @@ def timeline_drawing(found: SessionReview, width: float) -> Drawing:
 
 
 def review_pdf(found: SessionReview, room_name: str) -> bytes:
-    styles = _styles()
+    styles = note_styles()
     buffer = io.BytesIO()
     page = landscape(A4)
     doc = SimpleDocTemplate(

@@ -71,6 +71,8 @@ class Renderer(Protocol):
 
     def json_heartbeat(self, now: datetime) -> str: ...
 
+    def alarms_heartbeat(self, now: datetime) -> str: ...
+
     def tile(self, room_id: str, version: RoomVersion) -> str: ...
 
 
@@ -352,7 +354,7 @@ class Hub:
         self.renderer = renderer
         self.clock = clock
         self.feeds: dict[str, Feed] = {}
-        self.others: dict[Outbox, str] = {}  # JSON and overview outboxes: "json" or "html"
+        self.others: dict[Outbox, str] = {}  # JSON, overview and alarm-list outboxes: "json", "html", "alarms"
         self._heart: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- feeds
@@ -404,13 +406,15 @@ class Hub:
                     feed.json_cursor.clear()
                 self.release(feed)
 
-    def watch(self, room_ids: list[str], outbox: Outbox, watcher: Watcher) -> list[Feed]:
+    def watch(self, room_ids: list[str], outbox: Outbox, watcher: Watcher, heartbeat: str = "html") -> list[Feed]:
+        """`heartbeat` names the frame the outbox hears when nothing changes ("html": the page's
+        live status; "alarms": the alarm list's own, which leaves the page's status alone)."""
         feeds = []
         for room_id in room_ids:
             feed = self.feed(room_id)
             feed.watchers.add(watcher)
             feeds.append(feed)
-        self.others[outbox] = "html"
+        self.others[outbox] = heartbeat
         self._start_heart()
         return feeds
 
@@ -442,7 +446,11 @@ class Hub:
                 frame = self.renderer.heartbeat(now, feed.version.seq if feed.version else None)
                 for outbox in list(feed.html):
                     outbox.put_heartbeat(frame)
-        plain = {"json": self.renderer.json_heartbeat(now), "html": self.renderer.heartbeat(now, None)}
+        plain = {
+            "json": self.renderer.json_heartbeat(now),
+            "html": self.renderer.heartbeat(now, None),
+            "alarms": self.renderer.alarms_heartbeat(now),
+        }
         for outbox, kind in list(self.others.items()):
             outbox.put_heartbeat(plain[kind])
 

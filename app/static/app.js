@@ -238,6 +238,7 @@
     var xhr = d.xhr;
     if (!xhr || d.requestConfig && d.requestConfig.verb === "get") return;
     if (xhr.status === 0) {
+      if (d.elt._holdspaceQueued) { delete d.elt._holdspaceQueued; return; }  // kept in the outbox
       showNotice("Not sent: the server cannot be reached. Nothing was recorded; try again.", "error");
       return;  // keep the idempotency key so a retry cannot record twice
     }
@@ -264,7 +265,7 @@
       return;
     }
     if (inDialog) dialog.close();
-    if (!document.getElementById("room-socket")) { window.location.reload(); return; }
+    if (!document.getElementById("room-socket")) { if (!d.elt.closest("#alarm-strip-socket")) window.location.reload(); return; }
     if (!linkIsLive) refreshLive();
     showNotice("Recorded.", "ok");
   });
@@ -296,7 +297,22 @@
     htmx.ajax("GET", "/rooms/" + main.dataset.room + "/live", { target: "#room-live", swap: "outerHTML" });
   }
 
-  document.addEventListener("htmx:wsOpen", function (e) { socket = e.detail.socketWrapper; });
+  // A page has one main live link (the room, the overview, or on other pages the alarm list);
+  // the banner and the greyed-out page follow it. The alarm list beside a room's own link says
+  // for itself when it is not live.
+  function isMain(e) {
+    var main = document.querySelector("[data-main-socket]");
+    return !!main && (e.target === main || main.contains(e.target));
+  }
+  var stripSocket = null;
+  var stripLastAt = null;
+  function setStripLive(live) {
+    var strip = document.getElementById("alarm-strip-socket");
+    if (strip) strip.dataset.live = live ? "true" : "false";
+  }
+  document.addEventListener("htmx:wsOpen", function (e) {
+    if (isMain(e)) socket = e.detail.socketWrapper; else stripSocket = e.detail.socketWrapper;
+  });
   // A fragment older than the one shown (a late delivery, another process behind) is ignored:
   // same session, lower seq. The link still counts as alive.
   var VERSION = /id="room-live" data-session="([^"]*)" data-seq="(\d+)"/;
@@ -312,18 +328,25 @@
       setLive(true);
     }
   });
-  document.addEventListener("htmx:wsAfterMessage", function () {
+  document.addEventListener("htmx:wsAfterMessage", function (e) {
+    if (!isMain(e)) { stripLastAt = new Date(); setStripLive(true); updateTimes(); return; }
     var status = document.getElementById("live-status");
     if (status && status.dataset.at) learnServerTime(status.dataset.at);
     updateTimes();
     lastMessageAt = new Date();
     setLive(true);
   });
+  var signingOut = false;
+  document.addEventListener("submit", function (e) {
+    if (e.target.matches && e.target.matches('form[action="/logout"]')) signingOut = true;
+  }, true);
   document.addEventListener("htmx:wsClose", function (e) {
-    setLive(false);
+    if (isMain(e)) setLive(false); else setStripLive(false);
     var code = e.detail.event ? e.detail.event.code : 1006;
     if (code === 4401) {
       // Signed out (here or elsewhere), or the sign-in ran out: the record leaves the screen.
+      if (signingOut) return;  // already on its way to the login page (its own sign-out, or the other socket)
+      signingOut = true;
       window.location.href = "/login?signed_out=1&next=" + encodeURIComponent(window.location.pathname);
       return;
     }
@@ -335,23 +358,27 @@
       setTimeout(function () { wrapper.reconnect(); }, 1000);
     }
   });
-  document.addEventListener("htmx:wsError", function () { setLive(false); });
+  document.addEventListener("htmx:wsError", function (e) { if (isMain(e)) setLive(false); else setStripLive(false); });
 
   // A link can die without a close (a tablet leaving the Wi-Fi): silence past the heartbeat means offline.
   setInterval(function () {
-    if (!document.getElementById("room-socket")) return;
+    if (!document.querySelector("[data-main-socket]")) return;
     if (linkIsLive && lastMessageAt && Date.now() - lastMessageAt.getTime() > STALE_AFTER_MS) {
       setLive(false);
       if (socket) socket.reconnect();
     }
+    if (stripSocket && stripLastAt && Date.now() - stripLastAt.getTime() > STALE_AFTER_MS) {
+      setStripLive(false);
+      stripLastAt = null;
+      stripSocket.reconnect();
+    }
   }, 2000);
 
-  // Each tablet names itself on its live link, so the lead's overview can say which one dropped off.
-  var socketElt = document.querySelector("[ws-connect]");
-  if (socketElt) {
+  // Each tablet names itself on its live links, so the lead's overview can say which one dropped off.
+  document.querySelectorAll("[ws-connect]").forEach(function (socketElt) {
     var url = socketElt.getAttribute("ws-connect");
     socketElt.setAttribute("ws-connect", url + (url.indexOf("?") < 0 ? "?" : "&") + "device=" + encodeURIComponent(deviceId()));
-  }
+  });
 
   // ---- relative times, countdowns and the alarm sound ---------------------------------------
   // The server sends absolute times (<time datetime>); the page writes "12 min", "3 min ago".
@@ -396,11 +423,49 @@
     });
   }
 
+  // The lead's alarm sound: the choice is kept per device (localStorage), so a reload never turns
+  // it off. Browsers start sound only after a tap on the page; until then the sound is "blocked"
+  // and the overview says so, as it does while the sound is off.
+  var SOUND_KEY = "holdspace-alarm-sound";
   var audio = null;
-  var soundOn = false;
+  var soundWanted = localStorage.getItem(SOUND_KEY) === "on";
   var lastBeep = 0;
+  var toggle = document.getElementById("sound-toggle");
+  var soundBanner = document.getElementById("sound-banner");
+
+  function soundState() {
+    if (!soundWanted) return "off";
+    return audio && audio.state === "running" ? "on" : "blocked";
+  }
+  function startAudio() {
+    try {
+      if (!audio) {
+        audio = new (window.AudioContext || window.webkitAudioContext)();
+        audio.addEventListener("statechange", drawSound);
+      }
+      if (audio.state !== "running") audio.resume().then(drawSound, drawSound);
+    } catch (err) { audio = null; }
+    drawSound();
+  }
+  function drawSound() {
+    if (!toggle) return;
+    var state = soundState();
+    toggle.textContent = state === "off" ? "Turn alarm sound on"
+      : state === "blocked" ? "Alarm sound on, waiting for a tap · turn off" : "Alarm sound on · turn off";
+    toggle.classList.toggle("primary", state === "on");
+    toggle.setAttribute("aria-pressed", state === "off" ? "false" : "true");
+    document.body.dataset.sound = state;
+    if (soundBanner) {
+      soundBanner.hidden = state === "on";
+      soundBanner.textContent = state === "off"
+        ? "Alarm sound is OFF — tap to turn on"
+        : "Alarm sound is blocked by the browser — tap here to let it sound";
+    }
+    // A step-3 alarm (every lead and the medical on-call) that cannot sound here is itself a warning.
+    document.querySelectorAll(".cannot-sound").forEach(function (el) { el.hidden = state === "on"; });
+  }
   function beep(frequency) {
-    if (!audio) return;
+    if (!audio || audio.state !== "running") return;
     var osc = audio.createOscillator();
     var gain = audio.createGain();
     osc.frequency.value = frequency;
@@ -414,7 +479,8 @@
   function soundAlarms() {
     var sounding = document.querySelectorAll('.alarm[data-sounding="true"]');
     document.body.classList.toggle("alarm-sounding", sounding.length > 0);
-    if (!soundOn || !sounding.length) return;
+    if (toggle) drawSound();
+    if (soundState() !== "on" || !sounding.length) return;
     var high = document.querySelector('.alarm[data-sounding="true"][data-priority="high"]');
     var every = high ? 1500 : 4000;
     if (Date.now() - lastBeep >= every) {
@@ -422,23 +488,256 @@
       beep(high ? 880 : 660);
     }
   }
-  var toggle = document.getElementById("sound-toggle");
+  function setSound(on) {
+    soundWanted = on;
+    localStorage.setItem(SOUND_KEY, on ? "on" : "off");
+    if (on) { startAudio(); beep(660); }
+    drawSound();
+  }
   if (toggle) {
-    toggle.addEventListener("click", function () {
-      // Browsers allow sound only after a tap, so the lead turns it on once per visit.
-      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      audio.resume();
-      soundOn = !soundOn;
-      toggle.textContent = soundOn ? "Alarm sound on" : "Turn alarm sound on";
-      toggle.classList.toggle("primary", soundOn);
-      if (soundOn) beep(660);
-    });
+    toggle.addEventListener("click", function () { setSound(soundState() === "off"); });
+    if (soundBanner) soundBanner.addEventListener("click", function () { setSound(true); });
+    // The first tap anywhere lets a sound the lead already chose start.
+    document.addEventListener("pointerdown", function () { if (soundWanted) startAudio(); }, true);
+    document.addEventListener("keydown", function () { if (soundWanted) startAudio(); }, true);
+    if (soundWanted) startAudio();
+    drawSound();
   }
   setInterval(function () { updateCountdowns(); soundAlarms(); }, 500);
 
+  // ---- the outbox: nothing typed is lost when the link drops ---------------------------------
+  // An entry about a participant (vitals, observation, note, checklist tick, check-in answer) that
+  // cannot reach the server is kept on this device in IndexedDB with its idempotency key and the
+  // time it was observed, shown as "waiting to send", and sent in order when the link returns.
+  // The same key makes a resend land once; an entry the server refuses stays, with the reason,
+  // until someone dismisses it. Queued entries are never drawn as if they were recorded.
+  var QUEUEABLE = /^\/api\/v1\/sessions\/[^/]+\/participants\/([^/]+)\/(vitals|observations|notes|checklist\/[^/]+|consent\/checkin)$/;
+  var WHAT = { vitals: "Vitals", observations: "Observation", notes: "Session note", "consent/checkin": "Check-in answer" };
+  var outbox = { waiting: [], refused: [] };
+  var serverDown = false;
+  var flushing = false;
+  var serverOffsetMs = 0;  // the server's clock minus this tablet's, from the last answer's Date header
+
+  function openStore() {
+    return new Promise(function (resolve, reject) {
+      var request = indexedDB.open("holdspace-outbox", 1);
+      request.onupgradeneeded = function () {
+        request.result.createObjectStore("entries", { keyPath: "order", autoIncrement: true });
+      };
+      request.onsuccess = function () { resolve(request.result); };
+      request.onerror = function () { reject(request.error); };
+    });
+  }
+  var storePromise = null;
+  function store(mode, work) {
+    storePromise = storePromise || openStore();
+    return storePromise.then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction("entries", mode);
+        var result = work(tx.objectStore("entries"));
+        tx.oncomplete = function () { resolve(result && "result" in result ? result.result : undefined); };
+        tx.onerror = function () { reject(tx.error); };
+      });
+    });
+  }
+  function loadOutbox() {
+    return store("readonly", function (entries) { return entries.getAll(); }).then(function (all) {
+      all = all || [];
+      all.sort(function (a, b) { return a.order - b.order; });
+      outbox.waiting = all.filter(function (e) { return e.state === "waiting"; });
+      outbox.refused = all.filter(function (e) { return e.state === "refused"; });
+      drawOutbox();
+    });
+  }
+  function observedNow() { return new Date(Date.now() + serverOffsetMs).toISOString(); }
+
+  function describe(path, participantId) {
+    var tail = path.split("/participants/" + participantId + "/")[1] || "";
+    var what = WHAT[tail] || (tail.indexOf("checklist/") === 0 ? "Checklist: " + tail.slice(10).replace(/_/g, " ") : tail);
+    var card = document.getElementById("p-" + participantId);
+    var name = card && card.querySelector("h2") ? card.querySelector("h2").textContent.trim() : "";
+    return name ? what + " · " + name : what;
+  }
+
+  function enqueue(entry) {
+    return store("readwrite", function (entries) { entries.add(entry); }).then(loadOutbox);
+  }
+
+  document.addEventListener("htmx:configRequest", function (e) {
+    var d = e.detail;
+    if (d.verb !== "post") return;
+    var match = QUEUEABLE.exec(d.path.split("?")[0]);
+    if (!match) return;
+    // What was typed or tapped, as it will be sent, and when: kept until the server has it.
+    var body = formToObject(d.formData || new FormData());
+    var vals = api ? api.getExpressionVars(d.elt) : {};
+    Object.keys(vals).forEach(function (k) { body[k] = vals[k]; });
+    if (!body.observed_at) body.observed_at = d.elt._holdspaceObservedAt || observedNow();
+    d.elt._holdspaceObservedAt = body.observed_at;
+    d.elt._holdspaceEntry = {
+      key: d.headers["Idempotency-Key"], path: d.path, body: body, participant_id: match[1],
+      what: describe(d.path, match[1]), state: "waiting", reason: null, queued_at: new Date().toISOString(),
+      by: meta("holdspace-user")
+    };
+    // While the server is away, or entries are still waiting, a new one joins the queue (order is kept).
+    if (serverDown || outbox.waiting.some(mine) || (navigator.onLine === false)) {
+      e.preventDefault();
+      keepOnDevice(d.elt);
+    }
+  });
+
+  function keepOnDevice(elt) {
+    var entry = elt._holdspaceEntry;
+    delete elt._holdspaceEntry;
+    delete elt._holdspaceKey;
+    delete elt._holdspaceObservedAt;
+    var dialog = entryDialog();
+    if (dialog && dialog.open && dialog.contains(elt)) dialog.close();
+    enqueue(entry).then(function () {
+      if (!serverDown) flush();
+      showNotice("Kept on this tablet — waiting to send. It goes out by itself when the link is back.", "");
+    });
+  }
+
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var xhr = e.detail.xhr;
+    var date = xhr && xhr.getResponseHeader ? xhr.getResponseHeader("Date") : null;
+    if (date) serverOffsetMs = new Date(date).getTime() - Date.now();
+    if (xhr && xhr.status === 0 && e.detail.elt._holdspaceEntry) {
+      serverDown = true;
+      e.detail.elt._holdspaceQueued = true;
+      keepOnDevice(e.detail.elt);
+      return;
+    }
+    if (xhr && xhr.status > 0) serverDown = false;
+    delete e.detail.elt._holdspaceEntry;
+    delete e.detail.elt._holdspaceObservedAt;
+  }, true);
+
+  // An entry goes out only under the sign-in of the person who made it (a shared tablet may
+  // change hands while the link is down); the others wait, listed, until they sign in again.
+  function mine(entry) { return !entry.by || entry.by === meta("holdspace-user"); }
+  function flush() {
+    var next = outbox.waiting.filter(mine)[0];
+    if (flushing || !next) return;
+    flushing = true;
+    fetch(next.path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        "X-CSRF-Token": meta("csrf-token"),
+        "X-Holdspace-Device": deviceId(),
+        "Idempotency-Key": next.key
+      },
+      body: JSON.stringify(next.body)
+    }).then(function (response) {
+      serverDown = false;
+      if (response.ok) {
+        return store("readwrite", function (entries) { entries.delete(next.order); });
+      }
+      if (response.status === 401 || response.status === 408 || response.status === 429 || response.status >= 500) {
+        throw new Error("not now");  // signed out, or busy: keep it waiting, same key
+      }
+      return response.json().catch(function () { return null; }).then(function (body) {
+        if (response.status !== 403) return body;
+        // A 403 from a page whose sign-in has just gone (no CSRF token any more) is not a refusal:
+        // ask who is signed in, and keep the entry waiting unless it is still its author.
+        return fetch("/api/v1/me", { credentials: "same-origin" }).then(function (me) {
+          return me.ok ? me.json() : null;
+        }).then(function (me) {
+          if (!me || (next.by && me.username !== next.by)) throw new Error("not now");
+          return body;
+        });
+      }).then(function (body) {
+        next.state = "refused";
+        next.reason = body && body.error ? body.error.message : "The server did not accept it (" + response.status + ").";
+        return store("readwrite", function (entries) { entries.put(next); });
+      });
+    }).then(function () {
+      flushing = false;
+      return loadOutbox().then(flush);
+    }, function () {
+      flushing = false;
+      serverDown = true;
+    });
+  }
+
+  function dismiss(order) {
+    store("readwrite", function (entries) { entries.delete(order); }).then(loadOutbox);
+  }
+
+  function drawOutbox() {
+    var box = document.getElementById("outbox");
+    if (box) {
+      var list = box.querySelector("ul");
+      list.replaceChildren();
+      outbox.waiting.concat(outbox.refused).forEach(function (entry) {
+        var li = document.createElement("li");
+        li.dataset.state = entry.state;
+        li.dataset.key = entry.key;
+        var time = document.createElement("time");
+        time.dateTime = entry.body.observed_at;
+        time.textContent = clockText(new Date(entry.body.observed_at));
+        li.append(time, " " + entry.what + " — ");
+        var status = document.createElement("strong");
+        status.textContent = entry.state === "refused" ? "not recorded: " + entry.reason
+          : mine(entry) ? "waiting to send" : "waiting to send — " + entry.by + " signs in on this tablet to send it";
+        li.append(status);
+        if (entry.state === "refused") {
+          var button = document.createElement("button");
+          button.type = "button";
+          button.className = "small";
+          button.textContent = "Dismiss";
+          button.addEventListener("click", function () { dismiss(entry.order); });
+          li.append(" ", button);
+        }
+        list.append(li);
+      });
+      box.hidden = !(outbox.waiting.length || outbox.refused.length);
+      var title = box.querySelector(".outbox-title");
+      if (title) {
+        title.textContent = outbox.waiting.length
+          ? outbox.waiting.length + " entr" + (outbox.waiting.length === 1 ? "y" : "ies") + " kept on this tablet, waiting to send"
+          : "Entries the server did not accept";
+      }
+    }
+    markCards();
+  }
+
+  // The card of each person with entries waiting says so (re-drawn after every live update).
+  function markCards() {
+    document.querySelectorAll(".pending-entries").forEach(function (el) { el.remove(); });
+    var per = {};
+    outbox.waiting.concat(outbox.refused).forEach(function (entry) {
+      (per[entry.participant_id] = per[entry.participant_id] || []).push(entry);
+    });
+    Object.keys(per).forEach(function (pid) {
+      var card = document.getElementById("p-" + pid);
+      if (!card) return;
+      var note = document.createElement("p");
+      note.className = "pending-entries";
+      note.dataset.testid = "pending";
+      var waiting = per[pid].filter(function (x) { return x.state === "waiting"; }).length;
+      var refused = per[pid].length - waiting;
+      note.textContent = (waiting ? waiting + " waiting to send" : "") + (waiting && refused ? " · " : "") +
+        (refused ? refused + " not recorded (see the list at the top)" : "");
+      var header = card.querySelector("header");
+      header.after(note);
+    });
+  }
+  document.addEventListener("htmx:afterSettle", markCards);
+  document.addEventListener("htmx:wsAfterMessage", function () { setTimeout(markCards, 0); });
+  document.addEventListener("htmx:wsOpen", function () { serverDown = false; flush(); });
+  window.addEventListener("online", flush);
+  setInterval(function () { if (outbox.waiting.some(mine)) flush(); }, 3000);
+  if (window.indexedDB) loadOutbox().then(flush);
+
   window.holdspace = {
     isLive: function () { return linkIsLive; },
-    soundOn: function () { return soundOn; },
+    soundOn: function () { return soundState() === "on"; },
+    sound: soundState,
+    outbox: function () { return outbox; },
     updateTimes: updateTimes
   };
 })();

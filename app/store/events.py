@@ -86,7 +86,8 @@ def last_hash(db: Session, session_id: str, before_seq: int) -> str:
 
 def append(db: Session, events: Iterable[Event]) -> list[EventRecord]:
     """Add events after the session's last one. The caller commits; a clash on (session_id, seq)
-    raises IntegrityError at flush and means another writer got there first."""
+    raises IntegrityError at flush and means another writer got there first. An event whose
+    stored payload would not read back raises UnreadablePayload (a ValueError) and adds nothing."""
     records = []
     prev: str | None = None
     for event in events:
@@ -104,6 +105,9 @@ def append(db: Session, events: Iterable[Event]) -> list[EventRecord]:
             data=canonical_json(stored),
             prev_hash=prev,
         )
+        # Never write what could not be read back: a payload with a field of the wrong type (a
+        # None where the schema says text) would make the whole log unreadable later.
+        upcast(event.kind, json.loads(record.data))
         record.hash = digest = event_hash(prev, record, stored)
         db.add(record)
         records.append(record)

@@ -14,7 +14,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.domain.escalation import reaches_beyond_the_room
+from app.domain.escalation import DISTRESS_PRIORITY, START_STEP, reaches_beyond_the_room
 from app.domain.events import EscalationPayload
 from app.domain.model import TRANSITIONS, Phase
 from app.domain.vocabulary import PROTECTIVE_PARTS, ROUTES, TOUCH_AREAS
@@ -29,6 +29,10 @@ from app.web.views import escalation_view, followup_view, session_view, sort_ala
 
 ROOM_TEMPLATE = "pages/room.html"
 OVERVIEW_TEMPLATE = "pages/overview.html"
+ALARM_STRIP_TEMPLATE = "partials/alarm_strip.html"
+
+# The distress levels whose alarm starts at step 3: the tap pages every lead and the medical on-call.
+DISTRESS_PAGES_ALL = frozenset(level for level, priority in DISTRESS_PRIORITY.items() if START_STEP[priority] >= 3)
 
 # The forward moves a facilitator makes with the phase button, in the order they are offered.
 FORWARD = {
@@ -115,6 +119,7 @@ def _context(
         "routes": ROUTES,
         "touch_areas": TOUCH_AREAS,
         "parts": PROTECTIVE_PARTS,
+        "distress_pages_all": DISTRESS_PAGES_ALL,
     }
 
 
@@ -178,6 +183,9 @@ class LiveRenderer:
 
     def json_heartbeat(self, now: datetime) -> str:
         return json.dumps({"type": "heartbeat", "at": now.isoformat()})
+
+    def alarms_heartbeat(self, now: datetime) -> str:
+        return alarm_strip_beat(now)
 
     def tile(self, room_id: str, version: RoomVersion) -> str:
         with unit_of_work(self.services.engine) as db:
@@ -264,6 +272,8 @@ def overview_lists(
         "overdue_count": sum(1 for f in followups if f["overdue"]),
         "now": now,
         "user": {"username": user.username, "role": user.role},
+        # An alarm of the user's own rooms links to the person's card.
+        "own_room_ids": set(own),
     }
 
 
@@ -301,3 +311,41 @@ def render_overview_live(context: dict[str, Any]) -> str:
 def render_overview_lists(context: dict[str, Any]) -> str:
     """The alarm list and the follow-ups, each a top-level element swapped by its id."""
     return render_block(OVERVIEW_TEMPLATE, "alarms", context) + render_block(OVERVIEW_TEMPLATE, "followups", context)
+
+
+# ------------------------------------------------------------------ the alarm list on every page
+
+
+def alarm_strip_context(
+    services: Services,
+    user: User,
+    rooms: list[Room],
+    sessions: dict[str, dict[str, Any] | None],
+    except_room: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The open alarms of every room the user works in (from the rooms' feeds) and, for leads and
+    prescribers, step-3 alarms elsewhere, most urgent first, for the list every signed-in page
+    carries. The room whose own page already lists its alarms is left out."""
+    alarms = [
+        e for room_id, view in sessions.items() if view and room_id != except_room for e in view["open_escalations"]
+    ]
+    names = {room.id: room.name for room in rooms}
+    elsewhere = [e for e in step_three_elsewhere(services, user, now, list(names)) if e["room_id"] != except_room]
+    if elsewhere:
+        with unit_of_work(services.engine) as db:
+            for e in elsewhere:
+                if e["room_id"] not in names:
+                    other = db.get(Room, e["room_id"])
+                    names[e["room_id"]] = f"{other.name if other else e['room_id']} (not your room)"
+        alarms.extend({**e, "elsewhere": True} for e in elsewhere)
+    return {"alarms": sort_alarms(alarms), "room_names": names, "now": now, "except_room": except_room}
+
+
+def render_alarm_strip(context: dict[str, Any]) -> str:
+    return render_block(ALARM_STRIP_TEMPLATE, "alarm_strip", context)
+
+
+def alarm_strip_beat(now: datetime) -> str:
+    """The alarm list's heartbeat: it says only that its own link is alive."""
+    return f'<span id="alarm-strip-beat" hx-swap-oob="true" hidden>{now.isoformat()}</span>'

@@ -27,6 +27,11 @@ ERROR_SCHEMA = {
 UNSAFE = {"post", "put", "patch", "delete"}
 PUBLIC = {"/api/v1/auth/login", "/api/v1/auth/logout"}
 # GET routes that refuse a signed-in user for their role (403), beyond the unsafe methods (CSRF).
+# A PIN or password typed on a shared room tablet is throttled like a sign-in.
+THROTTLED = {
+    "/api/v1/sessions/{session_id}/facilitators/{username}/check-in",
+    "/api/v1/sessions/{session_id}/facilitators/{username}/check-out",
+}
 ROLE_CHECKED = {"/api/v1/sessions/{session_id}/export.zip", "/api/v1/access-log"}
 
 WHY = {
@@ -36,7 +41,10 @@ WHY = {
     409: "A rule of the clinic refused the command (the refusal is recorded).",
     413: "The request body is larger than 256 KiB.",
     422: "The request is malformed (a field, a type, a range, an unknown field).",
-    429: "Too many failed sign-ins; `Retry-After` says when to try again.",
+    429: (
+        "Too many failed attempts (sign-ins, or PINs and passwords on a shared tablet); "
+        "`Retry-After` says when to try again."
+    ),
 }
 
 
@@ -59,6 +67,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
         statuses.add(422)
     if path in ROLE_CHECKED:
         statuses.add(403)
+    if path in THROTTLED:
+        statuses.add(429)
     return statuses
 
 

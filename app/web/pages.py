@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from app.export.record import load_snapshot, record_for
 from app.store import people
 from app.store.db import unit_of_work
 from app.web.deps import (
@@ -25,7 +26,7 @@ from app.web.errors import ApiError, not_found
 from app.web.live import overview_context, render_room_live, room_context
 from app.web.review import get_reviews
 from app.web.templating import templates
-from app.web.views import participant_view, timeline_view
+from app.web.views import participant_view, record_timeline
 
 router = APIRouter()
 
@@ -139,13 +140,18 @@ def participant_page(
     participant = state.participant(participant_id)
     if participant is None:
         raise not_found("That participant")
-    events = [timeline_view(e) for e in services.events(session_id) if e.participant_id == participant_id]
+    # The timeline and notes are the chart record's own (one wording of each fact, with other
+    # participants named by role), so the page and the exports tell the same clinical story.
+    record = record_for(
+        load_snapshot(services.engine, session_id), participant_id, services.policy, clock=services.clock
+    )
     record_chart_access(request, services, user, "chart_view", session_id, [participant_id], "page")
     context = {
         "room": {"id": room.id, "name": room.name},
         "session_id": session_id,
         "p": participant_view(state, participant, services.policy, services.clock()),
-        "events": events,
+        "timeline": record_timeline(record.data),
+        "notes": record.data.get("notes") or [],
         "now": services.clock(),
         "user": user,
     }

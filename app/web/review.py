@@ -16,11 +16,13 @@ from app.domain.escalation import reaches_beyond_the_room
 from app.domain.followups import climbs_at, followup_state, owner_words
 from app.domain.model import CLINIC_ADMINS
 from app.domain.review import FollowupReview, seq_at
+from app.domain.vocabulary import TEXT_LIMITS
 from app.export.review_pdf import review_pdf
 from app.reviews import REPORT_MAX_DAYS, NotVisible, Reviews
 from app.store import people
 from app.store.db import unit_of_work
 from app.store.tables import User
+from app.web.api import NOT_BLANK, required_text
 from app.web.deps import CurrentUser, IdempotencyDep, ServicesDep, actor_of, check_csrf, csrf_token, device_of
 from app.web.errors import ApiError, not_found
 from app.web.review_views import (
@@ -65,7 +67,7 @@ def _respond(outcome: Any) -> JSONResponse:
 
 class SeenBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    escalation_ids: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(min_length=1, max_length=50)
+    escalation_ids: list[Annotated[str, required_text(80)]] = Field(min_length=1, max_length=50)
 
 
 @api.post("/sessions/{session_id}/seen")
@@ -234,11 +236,11 @@ def _replay_moment(text: str, opened_at: datetime | None) -> datetime:
 
 class FollowupBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    session_id: str = Field(min_length=1, max_length=40)
-    participant_id: str = Field(min_length=1, max_length=40)
-    reason: str = Field(min_length=1, max_length=2000)
-    account: str = Field(default="", max_length=8000)
-    owner: str | None = Field(default=None, min_length=1, max_length=64)
+    session_id: str = required_text(40)
+    participant_id: str = required_text(40)
+    reason: str = required_text(TEXT_LIMITS["reason"])
+    account: str = Field(default="", max_length=TEXT_LIMITS["account"])
+    owner: str | None = Field(default=None, min_length=1, max_length=64, pattern=NOT_BLANK)
     concerns_lead: StrictBool = False
 
 

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from app import localtime
 from app.domain import vocabulary
 from app.domain.model import PHASE_LABELS, Phase
+from app.web.views import attention_order
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -69,6 +70,14 @@ def until(value: Any, now: datetime) -> str:
     return "now" if moment <= now else f"in {minutes} min"
 
 
+def machine_time(value: Any) -> str:
+    """A stored time for a `<time datetime>` attribute: UTC, to the millisecond (HTML allows no more)."""
+    moment = _parse(value)
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+
+
 def phase_label(value: str) -> str:
     return PHASE_LABELS[Phase(value)]
 
@@ -82,6 +91,8 @@ env.filters.update(
     ago=ago,
     until=until,
     phase_label=phase_label,
+    machine_time=machine_time,
+    attention_order=attention_order,
 )
 env.globals["utc"] = UTC
 # Scales and their words come from the domain, so a form offers exactly what the record accepts.

@@ -17,10 +17,9 @@ from app.domain import (
 )
 from app.domain.coverage import coverage_warnings
 from app.domain.decide import dose_gates_unmet
-from app.domain.escalation import STEP_WORDS
-from app.domain.events import CommandRefused, observed
+from app.domain.escalation import STEP_WORDS, vitals_flags
 from app.domain.followups import climbs_at, followup_owners, followup_state
-from app.domain.model import Escalation, Followup, Phase, alarm_order
+from app.domain.model import PRIORITY_RANK, Escalation, Followup, Phase, alarm_order
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -49,6 +48,11 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
     checklist = [r.as_dict() for r in evaluate_checklist(p, policy, now)] if p.dosed_at else []
     ready_at = earliest_discharge(p, policy)
     consent = p.active_consent
+    # The person's own open alarms, most urgent first: shown on their card, not only in a list.
+    own_alarms = sorted(
+        (e for e in state.open_escalations if e.participant_id == p.id),
+        key=lambda e: (-PRIORITY_RANK[e.priority], e.raised_at),
+    )
     return {
         "id": p.id,
         "display_name": p.display_name,
@@ -58,9 +62,13 @@ def participant_view(state: SessionState, p: ParticipantState, policy: Policy, n
         "paused_from": p.paused_from.value if p.paused_from else None,
         "support": support_view(state, p),
         "supporting": [q.id for q in state.supported_by(p.id)],
+        # Whom this participant supports (a training-dyad partner): a supporter is not "without support".
+        "supporting_names": [q.display_name for q in state.supported_by(p.id)],
         "distress": p.distress,
         "scales": _readings(p.scales),
         "last_vitals": _readings(p.vitals),
+        "vitals_flags": vitals_flags({name: r.value for name, r in p.vitals.items()}, policy),
+        "alarms": [escalation_view(state, e, now) for e in own_alarms],
         "screening": p.screening.to_data() if p.screening else None,
         "screening_cleared": p.screening_cleared,
         # When the screening was done and the agreement signed, when each was typed in, and whether
@@ -170,20 +178,6 @@ def event_view(event: Event) -> dict[str, Any]:
     return view
 
 
-def timeline_view(event: Event) -> dict[str, Any]:
-    """One line of a participant's timeline on the page: what happened, and for a refused attempt
-    the rule's words, for a late entry when it was observed."""
-    observed_at, late = observed(event.payload)
-    return {
-        "seq": event.seq,
-        "kind": event.kind,
-        "at": _iso(event.at),
-        "actor": event.actor,
-        "refused": event.payload.message if isinstance(event.payload, CommandRefused) else None,
-        "observed_late": _iso(observed_at) if late else None,
-    }
-
-
 def _name(state: SessionState, participant_id: str) -> str:
     p = state.participants.get(participant_id)
     return p.display_name if p else participant_id
@@ -202,6 +196,8 @@ def escalation_view(state: SessionState, e: Escalation, now: datetime) -> dict[s
         "step": e.step,
         "step_reaches": STEP_WORDS[e.step],
         "reason": e.reason,
+        # What the alarm is about, without the name in front: the card it sits on already says whose.
+        "what": e.reason.removeprefix(f"{_name(state, e.participant_id)}: "),
         "raised_at": _iso(e.raised_at),
         # When it became the priority it has now, and the priority it was raised with: a low alarm
         # raised to medium a minute ago is a one-minute-old medium, not an eleven-minute-old one.
@@ -254,3 +250,39 @@ def followup_view(state: SessionState, f: Followup, now: datetime, policy: Polic
         "climbs_at": _iso(climbs_at(f, policy)),
         "owners": list(followup_owners(f, now, policy)),
     }
+
+
+def record_timeline(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chart record's timeline for the participant page: each amendment shown beside the entry
+    it corrects, not as an entry of its own (its seq still appears on the entry it amends)."""
+    rows = record.get("timeline") or []
+    amendments: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("amends_seq") is not None:
+            amendments.setdefault(int(row["amends_seq"]), []).append(row)
+    shown = []
+    for row in rows:
+        if row.get("amends_seq") is not None and int(row["amends_seq"]) in {r["seq"] for r in rows}:
+            continue
+        flags = row.get("out_of_range") or {}
+        shown.append(
+            {
+                **row,
+                "amendments": amendments.get(row["seq"], []),
+                "worst": "high" if "high" in flags.values() else ("medium" if flags else None),
+            }
+        )
+    return shown
+
+
+def attention_order(participants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A room tile's people, what needs attention first: an open alarm (the most urgent first), then
+    the highest distress, then anyone without support. A new list: the room's own view keeps its
+    order (the tablet's cards stay where the facilitator expects them)."""
+
+    def key(p: dict[str, Any]) -> tuple[int, int, int]:
+        top = max((PRIORITY_RANK[e["priority"]] for e in p.get("alarms") or []), default=-1)
+        unsupported = not p["support"] and not p["supporting"]
+        return (-top, -(p["distress"] or 0), 0 if unsupported else 1)
+
+    return sorted(participants, key=key)

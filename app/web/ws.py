@@ -30,9 +30,11 @@ from app.store.db import unit_of_work
 from app.store.tables import Room, User
 from app.web.deps import load_user
 from app.web.live import (
+    alarm_strip_context,
     event_message,
     overview_lists,
     overview_rooms,
+    render_alarm_strip,
     render_overview_lists,
     render_overview_live,
     status_fragment,
@@ -300,18 +302,11 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
 async def _room_socket(websocket: WebSocket, caller: Caller, room_id: str) -> None:
     user = caller.user
     services: Services = websocket.app.state.services
-    broker = websocket.app.state.broker
-    presence: Presence = websocket.app.state.presence
     hub = _hub(websocket)
     if not await run_in_threadpool(_may_see_room, services, room_id, user):
         await websocket.close(code=CLOSE_NOT_FOUND)
         return
-    # Only a socket admitted to this room names a tablet on the room's overview.
-    device = device_name(websocket.query_params.get("device"))
-
     outbox = Outbox(keep_latest=True)
-    hint = {"type": "presence", "room_id": room_id}
-    announced = False
     try:
         async with _followed(websocket, caller, outbox):
             version = await hub.join_room(room_id, outbox)
@@ -326,18 +321,107 @@ async def _room_socket(websocket: WebSocket, caller: Caller, room_id: str) -> No
                 return
             del snapshot
             outbox.put_heartbeat(status_fragment(services.clock(), version.seq))
-            if device is not None and presence.connected(device, room_id, user.username, services.clock()):
-                announced = True
-                broker.publish([room_channel(room_id)], hint)
-            await _pump(websocket, outbox)
+            async with _present(websocket, caller, room_id):
+                await _pump(websocket, outbox)
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
     finally:
         hub.leave_room(room_id, outbox)
-        if announced and device is not None:
-            # The overview learns at once that this tablet's live link is gone.
-            presence.disconnected(device, room_id, services.clock())
-            broker.publish([room_channel(room_id)], hint)
+
+
+@asynccontextmanager
+async def _present(websocket: WebSocket, caller: Caller, room_id: str | None) -> AsyncIterator[None]:
+    """Count this socket as its device's live link while it is open. `room_id` is a room the caller
+    was admitted to (only such a socket names a tablet on the room's overview), or None for a page
+    of no room, which keeps the device in the room it was last in. When the device's last link
+    closes, the overview hears of it at once and again once the grace period has passed: a move
+    between a tablet's pages is not a drop, a tablet that went away shows as offline."""
+    services: Services = websocket.app.state.services
+    broker: MemoryBroker = websocket.app.state.broker
+    presence: Presence = websocket.app.state.presence
+    device = device_name(websocket.query_params.get("device"))
+    before = presence.room_of(device) if device is not None else None
+    if device is not None and presence.connected(device, room_id, caller.user.username, services.clock()):
+        now_in = presence.room_of(device)
+        _tell_room(broker, now_in)
+        if before != now_in:
+            _tell_room(broker, before)  # the tablet moved: its old room no longer lists it
+    else:
+        device = None
+    try:
+        yield
+    finally:
+        if device is not None:
+            room = presence.disconnected(device, services.clock())
+            _tell_room(broker, room)
+            delay = presence.grace.total_seconds() + 0.5
+            asyncio.get_running_loop().call_later(delay, _tell_room, broker, room)
+
+
+def _tell_room(broker: MemoryBroker, room_id: str | None) -> None:
+    """Which tablets are live changed: only the room's overview tile reads it."""
+    if room_id is not None:
+        broker.publish([room_channel(room_id)], {"type": "presence", "room_id": room_id})
+
+
+@router.websocket("/ws/alarms")
+async def alarm_strip_socket(websocket: WebSocket) -> None:
+    """The open alarms of the user's rooms, for every signed-in page; `room` names the page's room
+    (for the tablet's presence), `except=1` leaves out that room's alarms (its page lists them)."""
+    async with _admitted(websocket) as caller:
+        if caller is not None:
+            await _alarm_strip_socket(websocket, caller)
+
+
+async def _alarm_strip_socket(websocket: WebSocket, caller: Caller) -> None:
+    """Follows the feeds of the user's rooms (their versions are read and rendered once for every
+    screen) and, for leads and prescribers, step-3 alarms from anywhere; after the snapshot a change
+    is sent only when the list reads differently."""
+    user = caller.user
+    services: Services = websocket.app.state.services
+    broker = websocket.app.state.broker
+    hub = _hub(websocket)
+    room_id = (websocket.query_params.get("room") or "").strip()[:80] or None
+    if room_id is not None and not await run_in_threadpool(_may_see_room, services, room_id, user):
+        await websocket.close(code=CLOSE_NOT_FOUND)
+        return
+    except_room = room_id if websocket.query_params.get("except") == "1" else None
+    rooms = await run_in_threadpool(overview_rooms, services, user)
+    room_ids = [room.id for room in rooms if room.id != except_room]
+    outbox = Outbox(keep_latest=True)
+    shown = [""]
+
+    def changed(feed: Feed, what: str) -> None:
+        if what == "room":
+            outbox.poke()
+
+    def alarms_elsewhere(message: dict[str, Any]) -> None:
+        if message.get("room_id") not in room_ids:
+            outbox.poke()
+
+    async def update() -> str:
+        sessions = {feed.room_id: (await feed.ready(html=True)).view for feed in feeds}
+        context = await run_in_threadpool(
+            alarm_strip_context, services, user, rooms, sessions, except_room, services.clock()
+        )
+        html = await run_in_threadpool(render_alarm_strip, context)
+        if html == shown[0]:
+            return ""
+        shown[0] = html
+        return html
+
+    feeds = hub.watch(room_ids, outbox, changed, heartbeat="alarms")
+    step_three = reaches_beyond_the_room(3, user.role)
+    if step_three:
+        broker.listen(STEP_THREE, alarms_elsewhere)
+    try:
+        outbox.put(await update())
+        async with _followed(websocket, caller, outbox), _present(websocket, caller, room_id):
+            await _pump(websocket, outbox, update)
+    finally:
+        if step_three:
+            broker.unlisten(STEP_THREE, alarms_elsewhere)
+        hub.unwatch(room_ids, outbox, changed)
 
 
 @router.websocket("/ws/overview")

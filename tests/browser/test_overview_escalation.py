@@ -72,7 +72,7 @@ def test_distress_on_a_tablet_alarms_the_overview_which_acknowledges_and_resolve
 
         # A tablet that loses its link shows as offline on the overview.
         tablet_context.close()
-        overview.locator("[data-testid=offline-tablets]").filter(has_text="farah").wait_for(timeout=5000)
+        overview.locator("[data-testid=offline-tablets]").filter(has_text="farah").wait_for(timeout=20000)
         screenshot(overview, "overview-after-resolve")
     finally:
         lead_context.close()

@@ -104,3 +104,29 @@ def test_a_visible_screen_reports_what_it_shows_and_a_hidden_one_does_not(live_s
     finally:
         tablet_context.close()
         lead_context.close()
+
+
+def test_an_alarm_in_the_list_every_page_carries_is_seen_there_too(live_server, browser) -> None:  # type: ignore[no-untyped-def]
+    """The participant record shows no full alarm card, only the live list of open alarms at the
+    top: a person reading that list has seen the alarm, and the record says so."""
+    farah, theo = live_server.api("farah"), live_server.api("theo")
+    sid = farah.post(
+        "/api/v1/sessions",
+        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
+    ).json()["id"]
+    farah.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
+    pid = farah.post(
+        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}
+    ).json()["id"]
+    farah.post(f"/api/v1/sessions/{sid}/participants/{pid}/observations", json={"distress": 3}).raise_for_status()
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, color_scheme="dark")
+    try:
+        page = context.new_page()
+        sign_in(page, live_server, "theo", f"/sessions/{sid}/participants/{pid}")
+        page.locator("[data-testid=strip-alarm]").first.wait_for(timeout=5000)
+        assert page.locator(".alarm[data-escalation-id]").count() == 0  # no full card on this page
+        device = page.evaluate("localStorage.getItem('holdspace-device')")
+        assert _wait_for(lambda: _sightings(theo, sid)) == [("theo", device)]
+        screenshot(page, "seen-from-the-alarm-list")
+    finally:
+        context.close()

@@ -1,14 +1,22 @@
-"""API fixtures: TestClient sessions signed in as the demo staff."""
+"""API fixtures: a seeded database per test (copied from one made once per run), and TestClient
+sessions of the demo staff carrying a standing sign-in's cookie (signing in verifies an argon2 hash,
+which would dominate the run time; `login` signs in through the API where a test needs that)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import sqlite3
+from base64 import b64encode
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, create_schema, seed_clinic
 
 JSON = {"X-Requested-With": "holdspace"}
 
@@ -20,13 +28,56 @@ def login(app: Any, username: str) -> TestClient:
     return client
 
 
+_TEMPLATE: list[Path] = []
+
+
+@pytest.fixture
+def db_url(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> str:
+    """The conftest's fresh, seeded SQLite file, migrated and seeded once per run and copied for
+    each test (seeding hashes seven passwords, which would dominate the run time)."""
+    if not _TEMPLATE:
+        template = tmp_path_factory.mktemp("template") / "holdspace.db"
+        url = f"sqlite:///{template}"
+        create_schema(url)
+        seed_clinic(url)
+        with sqlite3.connect(template) as raw:
+            # A standing sign-in per user, so tests can carry a cookie without re-hashing passwords.
+            names = [name for (name,) in raw.execute("SELECT username FROM app_user").fetchall()]
+            raw.executemany(
+                "INSERT INTO sign_in (id, username, created_at) VALUES (?, ?, CURRENT_TIMESTAMP)",
+                [(f"test-{name}", name) for name in names],
+            )
+            raw.commit()
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.close()
+        _TEMPLATE.append(template)
+    target = tmp_path / "holdspace.db"
+    shutil.copyfile(_TEMPLATE[0], target)
+    return f"sqlite:///{target}"
+
+
+SESSION_COOKIE = "holdspace_session"
+
+
+def signed_cookie(app: Any, username: str) -> str:
+    """The session cookie the app would set for the template's standing sign-in of `username`."""
+    secret = app.state.settings.checked_secret()
+    payload = b64encode(json.dumps({"sign_in": f"test-{username}"}).encode())
+    return TimestampSigner(secret).sign(payload).decode()
+
+
 @pytest.fixture
 def client_for(app: Any) -> Iterator[Callable[[str], TestClient]]:
+    """The conftest's `client_for`, signing each user in through the API once per run and reusing
+    the signed cookie afterwards (every test's app shares the secret key; a sign-in verifies an
+    argon2 hash, which would dominate the run time)."""
     clients: list[TestClient] = []
 
     def make(username: str) -> TestClient:
-        client = login(app, username)
+        client = TestClient(app, headers=JSON, cookies={SESSION_COOKIE: signed_cookie(app, username)})
         clients.append(client)
+        me = client.get("/api/v1/me")
+        assert me.status_code == 200 and me.json()["username"] == username, me.text
         return client
 
     yield make

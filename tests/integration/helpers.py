@@ -3,21 +3,15 @@ JSON API, reading state and events, and asserting that a refusal changed nothing
 
 from __future__ import annotations
 
-import json
-import shutil
-import sqlite3
-from base64 import b64encode
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import pytest
 from fastapi.testclient import TestClient
-from itsdangerous import TimestampSigner
 
-from tests.conftest import PASSWORD, create_schema, seed_clinic
-from tests.integration.conftest import JSON
+from tests.conftest import PASSWORD
+from tests.integration.conftest import SESSION_COOKIE as SESSION_COOKIE  # re-exported for the tests
+from tests.integration.conftest import signed_cookie as signed_cookie
 
 API = "/api/v1"
 CONSENT = {
@@ -31,62 +25,6 @@ CONSENT = {
     "signed_by_participant": True,
 }
 NORMAL_VITALS = {"sbp": 122, "dbp": 78, "hr": 72, "spo2": 98, "rr": 14}
-
-
-_TEMPLATE: list[Path] = []
-
-
-@pytest.fixture(name="db_url")
-def fast_db_url(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> str:
-    """The conftest's fresh, seeded SQLite file, migrated and seeded once per run and copied for
-    each test (seeding hashes seven passwords, which would dominate the run time)."""
-    if not _TEMPLATE:
-        template = tmp_path_factory.mktemp("template") / "holdspace.db"
-        url = f"sqlite:///{template}"
-        create_schema(url)
-        seed_clinic(url)
-        with sqlite3.connect(template) as raw:
-            # A standing sign-in per user, so tests can carry a cookie without re-hashing passwords.
-            names = [name for (name,) in raw.execute("SELECT username FROM app_user").fetchall()]
-            raw.executemany(
-                "INSERT INTO sign_in (id, username, created_at) VALUES (?, ?, CURRENT_TIMESTAMP)",
-                [(f"test-{name}", name) for name in names],
-            )
-            raw.commit()
-            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        raw.close()
-        _TEMPLATE.append(template)
-    target = tmp_path / "holdspace.db"
-    shutil.copyfile(_TEMPLATE[0], target)
-    return f"sqlite:///{target}"
-
-
-SESSION_COOKIE = "holdspace_session"
-
-
-def signed_cookie(app: Any, username: str) -> str:
-    """The session cookie the app would set for the template's standing sign-in of `username`."""
-    secret = app.state.settings.checked_secret()
-    payload = b64encode(json.dumps({"sign_in": f"test-{username}"}).encode())
-    return TimestampSigner(secret).sign(payload).decode()
-
-
-@pytest.fixture(name="client_for")
-def fast_client_for(app: Any) -> Iterator[Callable[[str], TestClient]]:
-    """The conftest's `client_for`, signing each user in through the API once per run and reusing
-    the signed cookie afterwards (every test's app shares the secret key; a sign-in verifies an
-    argon2 hash, which would dominate the run time)."""
-    clients: list[TestClient] = []
-
-    def make(username: str) -> TestClient:
-        client = TestClient(app, headers=JSON, cookies={SESSION_COOKIE: signed_cookie(app, username)})
-        clients.append(client)
-        assert ok(client.get(f"{API}/me"))["username"] == username
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 def walk_routes(routes: Any) -> Iterator[Any]:

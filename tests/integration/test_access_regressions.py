@@ -29,8 +29,6 @@ from tests.integration.helpers import (
     SESSION_COOKIE,
     add_participant,
     assert_error,
-    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
     signed_cookie,
@@ -347,7 +345,7 @@ def test_a_room_remembers_a_bounded_number_of_tablets(clock: Clock) -> None:
         assert presence.connected(f"tablet-{i}", "cedar-room", "farah", clock())
     assert not presence.connected("tablet-new", "cedar-room", "farah", clock())
     clock.advance(seconds=1)
-    presence.disconnected("tablet-1", "cedar-room", clock())
+    presence.disconnected("tablet-1", clock())
     # The oldest offline tablet makes room; online ones are never dropped.
     assert presence.connected("tablet-new", "cedar-room", "farah", clock())
     assert [link.device for link in presence.for_room("cedar-room", clock())] == ["tablet-0", "tablet-2", "tablet-new"]

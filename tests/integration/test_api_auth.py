@@ -20,8 +20,6 @@ from tests.integration.helpers import (
     add_participant,
     assert_error,
     events,
-    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     part,
     sess,

@@ -30,7 +30,6 @@ from tests.integration.helpers import (
     CONSENT,
     SESSION_COOKIE,
     add_participant,
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
     signed_cookie,
@@ -132,6 +131,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/overview"): SIGNED_IN,
     ("WS", "/ws/rooms/{room_id}"): ROOM,
     ("WS", "/ws/overview"): SIGNED_IN,
+    ("WS", "/ws/alarms"): ROOM,  # ?room= names a room (the page's); without it, the caller's rooms
     ("WS", f"{API}/stream"): ROOM,  # ?room= names a room, ?after_seq= names sessions
 }
 STAFF = {"facilitator": "farah", "lead": "lena", "prescriber": "dr.ade"}
@@ -313,6 +313,7 @@ def test_another_rooms_things_answer_404_to_every_role_and_change_nothing(
     assert not wrong, wrong
     # The websockets and the stream's query parameters name the room or the session.
     assert socket_answer(client, f"/ws/rooms/{willow.id}")[0] == 4404
+    assert socket_answer(client, f"/ws/alarms?room={willow.id}")[0] == 4404
     assert socket_answer(client, f"{API}/stream?room={willow.id}")[0] == 4404
     code, first = socket_answer(client, f"{API}/stream?after_seq={willow.session_id}:0")
     assert code is None and willow.session_id not in first
@@ -333,6 +334,7 @@ def test_staff_reach_every_route_of_their_own_room(app: Any, clinic: tuple[TestC
             wrong.append((method, path, response.status_code, response.text[:160]))
     assert not wrong, wrong
     assert socket_answer(client, f"/ws/rooms/{cedar.id}")[0] is None
+    assert socket_answer(client, f"/ws/alarms?room={cedar.id}")[0] is None
     code, first = socket_answer(client, f"{API}/stream?room={cedar.id}")
     assert code is None and json.loads(first)["type"] == "snapshot"
     assert events_of(client, willow) == willow_before
@@ -365,6 +367,8 @@ def test_routes_for_anyone_signed_in_answer_every_role(
         assert willow.session_id not in response.text and willow.participant_id not in response.text
     code, first = socket_answer(client, "/ws/overview")
     assert code is None and willow.session_id not in first
+    code, first = socket_answer(client, "/ws/alarms")
+    assert code is None and willow.participant_id not in first
     code, first = socket_answer(client, f"{API}/stream")
     assert code is None and list(json.loads(first)["seq"]) == ([] if role == "admin" else [cedar.session_id])
 
@@ -396,7 +400,13 @@ def test_signed_out_every_route_but_the_public_ones_asks_for_a_sign_in(
                 if not good:
                     wrong.append((method, path, response.status_code))
     assert not wrong, wrong
-    for path in (f"/ws/rooms/{cedar.id}", "/ws/overview", f"{API}/stream", f"{API}/stream?room={cedar.id}"):
+    for path in (
+        f"/ws/rooms/{cedar.id}",
+        "/ws/overview",
+        "/ws/alarms",
+        f"{API}/stream",
+        f"{API}/stream?room={cedar.id}",
+    ):
         assert socket_answer(client, path)[0] == 4401, path
     for method, path, _rule in http_routes(app, "public"):
         response = client.request(method, path, follow_redirects=False)

@@ -185,7 +185,7 @@ def test_bad_policy_file_stops_serve_with_one_line(run, db_url, tmp_path, monkey
     policy.write_text("checkin_interval_minutes = 20\nvitals_every = 3\n")
     monkeypatch.setenv("HOLDSPACE_POLICY", str(policy))
     monkeypatch.setenv("HOLDSPACE_SECRET_KEY", "a-real-secret-of-enough-length")
-    monkeypatch.setattr(cli, "_serve", lambda *a, **k: pytest.fail("must not serve"))
+    monkeypatch.setattr(cli.common, "serve", lambda *a, **k: pytest.fail("must not serve"))
     line = _one_line_error(run("serve"))
     assert "vitals_every" in line
     assert not Path(db_url.removeprefix("sqlite:///")).exists()  # nothing touched before the check
@@ -194,14 +194,14 @@ def test_bad_policy_file_stops_serve_with_one_line(run, db_url, tmp_path, monkey
 
 
 def test_serve_without_a_secret_key_is_refused(run, db_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(cli, "_serve", lambda *a, **k: pytest.fail("must not serve"))
+    monkeypatch.setattr(cli.common, "serve", lambda *a, **k: pytest.fail("must not serve"))
     assert "HOLDSPACE_SECRET_KEY" in _one_line_error(run("serve"))
 
 
 def test_serve_migrates_then_runs_the_app_factory(run, db_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("HOLDSPACE_SECRET_KEY", "a-real-secret-of-enough-length")
     calls = []
-    monkeypatch.setattr(cli, "_serve", lambda app, host, port, **kw: calls.append((app, host, port, kw)))
+    monkeypatch.setattr(cli.common, "serve", lambda app, host, port, **kw: calls.append((app, host, port, kw)))
     result = run("serve", "--host", "0.0.0.0", "--port", "8123")
     assert result.code == 0, result
     assert calls == [("app.main:create_app", "0.0.0.0", 8123, {"factory": True, "workers": 1})]
@@ -314,7 +314,7 @@ def test_demo_serves_the_app_with_the_simulation(run, db_url, monkeypatch) -> No
         return thread, stop
 
     monkeypatch.setattr(demo, "start_simulation", start)
-    monkeypatch.setattr(cli, "_serve", lambda app, host, port, **kw: served.append((app, host, port)))
+    monkeypatch.setattr(cli.common, "serve", lambda app, host, port, **kw: served.append((app, host, port)))
     result = run("demo", "--port", "8124")
     assert result.code == 0, result
     [(app, host, port)] = served

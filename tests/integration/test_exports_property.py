@@ -25,7 +25,8 @@ from pypdf import PdfReader
 
 from app.domain import commands as c
 from app.domain.events import upcast
-from app.domain.model import Event, evolve
+from app.domain.evolve import evolve
+from app.domain.model import Event
 from app.export import ChartRecord, Snapshot, build_record, csv_export, fhir_export, json_export, pdf_export
 from app.export.formats import CSV_COLUMNS
 from app.web.exports import archive
@@ -253,13 +254,13 @@ def test_an_observation_note_at_the_length_limit_makes_a_pdf() -> None:
 
 
 def test_without_dejavu_the_pdf_falls_back_to_a_bundled_font(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.export import pdf
+    from app.export.pdf import layout
 
-    monkeypatch.setattr(pdf, "_FONT_DIRS", ())
-    monkeypatch.setattr(pdf, "_FONTS", None)
+    monkeypatch.setattr(layout, "FONT_DIRS", ())
+    monkeypatch.setattr(layout, "FONTS", None)
     s = SessionBuilder().opened().checked_in("fay").with_participant("p1", "Zoë \u05e9\u05dc\u05d5\u05dd \U0001f600")
     snapshot = Snapshot("s1", tuple(s.log), s.state, s.state.seq, "0" * 64, None)
     record = build_record(snapshot, "p1", s.policy, exported_at=s.now)
-    content = pdf.pdf_export(record)
-    assert pdf._fonts()[0] == "HS-Vera-Regular"
+    content = pdf_export(record)
+    assert layout.fonts()[0] == "HS-Vera-Regular"
     assert "Zoë" in PdfReader(io.BytesIO(content)).pages[0].extract_text()

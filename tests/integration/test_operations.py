@@ -28,12 +28,9 @@ from app.live import clock as live_clock
 from app.store.db import make_engine
 from app.store.migrate import MIGRATIONS, head_revision, upgrade
 from app.web import assets
-from tests.integration.helpers import (  # noqa: F401  (fixtures)
+from tests.integration.helpers import (
     API,
     add_participant,
-    fast_client_for,
-    fast_db_url,
-    ok,
     open_session,
     state,
 )
@@ -234,8 +231,8 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  #
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(cli, "_serve", lambda target, host, port, **kw: calls.append({"port": port, **kw}))
-    monkeypatch.setattr(cli, "_migrate", lambda url: (None, None))
+    monkeypatch.setattr(cli.common, "serve", lambda target, host, port, **kw: calls.append({"port": port, **kw}))
+    monkeypatch.setattr(cli.common, "migrate", lambda url: (None, None))
     monkeypatch.setenv("HOLDSPACE_SECRET_KEY", "test-secret-key-0123456789")
     return calls
 
@@ -324,6 +321,10 @@ def test_the_wheel_carries_every_migration_template_and_static_file() -> None:
         assert files
         for file in files:
             assert file in shipped, f"{file.relative_to(package)} would be left out of the wheel"
+    # Every data file beside the code (the demo clinic, as data) travels too.
+    for file in package.glob("*"):
+        if file.is_file() and file.suffix != ".py":
+            assert file in shipped, f"{file.name} would be left out of the wheel"
 
 
 def test_the_vendored_htmx_files_are_the_ones_the_lock_file_pins() -> None:

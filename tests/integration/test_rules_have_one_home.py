@@ -22,7 +22,7 @@ from app.domain.escalation import vitals_alarm
 from app.domain.model import Actor, Escalation
 from app.domain.policy import Vitals, VitalsHigh, VitalsMedium
 from app.export.record import Snapshot, build_record
-from app.web import api
+from app.web.api import bodies as api
 from app.web.views import escalation_view, sort_alarms
 from tests.integration.helpers import add_participant, open_session
 from tests.unit.conftest import DOC, FAY, T0, SessionBuilder, dose_cmd, staff

@@ -8,6 +8,7 @@ future, a pause staff propose without the participant's answer): those answer 42
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -21,15 +22,16 @@ from schemathesis.core.failures import FailureGroup
 from tests.integration.helpers import (
     API,
     dosed_participant,
-    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
     signed_cookie,
 )
 
 Clients = Callable[[str], TestClient]
-EXAMPLES = 5  # per operation and mode: about 45 operations, a few hundred requests in all
+# Per operation and mode: about 45 operations, a few hundred requests in all. A longer, random run
+# (as the independent testers do): HOLDSPACE_SCHEMATHESIS_EXAMPLES=100 HOLDSPACE_SCHEMATHESIS_RANDOM=1.
+EXAMPLES = int(os.environ.get("HOLDSPACE_SCHEMATHESIS_EXAMPLES", "5"))
+DERANDOMIZE = not os.environ.get("HOLDSPACE_SCHEMATHESIS_RANDOM")
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -76,7 +78,9 @@ def test_the_api_does_what_its_document_says(app: Any, client_for: Clients) -> N
         strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
         @given(strategy)
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(
+            max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=DERANDOMIZE
+        )
         def run(case: Any) -> None:
             requests[0] += 1
             try:

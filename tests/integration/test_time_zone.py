@@ -21,8 +21,6 @@ from app.config import ConfigError, Settings
 from tests.conftest import Clock
 from tests.integration.helpers import (
     dose,
-    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
     part,

@@ -90,3 +90,31 @@ def test_the_participant_page_shows_a_refused_attempt_and_a_late_entry_from_type
     assert refusal["message"] in timeline
     [late] = re.findall(r"\(observed (\d\d:\d\d)\)", timeline)
     assert late == clock_filter(observed)
+
+
+def test_an_event_that_would_not_read_back_is_never_written(client_for: Clients, db_url: str) -> None:
+    """A payload with a field of the wrong type (None where the schema says text) is refused by
+    the store before it is written, instead of making the whole log unreadable afterwards."""
+    import pytest
+
+    from app.domain import Event
+    from app.domain.events import BloodPressure, ScreeningRecorded, UnreadablePayload
+    from app.store import events as event_store
+
+    farah = client_for("farah")
+    sid = open_session(farah)
+    before = events(farah, sid)
+    engine = make_engine(db_url)
+    try:
+        with unit_of_work(engine) as db:
+            head = before[-1]
+            bad = ScreeningRecorded(contraindications={}, bp=BloodPressure(120, 80), notes=None)  # type: ignore[arg-type]
+            event = Event(session_id=sid, seq=head["seq"] + 1, at=Clock().now, actor="farah", payload=bad)
+            with pytest.raises(UnreadablePayload):
+                event_store.append(db, [event])
+            db.rollback()
+        with unit_of_work(engine) as db:
+            assert [r.seq for r in read_records(db, sid)] == [e["seq"] for e in before]
+    finally:
+        engine.dispose()
+    assert events(farah, sid) == before  # and the log still reads

@@ -27,8 +27,6 @@ from tests.integration.helpers import (
     add_participant,
     dosed_participant,
     events,
-    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
     part,

@@ -15,7 +15,8 @@ import pytest
 from app.domain import commands as c
 from app.domain.decide import Context, decide, refusal
 from app.domain.errors import InvalidInput, RuleViolation
-from app.domain.model import Actor, Event, ParticipantState, Phase, SessionState, SupportRef, evolve, fold
+from app.domain.evolve import evolve, fold
+from app.domain.model import Actor, Event, ParticipantState, Phase, SessionState, SupportRef
 from app.domain.policy import DEFAULT_POLICY, Policy
 
 # A fixed, aware instant: the whole suite measures time from here.

@@ -18,7 +18,8 @@ from app.domain import commands as c
 from app.domain.decide import time_window
 from app.domain.errors import PolicyError
 from app.domain.events import upcast
-from app.domain.model import Event, evolve, fold
+from app.domain.evolve import evolve, fold
+from app.domain.model import Event
 from app.domain.policy import DEFAULT_POLICY, Policy, policy_from_mapping
 
 from .conftest import DOC, FAY, T0, SessionBuilder, consent_cmd, dose_cmd, kinds, screening_cmd

@@ -17,7 +17,8 @@ import pytest
 from app.domain import commands as c
 from app.domain.decide import next_deadline
 from app.domain.escalation import observation_alarms, vitals_alarm
-from app.domain.model import Actor, Escalation, Event, Followup, Phase, fold
+from app.domain.evolve import fold
+from app.domain.model import Actor, Escalation, Event, Followup, Phase
 from app.domain.policy import DEFAULT_POLICY, AckTimeoutSeconds, Policy, Vitals, VitalsHigh
 
 from .conftest import ADA, DOC, FAY, FINN, LEE, SessionBuilder, kinds, partner, staff

@@ -13,7 +13,8 @@ import pytest
 from app.domain import commands as c
 from app.domain import events as ev
 from app.domain.events import PAYLOAD_TYPES, SCHEMA_KEY, UnreadablePayload, upcast
-from app.domain.model import Event, SessionState, evolve
+from app.domain.evolve import evolve
+from app.domain.model import Event, SessionState
 
 from .conftest import T0, SessionBuilder, kinds, staff
 

@@ -23,7 +23,8 @@ from app.domain.decide import WITHDRAWABLE, Context, consent_missing, decide, ne
 from app.domain.errors import InvalidInput, RuleViolation
 from app.domain.escalation import START_STEP
 from app.domain.events import upcast
-from app.domain.model import COVERING_ROLES, Actor, Event, Phase, SessionState, SupportRef, evolve, fold
+from app.domain.evolve import evolve, fold
+from app.domain.model import COVERING_ROLES, Actor, Event, Phase, SessionState, SupportRef
 from app.domain.policy import DEFAULT_POLICY
 
 from .conftest import T0, consent_cmd, screening_cmd

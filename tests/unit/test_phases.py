@@ -8,7 +8,8 @@ import pytest
 
 from app.domain import commands as c
 from app.domain.decide import refusal
-from app.domain.model import TRANSITIONS, Phase, fold
+from app.domain.evolve import fold
+from app.domain.model import TRANSITIONS, Phase
 
 from .conftest import ADA, DOC, FAY, LEE, T0, SessionBuilder, kinds, screening_cmd
 
