@@ -44,8 +44,6 @@ from tests.conftest import Clock, create_schema, seed_clinic
 from tests.integration.helpers import (
     API,
     dose,
-    fast_client_for,  # noqa: F401 - carries a standing sign-in's cookie instead of signing in
-    fast_db_url,  # noqa: F401 - the seeded database, copied per test
     ok,
     open_session,
     part,
