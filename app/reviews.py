@@ -1,10 +1,14 @@
 """Reading the afterwards: session reviews, replay states and the clinic's response report.
 
-Every figure is the domain's fold of a session's log (`app/domain/review.py`). The report folds
-each session in its date range; a closed session's review depends only on its log, so it is kept
-in a bounded cache (least recently used first out) keyed by the session and its last event number,
-and a session that gains an event (a follow-up closed later) is folded again. Follow-up states are
-worked out at the time of asking, so an overdue one never hides in the cache.
+Every figure is the domain's fold of a session's log (`app/domain/review.py`). A closed session's
+review depends only on its log, so it is kept in a bounded cache (least recently used first out)
+keyed by the session and its last event number, and a session that gains an event (a follow-up
+closed later) is folded again.
+
+The report never folds a closed session: it reads the figures the report projection keeps for it
+(`app/store/report.py`, written in the transaction of every append to a closed session), and folds
+only the sessions still open in its range (a few). Follow-up states are worked out at the time of
+asking, so an overdue one never hides in a cache or a projection.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from sqlmodel import select
 from app.domain import SessionState
 from app.domain.followups import reached_admins
 from app.domain.model import Followup
-from app.domain.report import ResponseReport, response_report
+from app.domain.report import ResponseReport, SessionFigures, response_report, session_figures
 from app.domain.review import SessionReview, fold_to, review
 from app.services import Services
 from app.store import people
+from app.store import report as report_store
 from app.store.db import unit_of_work
 from app.store.tables import CareSession, Room, User
 
@@ -155,18 +160,51 @@ class Reviews:
             led = {room.id for room in people.rooms_for(db, user) if room.lead == user.username}
         return [row for row in rows if row.lead == user.username or row.room_id in led]
 
+    def _projected(self, start: datetime, end: datetime) -> dict[str, SessionFigures]:
+        with unit_of_work(self.services.engine) as db:
+            return report_store.read(db, start, end)
+
+    def report_figures(self, rows: list[CareSession], start: datetime, end: datetime) -> list[SessionFigures]:
+        """Each session's figures, in the order of `rows`: a closed session's from the projection
+        (caught up first if it is missing or behind the log), an open one's folded now."""
+        projected = self._projected(start, end)
+
+        def behind(row: CareSession) -> bool:
+            found = projected.get(row.id)
+            return found is None or found.seq < row.head_seq
+
+        stale = [row.id for row in rows if row.closed_at is not None and behind(row)]
+        if stale:
+            for session_id in stale:
+                self.services.catch_up_report(session_id)
+            projected = self._projected(start, end)
+        return [
+            projected[row.id]
+            if row.closed_at is not None and row.id in projected
+            else session_figures(self.review(row.id))
+            for row in rows
+        ]
+
     def report(self, user: User, start: datetime, end: datetime) -> ResponseReport:
         rows = self.sessions_for_report(user, start, end)
-        reviews = [self.review(row.id) for row in rows]
-        return response_report(reviews, start, end, self.services.clock(), self.services.policy)
+        figures = self.report_figures(rows, start, end)
+        return response_report(figures, start, end, self.services.clock(), self.services.policy)
 
     def admins_followups(self) -> list[tuple[SessionState, Followup]]:
         """Open follow-ups that are the clinic's admins' now: about a lead's own conduct, or overdue
-        long enough to have climbed past the session's lead."""
+        long enough to have climbed past the session's lead. Only the sessions that have an open
+        follow-up (from the open_item projection) are read."""
         now, policy = self.services.clock(), self.services.policy
         found = []
-        for row in self.services.all_sessions():
-            state = self.services.state(row.id)
+        with_open = {item.session_id for item in self.services.open_items("followup")}
+        with unit_of_work(self.services.engine) as db:
+            rows = db.exec(
+                select(CareSession.id)
+                .where(CareSession.id.in_(with_open))  # type: ignore[attr-defined]
+                .order_by(CareSession.opened_at)  # type: ignore[arg-type]
+            ).all()
+        for session_id in rows:
+            state = self.services.state(session_id)
             for followup in state.followups.values():
                 if followup.open and reached_admins(followup, now, policy):
                     found.append((state, followup))

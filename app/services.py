@@ -37,12 +37,15 @@ from app.domain import (
     commands as c,
 )
 from app.domain.events import SessionClosed
+from app.domain.report import session_figures
+from app.domain.review import review
 from app.live.broker import ALL_ROOMS, STEP_THREE, MemoryBroker, room_channel
 from app.live.pg_notify import notify_statement
 from app.store import events as event_store
+from app.store import report as report_store
 from app.store.db import unit_of_work
 from app.store.events import canonical_json
-from app.store.tables import CareSession, IdempotencyRecord, OpenItem, Room
+from app.store.tables import CareSession, IdempotencyRecord, OpenItem, ReportSession, Room
 
 log = logging.getLogger("holdspace.services")
 
@@ -245,6 +248,31 @@ class Services:
         row.projected_seq = after.seq
         db.add(row)
 
+    def _project_report(self, db: Session, session_id: str, now: datetime) -> None:
+        """Keep a closed session's report figures at its last event, in the caller's transaction.
+
+        The figures are the review's (`app/domain/review.py`), folded from the whole log: once, when
+        the session closes, and again for each of the few events a closed session still gets (a
+        follow-up opened or closed afterwards)."""
+        found = review(session_id, event_store.read_events(db, session_id), now, self.policy)
+        report_store.write(db, session_figures(found))
+
+    def catch_up_report(self, session_id: str) -> None:
+        """Project a closed session whose report figures are missing or behind its log (one recorded
+        before the projection existed, or written by an older release after the upgrade)."""
+        with unit_of_work(self.write_engine) as db:
+            query = select(CareSession).where(CareSession.id == session_id)
+            if db.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = db.exec(query).first()
+            if row is None or row.closed_at is None:
+                return
+            projected = db.get(ReportSession, session_id)
+            if projected is not None and projected.seq == row.head_seq:
+                return
+            self._project_report(db, session_id, self.clock())
+            db.commit()
+
     def forget(self, session_id: str | None = None) -> None:
         """Drop cached state (all of it with no argument): the next read rebuilds it from the log."""
         with self._cache_lock:
@@ -343,6 +371,8 @@ class Services:
                         if head is not None:
                             head.head_seq, head.head_hash = appended[-1].seq, appended[-1].hash
                             self._project(db, head, state, new_state)
+                            if new_state.closed_at is not None:
+                                self._project_report(db, session_id, ctx.now)
                             db.add(head)
                     if events and db.get_bind().dialect.name == "postgresql":
                         # Delivered to every app process on commit, and never if this rolls back.

@@ -5,6 +5,7 @@ nothing has to fire for it to be true."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from .model import CLINIC_ADMINS, Followup
 from .policy import Policy
@@ -18,17 +19,28 @@ FOLLOWUP_STATES = {
 }
 
 
+class FollowupTimes(Protocol):
+    """What the overdue rule reads of a follow-up: when it fell due, and whether it is closed. A
+    follow-up of the log and a row of the report's projection both have it."""
+
+    @property
+    def due_at(self) -> datetime: ...
+
+    @property
+    def open(self) -> bool: ...
+
+
 def owner_words(owner: str) -> str:
     """A follow-up's owner as people read it."""
     return "the clinic's admins" if owner == CLINIC_ADMINS else owner
 
 
-def climbs_at(followup: Followup, policy: Policy) -> datetime:
+def climbs_at(followup: FollowupTimes, policy: Policy) -> datetime:
     """When an open follow-up climbs past the lead to the clinic's admins."""
     return followup.due_at + timedelta(hours=policy.followup_escalate_hours)
 
 
-def followup_state(followup: Followup, now: datetime, policy: Policy) -> str:
+def followup_state(followup: FollowupTimes, now: datetime, policy: Policy) -> str:
     if not followup.open:
         return "closed"
     if now >= climbs_at(followup, policy):

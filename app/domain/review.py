@@ -69,16 +69,21 @@ class AlarmReview:
     outcome: str | None
 
     @property
+    def first_sighting(self) -> Sighting | None:
+        """Who first had the alarm on a visible screen, when, and on which device."""
+        return min(self.seen, key=lambda s: s.at, default=None)
+
+    @property
     def seconds_to_first_seen(self) -> float | None:
-        return _seconds(self.raised_at, self.first_seen_at)
+        return seconds_between(self.raised_at, self.first_seen_at)
 
     @property
     def seconds_to_acknowledge(self) -> float | None:
-        return _seconds(self.raised_at, self.acknowledged_at)
+        return seconds_between(self.raised_at, self.acknowledged_at)
 
     @property
     def seconds_to_resolve(self) -> float | None:
-        return _seconds(self.raised_at, self.resolved_at)
+        return seconds_between(self.raised_at, self.resolved_at)
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,9 @@ class SessionReview:
         return sum(1 for r in self.refusals if r.code == DYAD_LOCK_CODE)
 
 
-def _seconds(start: datetime, end: datetime | None) -> float | None:
+def seconds_between(start: datetime, end: datetime | None) -> float | None:
+    """The seconds from `start` to `end` (None while `end` has not happened): how every response
+    time of the review and the report is measured."""
     return None if end is None else (end - start).total_seconds()
 
 

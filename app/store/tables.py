@@ -51,7 +51,8 @@ class CareSession(SQLModel, table=True):
     live_room_id: str | None = Field(default=None, max_length=40, sa_column_kwargs={"unique": True})
     kind: str = Field(max_length=20)
     lead: str = Field(max_length=64)
-    opened_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    # Indexed for the response report, which asks for the sessions opened in a range of dates.
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
     closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     # The log's head, moved in the same transaction as every append: a log that ends before its
     # head has lost events from its end, which the hash chain alone cannot show.
@@ -74,6 +75,75 @@ class OpenItem(SQLModel, table=True):
     room_id: str = Field(max_length=40, index=True)
     step: int = Field(default=0)
     due_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class ReportSession(SQLModel, table=True):
+    """A closed session's figures for the response report (`app/domain/report.py`'s
+    `SessionFigures`, taken from its review), written in the same transaction as every append to a
+    closed session, so the report reads them instead of folding the logs of past years. `seq` is
+    the event the figures stand at: equal to the session's head_seq whenever they are current."""
+
+    __tablename__ = "report_session"
+
+    session_id: str = Field(primary_key=True, foreign_key="care_session.id", max_length=40)
+    room_id: str = Field(max_length=40)
+    lead: str = Field(max_length=64)
+    opened_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    seq: int
+    # Seconds at distress 2 or more without an acknowledged response, and in an altered phase
+    # without an available support person (summed over the participants); with someone altered
+    # and no facilitator in the room.
+    unattended_distress_seconds: float
+    without_support_seconds: float
+    uncovered_seconds: float
+    dyad_lock_refusals: int
+    refusals: int
+    missed_checkins: int
+
+
+class ReportAlarm(SQLModel, table=True):
+    """One alarm (escalation) of a closed session, as the response report reads it."""
+
+    __tablename__ = "report_alarm"
+
+    session_id: str = Field(primary_key=True, foreign_key="care_session.id", max_length=40)
+    escalation_id: str = Field(primary_key=True, max_length=80)
+    position: int  # its place in the review's order (by the time it was raised)
+    room_id: str = Field(max_length=40)
+    lead: str = Field(max_length=64)
+    participant_id: str = Field(max_length=40)
+    condition: str = Field(max_length=40)
+    raised_priority: str = Field(max_length=16)
+    priority: str = Field(max_length=16)
+    raised_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    # The first sighting: when, by whom and on which device the alarm was first on a visible screen.
+    first_seen_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    first_seen_by: str | None = Field(default=None, max_length=64)
+    first_seen_device: str | None = Field(default=None, max_length=80)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    resolved_by: str | None = Field(default=None, max_length=64)
+
+
+class ReportFollowup(SQLModel, table=True):
+    """One follow-up of a closed session, as the response report reads it. Whether it is overdue
+    depends on the time of asking, so only its due time is kept and the state is worked out then."""
+
+    __tablename__ = "report_followup"
+
+    session_id: str = Field(primary_key=True, foreign_key="care_session.id", max_length=40)
+    followup_id: str = Field(primary_key=True, max_length=80)
+    position: int  # its place in the review's order (by the time it was opened)
+    room_id: str = Field(max_length=40)
+    lead: str = Field(max_length=64)
+    participant_id: str = Field(max_length=40)
+    owner: str = Field(max_length=64)
+    concerns_lead: bool = False
+    opened_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    due_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class EventRecord(SQLModel, table=True):

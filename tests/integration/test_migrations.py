@@ -51,7 +51,7 @@ def test_upgrade_of_an_empty_sqlite_file_creates_every_table_with_the_same_colum
 
     migrate.upgrade(url)
 
-    assert migrate.current_revision(url) == migrate.head_revision() == "0005"
+    assert migrate.current_revision(url) == migrate.head_revision() == "0006"
     found = _inspect(url)
     expected_tables = set(SQLModel.metadata.tables)
     assert expected_tables == {
@@ -64,6 +64,9 @@ def test_upgrade_of_an_empty_sqlite_file_creates_every_table_with_the_same_colum
         "sign_in",
         "access_log",
         "open_item",
+        "report_session",
+        "report_alarm",
+        "report_followup",
     }
     assert set(found) == expected_tables | {"alembic_version"}
     for name, table in SQLModel.metadata.tables.items():
@@ -95,7 +98,7 @@ def test_upgrade_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
         assert migrate.is_up_to_date(url)
         with engine.connect() as connection:
             assert connection.execute(sa.text("SELECT username FROM app_user")).scalars().all() == ["farah"]
-            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0005"]
+            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0006"]
     finally:
         engine.dispose()
 
@@ -120,7 +123,7 @@ def test_url_set_on_the_config_wins_over_the_environment(tmp_path: Path, monkeyp
 
     # Without one, HOLDSPACE_DATABASE_URL is used.
     command.upgrade(migrate.alembic_config(), "head")
-    assert migrate.current_revision(f"sqlite:///{env_db}") == "0005"
+    assert migrate.current_revision(f"sqlite:///{env_db}") == "0006"
 
 
 def test_migrations_are_plain_portable_sqlalchemy() -> None:
@@ -165,7 +168,7 @@ def test_upgrade_on_postgresql() -> None:
             connection.exec_driver_sql(f"CREATE DATABASE {name}")
         migrate.upgrade(url)
         migrate.upgrade(url)
-        assert migrate.current_revision(url) == "0005"
+        assert migrate.current_revision(url) == "0006"
         assert _diff(url) == []
         found = _inspect(url)
         for table_name, table in SQLModel.metadata.tables.items():

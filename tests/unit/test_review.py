@@ -14,7 +14,7 @@ from app.domain.events import FacilitatorCheckedIn, FacilitatorCheckedOut, Paylo
 from app.domain.followups import climbs_at, followup_owners, followup_state, reached_admins
 from app.domain.model import CLINIC_ADMINS, Actor, Event
 from app.domain.policy import DEFAULT_POLICY, policy_from_mapping
-from app.domain.report import percentile, response_report
+from app.domain.report import percentile, response_report, session_figures
 from app.domain.review import fold_to, review, seq_at
 from tests.unit.conftest import ADA, FINN, LEE, T0, SessionBuilder, kinds, staff
 
@@ -230,7 +230,7 @@ def test_the_report_sums_per_lead_and_per_room(session: SessionBuilder) -> None:
     other.run(c.AcknowledgeEscalation(other_eid), LOU)
     now = T0 + timedelta(hours=1)
     reviews = [review("s1", session.log, now, DEFAULT_POLICY), review("s2", other.log, now, DEFAULT_POLICY)]
-    found = response_report(reviews, T0, now, now, DEFAULT_POLICY)
+    found = response_report([session_figures(r) for r in reviews], T0, now, now, DEFAULT_POLICY)
     assert [(r.key, r.sessions, r.times["acknowledge"]) for r in found.by_lead] == [
         ("lee", 1, [30.0]),
         ("lou", 1, [90.0]),
