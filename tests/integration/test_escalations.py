@@ -485,3 +485,33 @@ def test_a_dedicated_facilitator_for_the_participant_who_disrupts_the_group(
     assert [d["id"] for d in view["disrupted_by"]] == [ada]
     ok(farah.post(part(session_id, ada, "/step-out"), json={"accompanied_by": "theo"}))
     assert state(lena, session_id)["disrupted_by"] == []
+
+
+def test_the_open_follow_ups_list_folds_only_sessions_that_have_one(
+    app: Any, client_for: Clients, lena: TestClient, farah: TestClient, doc: TestClient, monkeypatch: Any
+) -> None:
+    """A year of sessions without an open follow-up costs the list nothing: it reads the open_item
+    projection for the sessions that still have one and folds only those."""
+    quiet = open_session(farah)
+    ok(farah.post(sess(quiet, "/close")))  # a past session with nothing left open
+    sid = open_session(farah)
+    ada = dosed_participant(farah, doc, sid, "Ada")
+    observe(farah, sid, ada, distress=3)  # reaches the lead: a follow-up opens
+    services = app.state.services
+    folded: list[str] = []
+    real_state = services.state
+
+    def state_of(session_id: str) -> Any:
+        folded.append(session_id)
+        return real_state(session_id)
+
+    monkeypatch.setattr(services, "state", state_of)
+    for who in (lena, client_for("admin")):
+        folded.clear()
+        followups(who)
+        assert quiet not in folded and set(folded) <= {sid}, folded
+    open_items = followups(lena)
+    assert [f["session_id"] for f in open_items] == [sid]
+    everything = ok(lena.get(FOLLOWUPS, params={"status": "all"}))
+    assert quiet in folded  # the whole history is read only when it is asked for
+    assert [f["id"] for f in everything if f["status"] == "open"] == [f["id"] for f in open_items]

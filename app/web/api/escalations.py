@@ -107,7 +107,16 @@ def mute(
 def list_followups(user: CurrentUser, services: ServicesDep, status: Status = "open") -> list[dict[str, Any]]:
     now = services.clock()
     out = []
-    if user.role == "admin":
+    if status == "open":
+        # Only the sessions that still have an open follow-up (the open_item projection), never
+        # every session the clinic has held: the list costs the same in year one and year five.
+        room_ids = None
+        if user.role != "admin":
+            with unit_of_work(services.engine) as db:
+                room_ids = [room.id for room in people.rooms_for(db, user)]
+        with_open = sorted({item.session_id for item in services.open_items("followup", room_ids)})
+        states = [services.state(session_id) for session_id in with_open]
+    elif user.role == "admin":
         # The clinic's admins see the follow-ups that are theirs: about a lead's own conduct, or
         # overdue long enough to have climbed past the session's lead.
         states = [services.state(row.id) for row in services.all_sessions()]
