@@ -22,7 +22,7 @@ from datetime import datetime
 from .followups import followup_state
 from .model import PRIORITY_RANK
 from .policy import Policy
-from .review import AlarmReview, SessionReview, seconds_between
+from .review import AlarmReview, ResponseTimes, SessionReview
 
 PRIORITIES = tuple(sorted(PRIORITY_RANK, key=lambda p: -PRIORITY_RANK[p]))  # high, medium, low
 MEASURES = ("first_seen", "acknowledge", "resolve")
@@ -42,7 +42,7 @@ def median(values: Sequence[float]) -> float | None:
 
 
 @dataclass(frozen=True)
-class AlarmFigures:
+class AlarmFigures(ResponseTimes):
     """One alarm as the report reads it: what it was, and when it was raised, first seen (by whom,
     on which device), first acknowledged and resolved."""
 
@@ -59,18 +59,6 @@ class AlarmFigures:
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
-
-    @property
-    def seconds_to_first_seen(self) -> float | None:
-        return seconds_between(self.raised_at, self.first_seen_at)
-
-    @property
-    def seconds_to_acknowledge(self) -> float | None:
-        return seconds_between(self.raised_at, self.acknowledged_at)
-
-    @property
-    def seconds_to_resolve(self) -> float | None:
-        return seconds_between(self.raised_at, self.resolved_at)
 
 
 @dataclass(frozen=True)

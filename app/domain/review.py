@@ -34,6 +34,28 @@ DISTRESS_NEEDS_ANSWER = 2
 DYAD_LOCK_CODE = "dyad_locked"
 
 
+class ResponseTimes:
+    """The times from an alarm's raise to its first sighting, acknowledgement and resolution: one
+    rule for the session review and the clinic's report (the dataclasses give the four times)."""
+
+    raised_at: datetime
+    first_seen_at: datetime | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+    @property
+    def seconds_to_first_seen(self) -> float | None:
+        return seconds_between(self.raised_at, self.first_seen_at)
+
+    @property
+    def seconds_to_acknowledge(self) -> float | None:
+        return seconds_between(self.raised_at, self.acknowledged_at)
+
+    @property
+    def seconds_to_resolve(self) -> float | None:
+        return seconds_between(self.raised_at, self.resolved_at)
+
+
 @dataclass(frozen=True)
 class AlarmStep:
     """One thing that happened to an alarm: raised, raised in priority, climbed, sounded again,
@@ -47,7 +69,7 @@ class AlarmStep:
 
 
 @dataclass(frozen=True)
-class AlarmReview:
+class AlarmReview(ResponseTimes):
     id: str
     participant_id: str
     participant_name: str
@@ -72,18 +94,6 @@ class AlarmReview:
     def first_sighting(self) -> Sighting | None:
         """Who first had the alarm on a visible screen, when, and on which device."""
         return min(self.seen, key=lambda s: s.at, default=None)
-
-    @property
-    def seconds_to_first_seen(self) -> float | None:
-        return seconds_between(self.raised_at, self.first_seen_at)
-
-    @property
-    def seconds_to_acknowledge(self) -> float | None:
-        return seconds_between(self.raised_at, self.acknowledged_at)
-
-    @property
-    def seconds_to_resolve(self) -> float | None:
-        return seconds_between(self.raised_at, self.resolved_at)
 
 
 @dataclass(frozen=True)
