@@ -5,14 +5,18 @@ which would dominate the run time; `login` signs in through the API where a test
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 import sqlite3
 from base64 import b64encode
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 
@@ -108,3 +112,37 @@ def session_id(farah: TestClient) -> str:
     )
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+# ---------------------------------------------------------------- PostgreSQL, when a server is given
+
+POSTGRES_SERVER = os.environ.get("HOLDSPACE_TEST_POSTGRES_URL")
+
+
+@contextmanager
+def postgres_database(*, seeded: bool = True) -> Iterator[str]:
+    """A database of its own on the PostgreSQL server (.ci/postgres.sh starts one), dropped after:
+    migrated and seeded, or left empty with `seeded=False`."""
+    if not POSTGRES_SERVER:
+        pytest.skip("set HOLDSPACE_TEST_POSTGRES_URL (see .ci/postgres.sh)")
+    server = sa.create_engine(POSTGRES_SERVER, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    name = f"holdspace_test_{secrets.token_hex(4)}"
+    url = sa.make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
+    with server.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        if seeded:
+            create_schema(url)
+            seed_clinic(url)
+        yield url
+    finally:
+        with server.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        server.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A migrated, seeded database of its own on the PostgreSQL server."""
+    with postgres_database() as url:
+        yield url

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import secrets
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from sqlmodel import SQLModel
 
 import app.store.tables  # noqa: F401  (registers the tables)
 from app.store import migrate
+from tests.integration.conftest import postgres_database
 
 
 def _sqlite_url(tmp_path: Path) -> str:
@@ -152,20 +151,8 @@ def test_offline_sql_for_postgresql(tmp_path: Path) -> None:
     assert "CREATE UNIQUE INDEX ix_app_user_username" in sql
 
 
-POSTGRES_URL = os.environ.get("HOLDSPACE_TEST_POSTGRES_URL")
-
-
-@pytest.mark.skipif(
-    not POSTGRES_URL, reason="set HOLDSPACE_TEST_POSTGRES_URL to a PostgreSQL server where a database may be created"
-)
 def test_upgrade_on_postgresql() -> None:
-    assert POSTGRES_URL is not None
-    server = sa.create_engine(POSTGRES_URL, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-    name = f"holdspace_test_{secrets.token_hex(4)}"
-    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        with server.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    with postgres_database(seeded=False) as url:
         migrate.upgrade(url)
         migrate.upgrade(url)
         assert migrate.current_revision(url) == "0006"
@@ -173,10 +160,6 @@ def test_upgrade_on_postgresql() -> None:
         found = _inspect(url)
         for table_name, table in SQLModel.metadata.tables.items():
             assert set(found[table_name]) == {c.name for c in table.columns}
-    finally:
-        with server.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        server.dispose()
 
 
 def test_the_session_head_is_taken_from_the_log_for_sessions_recorded_before_it(tmp_path: Path) -> None:

@@ -6,43 +6,22 @@ a server where a database may be created (CI starts one with .ci/postgres.sh).""
 from __future__ import annotations
 
 import os
-import secrets
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
 from app.store.db import make_engine, unit_of_work
 from app.store.events import read_records, verify_chain
-from tests.conftest import PASSWORD, Clock, create_schema, seed_clinic
+from tests.conftest import PASSWORD, Clock
 from tests.integration.conftest import login
 
 SERVER_URL = os.environ.get("HOLDSPACE_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not SERVER_URL, reason="set HOLDSPACE_TEST_POSTGRES_URL (see .ci/postgres.sh)")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    assert SERVER_URL is not None
-    server = sa.create_engine(SERVER_URL, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-    name = f"holdspace_test_{secrets.token_hex(4)}"
-    url = sa.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    with server.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        create_schema(url)
-        seed_clinic(url)
-        yield url
-    finally:
-        with server.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        server.dispose()
 
 
 def _app(url: str, clock: Clock) -> Any:

@@ -40,7 +40,7 @@ from app.store import report as report_store
 from app.store.db import unit_of_work
 from app.store.tables import ReportAlarm, ReportFollowup, ReportSession, Room, User
 from app.web.review_views import report_view
-from tests.conftest import Clock, create_schema, seed_clinic
+from tests.conftest import Clock
 from tests.integration.helpers import (
     API,
     dose,
@@ -177,25 +177,6 @@ BACKENDS = [
         "postgresql", marks=pytest.mark.skipif(not POSTGRES, reason="set HOLDSPACE_TEST_POSTGRES_URL (.ci/postgres.sh)")
     ),
 ]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A database of its own on the PostgreSQL server, migrated and seeded."""
-    assert POSTGRES is not None
-    server = sa.create_engine(POSTGRES, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-    name = f"holdspace_test_{secrets.token_hex(4)}"
-    url = sa.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    with server.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        create_schema(url)
-        seed_clinic(url)
-        yield url
-    finally:
-        with server.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        server.dispose()
 
 
 def make_app(url: str, clock: Clock) -> Any:
