@@ -16,19 +16,32 @@ class Scene:
     sid: str
     pids: list[str]
 
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter((self.sid, self.pids))
+
+
+def cedar_session(server: Any, *people: tuple[str, str]) -> Scene:
+    """A group session in Cedar Room (lead lena, facilitators farah and theo), farah checked in, and
+    the given (display name, chart id) participants arrived."""
+    farah = server.api("farah")
+    opened = farah.post(
+        "/api/v1/sessions",
+        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
+    )
+    opened.raise_for_status()
+    sid = opened.json()["id"]
+    farah.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
+    pids = []
+    for name, chart in people:
+        added = farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": name, "chart_id": chart})
+        added.raise_for_status()
+        pids.append(added.json()["id"])
+    return Scene(sid, pids)
+
 
 def group_room(server: Any, people: int = 8, alarms: bool = False) -> Scene:
     farah, doc = server.api("farah"), server.api("dr.ade")
-    sid = farah.post(
-        "/api/v1/sessions",
-        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
-    ).json()["id"]
-    farah.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pids = []
-    for i, name in enumerate(NAMES[:people]):
-        pid = farah.post(f"/api/v1/sessions/{sid}/participants", json={"display_name": name, "chart_id": f"C-10{i}"})
-        pid.raise_for_status()
-        pids.append(pid.json()["id"])
+    sid, pids = cedar_session(server, *((name, f"C-10{i}") for i, name in enumerate(NAMES[:people])))
     for pid in pids[: max(1, people // 2)]:
         base = f"/api/v1/sessions/{sid}/participants/{pid}"
         screening = {"contraindications": {}, "bp": {"sbp": 118, "dbp": 76}, "concomitant_sedatives": []}

@@ -6,20 +6,14 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import screenshot, sign_in
+from tests.browser.scenes import cedar_session
 
 pytestmark = pytest.mark.browser
 
 
 def _dosed_participant(server) -> tuple[str, str, object]:  # type: ignore[no-untyped-def]
     api = server.api("farah")
-    sid = api.post(
-        "/api/v1/sessions",
-        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
-    ).json()["id"]
-    api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = api.post(
-        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Wren K.", "chart_id": "C-2001"}
-    ).json()["id"]
+    sid, [pid] = cedar_session(server, ("Wren K.", "C-2001"))
     base = f"/api/v1/sessions/{sid}/participants/{pid}"
     api.put(
         base + "/screening", json={"contraindications": {"pregnancy": False}, "bp": {"sbp": 124, "dbp": 78}}

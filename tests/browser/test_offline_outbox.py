@@ -11,20 +11,13 @@ from datetime import datetime
 import pytest
 
 from tests.browser.conftest import screenshot, sign_in
+from tests.browser.scenes import cedar_session
 
 pytestmark = pytest.mark.browser
 
 
 def test_three_entries_made_offline_land_once_each_in_order_with_their_observed_time(live_server, page) -> None:  # type: ignore[no-untyped-def]
-    api = live_server.api("farah")
-    sid = api.post(
-        "/api/v1/sessions",
-        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
-    ).json()["id"]
-    api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = api.post(
-        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}
-    ).json()["id"]
+    sid, [pid] = cedar_session(live_server, ("Rowan A.", "C-1042"))
     sign_in(page, live_server, "farah", "/rooms/cedar-room")
     page.locator("#live-status").filter(has_text="Live").wait_for(timeout=5000)
     card = page.locator(f"#p-{pid}")

@@ -9,20 +9,14 @@ import re
 import pytest
 
 from tests.browser.conftest import screenshot, sign_in
+from tests.browser.scenes import cedar_session
 
 pytestmark = pytest.mark.browser
 
 
 def test_distress_on_a_tablet_alarms_the_overview_which_acknowledges_and_resolves_it(live_server, browser) -> None:  # type: ignore[no-untyped-def]
     api = live_server.api("farah")
-    sid = api.post(
-        "/api/v1/sessions",
-        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
-    ).json()["id"]
-    api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = api.post(
-        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}
-    ).json()["id"]
+    sid, [pid] = cedar_session(live_server, ("Rowan A.", "C-1042"))
 
     tablet_context = browser.new_context(viewport={"width": 1024, "height": 768}, color_scheme="dark")
     lead_context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")

@@ -8,20 +8,13 @@ import re
 import pytest
 
 from tests.browser.conftest import screenshot, sign_in
+from tests.browser.scenes import cedar_session
 
 pytestmark = pytest.mark.browser
 
 
 def _open_session_with_participant(server) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    api = server.api("farah")
-    sid = api.post(
-        "/api/v1/sessions",
-        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
-    ).json()["id"]
-    api.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = api.post(
-        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}
-    ).json()["id"]
+    sid, [pid] = cedar_session(server, ("Rowan A.", "C-1042"))
     return sid, pid
 
 

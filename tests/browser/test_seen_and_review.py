@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import screenshot, sign_in
+from tests.browser.scenes import cedar_session
 
 pytestmark = pytest.mark.browser
 
@@ -39,14 +40,7 @@ def _wait_for(check: Any, timeout: float = 6.0) -> Any:
 
 def test_a_visible_screen_reports_what_it_shows_and_a_hidden_one_does_not(live_server, browser) -> None:  # type: ignore[no-untyped-def]
     farah, lena = live_server.api("farah"), live_server.api("lena")
-    sid = farah.post(
-        "/api/v1/sessions",
-        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
-    ).json()["id"]
-    farah.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = farah.post(
-        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}
-    ).json()["id"]
+    sid, [pid] = cedar_session(live_server, ("Rowan A.", "C-1042"))
 
     tablet_context = browser.new_context(viewport={"width": 1024, "height": 768}, color_scheme="dark")
     lead_context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
@@ -110,14 +104,7 @@ def test_an_alarm_in_the_list_every_page_carries_is_seen_there_too(live_server, 
     """The participant record shows no full alarm card, only the live list of open alarms at the
     top: a person reading that list has seen the alarm, and the record says so."""
     farah, theo = live_server.api("farah"), live_server.api("theo")
-    sid = farah.post(
-        "/api/v1/sessions",
-        json={"room_id": "cedar-room", "kind": "group", "facilitators": ["farah", "theo"], "lead": "lena"},
-    ).json()["id"]
-    farah.post(f"/api/v1/sessions/{sid}/facilitators/farah/check-in").raise_for_status()
-    pid = farah.post(
-        f"/api/v1/sessions/{sid}/participants", json={"display_name": "Rowan A.", "chart_id": "C-1042"}
-    ).json()["id"]
+    sid, [pid] = cedar_session(live_server, ("Rowan A.", "C-1042"))
     farah.post(f"/api/v1/sessions/{sid}/participants/{pid}/observations", json={"distress": 3}).raise_for_status()
     context = browser.new_context(viewport={"width": 1024, "height": 768}, color_scheme="dark")
     try:
