@@ -402,8 +402,11 @@ class Services:
         return channels, message
 
     def _publish(self, state: SessionState, events: list[Event]) -> None:
-        # Local screens hear at once; other processes hear through the database's NOTIFY.
-        self.broker.publish(*self._hint(state, events))
+        # Local screens hear at once, and with the committed events and the state after them, so
+        # a live stream sends them without reading them back. Other processes hear through the
+        # database's NOTIFY, which names the session only (and they read).
+        channels, message = self._hint(state, events)
+        self.broker.publish(channels, {**message, "events": events, "state": state})
 
     # ------------------------------------------------------------ the clock
 

@@ -4,7 +4,12 @@ compression context between messages.
 A live screen gets a whole fragment now and then and a small heartbeat in between; a compression
 context kept per socket would hold its zlib buffers (tens of KiB) for every idle tablet, while a
 fresh one per message costs microseconds and compresses a self-contained fragment just as well.
-Clients are asked the same for what they send (nearly nothing), so no decoder is kept either."""
+Clients are asked the same for what they send (nearly nothing), so no decoder is kept either.
+
+It also offers the app a way to send without waiting (`DIRECT_SEND` in the scope's extensions):
+a frame goes onto the wire at once if the transport takes it, else the app sends it the ASGI way
+from a task of that socket's own. As no compression context is kept, the same message makes the
+same bytes on the wire for every socket: they are framed (and compressed) once."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.extensions.base import Extension
 from websockets.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import ExtensionParameter
 
@@ -70,6 +76,25 @@ def deflate() -> ServerPerMessageDeflateFactory:
     )
 
 
+# The scope's extension under which a socket offers `try_send(text) -> bool`.
+DIRECT_SEND = "holdspace.try_send"
+
+# Messages being fanned out right now, framed for the wire: (text, how the socket frames) -> bytes.
+_WIRE: OrderedDict[tuple[str, tuple[Any, ...]], bytes] = OrderedDict()
+_WIRE_SIZE = 64
+
+
+def _framing(conn: ServerProtocol) -> tuple[Any, ...] | None:
+    """What a frame's bytes depend on for this connection, or None when they depend on more (a
+    compression context kept between messages): then the frame is made per socket."""
+    key: list[Any] = []
+    for extension in conn.extensions:
+        if not (isinstance(extension, _PerMessageDeflate) and extension.local_no_context_takeover):
+            return None
+        key.append(extension.local_max_window_bits)
+    return tuple(key)
+
+
 class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,5 +103,37 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions=extensions, max_size=self.config.ws_max_size, logger=logging.getLogger("uvicorn.error")
         )
 
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # (the app's task is created, not yet run)
+            scope["extensions"][DIRECT_SEND] = self.try_send
 
-__all__ = ["LiveWebSocketProtocol"]
+    def try_send(self, text: str) -> bool:
+        """Put a text message on the wire now if the transport takes it without waiting (its
+        buffer below the high-water mark); False if it would wait, or if the socket is closing."""
+        if (
+            not self.writable.is_set()
+            or self.close_sent
+            or self.disconnected
+            or self.conn.state is not State.OPEN
+            or self.transport.is_closing()
+        ):
+            return False
+        framing = _framing(self.conn)
+        if framing is None:
+            self.conn.send_text(text.encode())
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            return True
+        key = (text, framing)
+        wire = _WIRE.get(key)
+        if wire is None:
+            wire = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=self.conn.extensions)
+            _WIRE[key] = wire
+            while len(_WIRE) > _WIRE_SIZE:
+                _WIRE.popitem(last=False)
+        self.transport.write(wire)
+        return True
+
+
+__all__ = ["DIRECT_SEND", "LiveWebSocketProtocol"]
