@@ -121,7 +121,6 @@ def test_a_change_goes_straight_onto_the_wire_of_every_socket_with_the_same_byte
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
         body = {"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
         sid = client.post("/api/v1/sessions", json=body).json()["id"]
-        headers = {"Cookie": cookie}
         url = f"ws://{server}/api/v1/stream?room=cedar-room"
         with contextlib.ExitStack() as stack:
             streams = [stack.enter_context(connect(url, additional_headers={"Cookie": cookie})) for _ in range(3)]
