@@ -12,7 +12,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from app import localtime
@@ -27,7 +26,7 @@ from app.store.db import make_engine
 from app.web import api, audit, errors, exports, health, openapi, pages, review, ws
 from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
-from app.web.guards import BodyLimit, SecurityHeaders
+from app.web.guards import BodyLimit, HttpGZip, SecurityHeaders
 from app.web.live import LiveRenderer
 from app.web.logs import AccessLog
 from app.web.throttle import LoginThrottle
@@ -110,7 +109,7 @@ def create_app(
     )
     # Pages, fragments and JSON are compressed for clients that accept it (sockets use
     # permessage-deflate, negotiated by the server's websocket implementation).
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(HttpGZip, minimum_size=1024)
     # Outermost: an oversized body is refused before anything reads it; every answer, the
     # refusal included, carries the security headers.
     app.add_middleware(BodyLimit)

@@ -13,6 +13,7 @@ same bytes on the wire for every socket: they are framed (and compressed) once."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -95,9 +96,89 @@ def _framing(conn: ServerProtocol) -> tuple[Any, ...] | None:
     return tuple(key)
 
 
+class _Inbox:
+    """What the client sent, for the app's `receive`: the part of asyncio.Queue uvicorn uses,
+    without its four deques (an idle socket holds no message and one waiting reader)."""
+
+    __slots__ = ("_items", "_waiters")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                if self._items:
+                    self._wake_one()  # woken, then cancelled: the message is another reader's
+                raise
+        return self._items.pop(0)
+
+
+class _Writable:
+    """Whether the transport takes more now: the part of asyncio.Event uvicorn uses, with no deque
+    kept while nobody waits (the usual case)."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
+
+
 class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # An idle socket is mostly these: lighter than asyncio's Queue and Event, same behaviour.
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _Writable()  # type: ignore[assignment]
         extensions = [deflate()] if self.config.ws_per_message_deflate else []
         self.conn = ServerProtocol(
             extensions=extensions, max_size=self.config.ws_max_size, logger=logging.getLogger("uvicorn.error")
@@ -108,6 +189,12 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:  # (the app's task is created, not yet run)
             scope["extensions"][DIRECT_SEND] = self.try_send
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Open for hours: it keeps nothing of the handshake (request and response headers).
+            self.request = self.response = None  # type: ignore[assignment]
 
     def try_send(self, text: str) -> bool:
         """Put a text message on the wire now if the transport takes it without waiting (its

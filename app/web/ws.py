@@ -131,6 +131,14 @@ async def _admit(websocket: WebSocket) -> tuple[Caller, User] | None:
     return caller, user
 
 
+def _let_go_of_the_handshake(websocket: WebSocket) -> None:
+    """An admitted socket stays open for hours: it keeps nothing of its handshake (the request's
+    headers, the cookie among them), once what it needs of them has been read."""
+    websocket.scope["headers"] = []
+    websocket.__dict__.pop("_headers", None)
+    websocket.__dict__.pop("_query_params", None)
+
+
 def _counts(websocket: WebSocket) -> SocketCounts:
     return websocket.app.state.socket_counts  # type: ignore[no-any-return]
 
@@ -299,6 +307,7 @@ async def room_socket(websocket: WebSocket) -> None:
     if admitted is None:
         return
     caller, user = admitted
+    del admitted
     try:
         room_id = str(websocket.path_params["room_id"])
         services: Services = websocket.app.state.services
@@ -319,6 +328,7 @@ async def _room_socket(websocket: WebSocket, caller: Caller, room_id: str) -> No
     watch = _sign_ins(websocket)
     # Only a socket admitted to this room names a tablet on the room's overview.
     device = device_name(websocket.query_params.get("device"))
+    _let_go_of_the_handshake(websocket)
     outbox = Outbox(_Sink(websocket), keep_latest=True)
     announced = False
     watch.add(caller.sign_in, outbox)
@@ -391,6 +401,7 @@ async def overview_socket(websocket: WebSocket) -> None:
     if admitted is None:
         return
     caller, user = admitted
+    del admitted
     try:
         await _overview_socket(websocket, caller, user)
     finally:
@@ -406,6 +417,7 @@ async def _overview_socket(websocket: WebSocket, caller: Caller, user: User) -> 
     watch = _sign_ins(websocket)
     rooms = await run_in_threadpool(overview_rooms, services, user)
     room_ids = [room.id for room in rooms]
+    _let_go_of_the_handshake(websocket)
     outbox = Outbox(_Sink(websocket), keep_latest=True)
     tiles: set[str] = set()
     lists = [False]
@@ -558,6 +570,7 @@ async def json_stream(websocket: WebSocket) -> None:
     if admitted is None:
         return
     caller, user = admitted
+    del admitted
     try:
         services: Services = websocket.app.state.services
         room_ids = await run_in_threadpool(_stream_rooms, services, user, websocket.query_params.get("room"))
@@ -575,6 +588,7 @@ async def _json_stream(websocket: WebSocket, caller: Caller, room_ids: list[str]
     hub = _hub(websocket)
     watch = _sign_ins(websocket)
     after = _parse_after(websocket.query_params.get("after_seq"))
+    _let_go_of_the_handshake(websocket)
     # Every event, in order: one that falls JSON_BACKLOG behind is closed (1013) and resumes with
     # `after_seq`, missing nothing.
     outbox = Outbox(_Sink(websocket), keep_latest=False)

@@ -133,3 +133,43 @@ def test_a_change_goes_straight_onto_the_wire_of_every_socket_with_the_same_byte
     assert len(set(got)) == 1 and '"participant_added"' in got[0]
     assert drains == []  # every socket took it at once
     assert len([w for w in framed if b"participant_added" in w]) == 1  # framed once for three sockets
+
+
+def test_the_light_inbox_and_writable_flag_behave_as_asyncio_queue_and_event() -> None:
+    import asyncio
+
+    from app.web.socket_protocol import _Inbox, _Writable
+
+    async def run() -> list[object]:
+        inbox, writable = _Inbox(), _Writable()
+        seen: list[object] = [inbox.empty(), writable.is_set()]
+        reader = asyncio.create_task(inbox.get())
+        await asyncio.sleep(0)
+        inbox.put_nowait({"type": "websocket.receive", "text": "a"})
+        inbox.put_nowait({"type": "websocket.disconnect"})
+        seen += [await reader, await inbox.get(), inbox.empty()]
+        cancelled = asyncio.create_task(inbox.get())  # a reader that goes leaves nothing behind
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.gather(cancelled, return_exceptions=True)
+        inbox.put_nowait("later")
+        seen.append(await asyncio.wait_for(inbox.get(), 1))
+        writable.clear()
+        waiting = asyncio.create_task(writable.wait())
+        await asyncio.sleep(0.01)
+        seen.append(waiting.done())
+        writable.set()
+        seen += [await asyncio.wait_for(waiting, 1), writable.is_set()]
+        return seen
+
+    assert asyncio.run(run()) == [
+        True,
+        True,
+        {"type": "websocket.receive", "text": "a"},
+        {"type": "websocket.disconnect"},
+        True,
+        "later",
+        False,
+        True,
+        True,
+    ]
