@@ -3,13 +3,19 @@ every socket that shows the room.
 
 This module knows rooms, versions, frames and sockets' outboxes; what a version looks like and how
 it is read and rendered is the `Renderer` the web layer hands in (the live layer knows nothing of
-templates or routes).
+templates or routes), and how a frame reaches a socket is the `Sink` the web layer hands in.
 
+- A frame goes out from the feed's own loop to every socket whose transport takes it without
+  waiting: no task and no task switch per socket. Only a socket that cannot take it now gets a
+  sender task of its own, for as long as it has something to send, so a slow socket never
+  delays the others; one whose send stalls for SEND_TIMEOUT_SECONDS is closed with 1013.
 - A room socket's outbox keeps only the latest frame: a slow tablet skips versions it could not
-  take in time, never builds a backlog, and one whose send stalls is closed by its handler (1013)
-  so it reconnects to a fresh snapshot.
+  take in time, never builds a backlog, and reconnects to a fresh snapshot when closed.
 - A JSON stream's outbox keeps every event frame in order (the stream promises each event once);
-  past a bounded backlog it is closed the same way and the client resumes with `after_seq`.
+  past a bounded backlog it is closed with 1013 and the client resumes with `after_seq`.
+- A commit of this process tells its room's feed its events and the session's state after them:
+  the JSON streams get them with no read. A hint from another process (PostgreSQL's NOTIFY), or
+  one that does not continue where the streams are, is read from the log after their cursor.
 - The heartbeat is one small frame per room (server time and the room's seq): no read, no render.
 - A version may change with time alone (a check-in falling due, a mute running out): the renderer
   names the next such moment and the feed re-renders once then.
@@ -344,7 +350,11 @@ class Feed:
             return False
         if events[0].seq != after + 1:
             return False
-        frames = self.hub.renderer.frames(session_id, events, state)
+        try:
+            frames = self.hub.renderer.frames(session_id, events, state)
+        except Exception:  # then the log is read, as for any other hint
+            log.exception("could not encode a commit's events for the live streams")
+            return False
         for outbox in list(self.json):
             outbox.put_events(frames)
         self.json_cursor[session_id] = events[-1].seq

@@ -1,7 +1,14 @@
 """Websockets. Every (re)connect starts with a full snapshot; after that each socket is one outbox
 of its room's feed (app.live.feeds): a change is read and rendered once per room and the same
-frames go to every socket. A small heartbeat lets a screen notice a dead link when nothing changes.
-A socket ends with its sign-in (4401), and the sockets of one sign-in and of one user are bounded."""
+frames go to every socket, straight onto its wire when it can take them. A small heartbeat lets a
+screen notice a dead link when nothing changes. A socket ends with its sign-in (4401), and the
+sockets of one sign-in and of one user are bounded (4429).
+
+An open socket costs one task (its handler, waiting for the client to go) and little memory: the
+routes are plain Starlette ones (`socket_route`), and a socket keeps nothing of its handshake
+once admitted. A new socket route: `@socket_route(path)` on `async def handler(websocket)`, with
+`_admit` first and `_counts(websocket).release(caller)` last, and a rule in the authorization
+matrix (tests/integration/test_authorization_matrix.py)."""
 
 from __future__ import annotations
 
@@ -263,8 +270,8 @@ async def _send_snapshot(websocket: WebSocket, frames: list[str]) -> bool:
     """The first frames, before the outbox takes over; a client that cannot take them in
     SEND_TIMEOUT_SECONDS is closed with 1013."""
     try:
-        async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-            for frame in frames:
+        for frame in frames:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
                 await websocket.send_text(frame)
         return True
     except TimeoutError:
