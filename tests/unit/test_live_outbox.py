@@ -15,6 +15,7 @@ import pytest
 
 from app.live import feeds
 from app.live.feeds import CLOSE_CLIENT_GONE, CLOSE_TOO_SLOW, EventFrame, Outbox
+from app.web.socket_protocol import _Inbox, _Writable
 
 T = TypeVar("T")
 
@@ -176,3 +177,39 @@ def test_a_client_that_went_is_not_sent_a_close() -> None:
         return outbox.close_code, socket.closed
 
     assert arun(run) == (CLOSE_CLIENT_GONE, None)
+
+
+def test_the_light_inbox_and_writable_flag_behave_as_asyncio_queue_and_event() -> None:
+    async def run() -> list[object]:
+        inbox, writable = _Inbox(), _Writable()
+        seen: list[object] = [inbox.empty(), writable.is_set()]
+        reader = asyncio.create_task(inbox.get())
+        await asyncio.sleep(0)
+        inbox.put_nowait({"type": "websocket.receive", "text": "a"})
+        inbox.put_nowait({"type": "websocket.disconnect"})
+        seen += [await reader, await inbox.get(), inbox.empty()]
+        cancelled = asyncio.create_task(inbox.get())  # a reader that goes leaves nothing behind
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.gather(cancelled, return_exceptions=True)
+        inbox.put_nowait("later")
+        seen.append(await asyncio.wait_for(inbox.get(), 1))
+        writable.clear()
+        waiting = asyncio.create_task(writable.wait())
+        await asyncio.sleep(0.01)
+        seen.append(waiting.done())
+        writable.set()
+        seen += [await asyncio.wait_for(waiting, 1), writable.is_set()]
+        return seen
+
+    assert arun(run) == [
+        True,
+        True,
+        {"type": "websocket.receive", "text": "a"},
+        {"type": "websocket.disconnect"},
+        True,
+        "later",
+        False,
+        True,
+        True,
+    ]
