@@ -346,7 +346,8 @@ class Services:
                             db.add(head)
                     if events and db.get_bind().dialect.name == "postgresql":
                         # Delivered to every app process on commit, and never if this rolls back.
-                        statement, params = notify_statement(*self._hint(new_state, events))
+                        channels, message = self._hint(new_state, events)
+                        statement, params = notify_statement(channels, {**message, "origin": self.broker.origin})
                         db.exec(statement, params=params)  # type: ignore[call-overload]
                     if idempotency is not None:
                         db.add(

@@ -437,3 +437,18 @@ def test_what_the_app_built_at_start_is_kept_out_of_the_collectors_full_passes(l
     # A full pass over every object of a started app took about 100 ms here: long enough to stall
     # every live screen of the process in the middle of a fan-out.
     assert gc.get_freeze_count() > 100_000
+
+
+def test_a_process_skips_its_own_notify_and_hears_the_others() -> None:
+    from app.live.broker import MemoryBroker
+    from app.live.pg_notify import PgListener, notify_statement
+
+    broker, other = MemoryBroker(), MemoryBroker()
+    heard: list[dict[str, object]] = []
+    broker.publish = lambda channels, message: heard.append(message)  # type: ignore[method-assign]
+    listener = PgListener("postgresql+psycopg://u@127.0.0.1/db", broker)
+    for origin in (broker.origin, other.origin):
+        _statement, params = notify_statement(["room:cedar-room"], {"type": "session", "seq": 3, "origin": origin})
+        listener._deliver(params["payload"])
+    # Its own commit reached its screens at once, with the events; another process's is news.
+    assert heard == [{"type": "session", "seq": 3, "origin": other.origin}]

@@ -175,9 +175,9 @@ def test_a_change_made_through_one_app_process_reaches_a_screen_on_another(pg_ur
 def test_a_local_commit_reaches_the_stream_without_a_read_though_its_notify_comes_back(
     pg_url: str, clock: Clock
 ) -> None:
-    """On PostgreSQL a process hears its own commits twice: at once (with their events) and then
-    through NOTIFY. The JSON stream is sent the events from the first, and the second reads
-    nothing; a commit made through another process is read, once."""
+    """On PostgreSQL a commit's NOTIFY reaches every process, its own too, and may come before
+    the process's own hint (which carries the events). Its own NOTIFY is skipped, so the JSON
+    stream is sent the events with no read; a commit made through another process is read, once."""
     first, second = _app(pg_url, clock), _app(pg_url, clock)
     try:
         with (
