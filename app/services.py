@@ -376,7 +376,8 @@ class Services:
                             db.add(head)
                     if events and db.get_bind().dialect.name == "postgresql":
                         # Delivered to every app process on commit, and never if this rolls back.
-                        statement, params = notify_statement(*self._hint(new_state, events))
+                        channels, message = self._hint(new_state, events)
+                        statement, params = notify_statement(channels, {**message, "origin": self.broker.origin})
                         db.exec(statement, params=params)  # type: ignore[call-overload]
                     if idempotency is not None:
                         db.add(
@@ -432,8 +433,11 @@ class Services:
         return channels, message
 
     def _publish(self, state: SessionState, events: list[Event]) -> None:
-        # Local screens hear at once; other processes hear through the database's NOTIFY.
-        self.broker.publish(*self._hint(state, events))
+        # Local screens hear at once, and with the committed events and the state after them, so
+        # a live stream sends them without reading them back. Other processes hear through the
+        # database's NOTIFY, which names the session only (and they read).
+        channels, message = self._hint(state, events)
+        self.broker.publish(channels, {**message, "events": events, "state": state})
 
     # ------------------------------------------------------------ the clock
 

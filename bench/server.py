@@ -50,7 +50,8 @@ def serve_app(tree: str, db: str, port: int) -> None:
         ws: Any = LiveWebSocketProtocol
     except ImportError:  # the code before: uvicorn's default
         ws = "auto"
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws=ws)
+    # proxy_headers off, as `holdspace serve` runs it (no proxy middleware kept per socket).
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws=ws, proxy_headers=False)
 
 
 def serve_bare(port: int, ws_protocol: str = "auto") -> None:

@@ -8,6 +8,7 @@ being fed an unbounded backlog; the database stays the source of truth.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +34,9 @@ class MemoryBroker:
     """One process: subscribers live on the event loop; publishers may be worker threads."""
 
     def __init__(self) -> None:
+        # Names this process in the hints it sends other processes (PostgreSQL's NOTIFY), so it
+        # can skip its own: it has told its screens already, with the events themselves.
+        self.origin = secrets.token_hex(8)
         self._subscriptions: set[Subscription] = set()
         self._listeners: dict[str, set[Listener]] = {}
         self._lock = threading.Lock()

@@ -3,13 +3,19 @@ every socket that shows the room.
 
 This module knows rooms, versions, frames and sockets' outboxes; what a version looks like and how
 it is read and rendered is the `Renderer` the web layer hands in (the live layer knows nothing of
-templates or routes).
+templates or routes), and how a frame reaches a socket is the `Sink` the web layer hands in.
 
+- A frame goes out from the feed's own loop to every socket whose transport takes it without
+  waiting: no task and no task switch per socket. Only a socket that cannot take it now gets a
+  sender task of its own, for as long as it has something to send, so a slow socket never
+  delays the others; one whose send stalls for SEND_TIMEOUT_SECONDS is closed with 1013.
 - A room socket's outbox keeps only the latest frame: a slow tablet skips versions it could not
-  take in time, never builds a backlog, and one whose send stalls is closed by its handler (1013)
-  so it reconnects to a fresh snapshot.
+  take in time, never builds a backlog, and reconnects to a fresh snapshot when closed.
 - A JSON stream's outbox keeps every event frame in order (the stream promises each event once);
-  past a bounded backlog it is closed the same way and the client resumes with `after_seq`.
+  past a bounded backlog it is closed with 1013 and the client resumes with `after_seq`.
+- A commit of this process tells its room's feed its events and the session's state after them:
+  the JSON streams get them with no read. A hint from another process (PostgreSQL's NOTIFY), or
+  one that does not continue where the streams are, is read from the log after their cursor.
 - The heartbeat is one small frame per room (server time and the room's seq): no read, no render.
 - A version may change with time alone (a check-in falling due, a mute running out): the renderer
   names the next such moment and the feed re-renders once then.
@@ -67,6 +73,10 @@ class Renderer(Protocol):
 
     def event_frames(self, session_id: str, after: int) -> list[EventFrame]: ...
 
+    def frames(self, session_id: str, events: list[Any], state: Any) -> list[EventFrame]:
+        """The frames of events just committed, from the events and the new state (no read)."""
+        ...
+
     def heartbeat(self, now: datetime, seq: int | None) -> str: ...
 
     def json_heartbeat(self, now: datetime) -> str: ...
@@ -74,9 +84,6 @@ class Renderer(Protocol):
     def alarms_heartbeat(self, now: datetime) -> str: ...
 
     def tile(self, room_id: str, version: RoomVersion) -> str: ...
-
-
-POKE = "\x00poke"
 
 
 class SendWatch:
@@ -127,32 +134,82 @@ def send_watch() -> SendWatch:
     return watch
 
 
-class Outbox:
-    """What one socket has yet to be sent."""
+class Sink(Protocol):
+    """One socket as the live layer sends to it (the web layer implements it)."""
 
-    def __init__(self, keep_latest: bool = True) -> None:
+    def try_send(self, frame: str) -> bool:
+        """Send now if the socket's transport takes it without waiting; False if it would wait."""
+        ...
+
+    async def send(self, frame: str) -> None:
+        """Send, waiting as long as the socket needs (a stall is cut short by the SendWatch)."""
+        ...
+
+    async def close(self, code: int) -> None: ...
+
+
+CLOSE_CLIENT_GONE = -1
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Any) -> asyncio.Task[Any]:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
+class Outbox:
+    """What one socket has yet to be sent, and how it is sent.
+
+    A frame goes out at once, from the feed's own loop, when the socket's transport can take it
+    without waiting: no task and no task switch per socket. Only a socket that cannot take it now
+    gets a sender task, for as long as it has something to send; that task alone waits for it, so
+    a slow socket never delays the others. A send that waits longer than SEND_TIMEOUT_SECONDS
+    closes the socket with 1013. Until `release()` (the snapshot is out) frames only wait."""
+
+    __slots__ = ("sink", "keep_latest", "_frames", "_sender", "close_code", "sent", "held", "holding")
+
+    def __init__(self, sink: Sink, keep_latest: bool = True) -> None:
+        self.sink = sink
         self.keep_latest = keep_latest
-        self._frames: deque[str] = deque()
-        self._wake = asyncio.Event()
-        self._poked = False
+        self._frames: deque[str] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self.sent: dict[str, int] = {}  # JSON streams: the last seq sent, per session
         self.held: list[EventFrame] | None = None if keep_latest else []  # until the snapshot is sent
+        self.holding = True
 
     def put(self, frame: str) -> None:
         if self.close_code is not None:
             return
+        frames = self._frames
+        if not frames and not self.holding and self._sender is None:
+            try:
+                if self.sink.try_send(frame):
+                    return
+            except Exception:  # the socket is gone under us
+                self.close(CLOSE_CLIENT_GONE)
+                return
+        if frames is None:
+            frames = self._frames = deque()
         if self.keep_latest:
-            self._frames.clear()
-        elif len(self._frames) >= JSON_BACKLOG:
+            frames.clear()
+        elif len(frames) >= JSON_BACKLOG:
+            log.info("closing a live stream that fell %s events behind", JSON_BACKLOG)
             self.close(CLOSE_TOO_SLOW)
             return
-        self._frames.append(frame)
-        self._wake.set()
+        frames.append(frame)
+        if not self.holding and self._sender is None:
+            self._sender = _spawn(self._drain())
 
     def release(self) -> None:
         """The snapshot went out (and `sent` says what it held): what came meanwhile follows."""
+        self.holding = False
         held, self.held = self.held or [], None
+        frames, self._frames = self._frames, None
+        for frame in frames or ():
+            self.put(frame)
         self.put_events(held)
 
     def put_events(self, frames: list[EventFrame]) -> None:
@@ -172,17 +229,8 @@ class Outbox:
 
     def put_heartbeat(self, frame: str) -> None:
         """Only when nothing else waits: any frame says the link is alive."""
-        if not self._frames:
+        if not self._frames and not self.holding:
             self.put(frame)
-
-    def poke(self) -> None:
-        """Wake the socket's handler without a frame (an overview has something to rebuild)."""
-        self._poked = True
-        self._wake.set()
-
-    def close(self, code: int) -> None:
-        self.close_code = code
-        self._wake.set()
 
     def take(self) -> str | None:
         """The frame waiting to be sent, taken out (None if there is none)."""
@@ -190,19 +238,50 @@ class Outbox:
 
     @property
     def pending(self) -> int:
-        return len(self._frames)
+        return len(self._frames) if self._frames else 0
 
-    async def next(self) -> str | None:
-        """The next frame, POKE, or None once the outbox is closed."""
-        while not self._frames and not self._poked and self.close_code is None:
-            self._wake.clear()
-            await self._wake.wait()
+    @property
+    def sending(self) -> bool:
+        """A sender task is waiting for this socket (it could not take a frame at once)."""
+        return self._sender is not None
+
+    def close(self, code: int) -> None:
+        """Stop sending; tell the client `code` (not when the client is the one who went)."""
         if self.close_code is not None:
-            return None
-        if self._frames:
-            return self._frames.popleft()
-        self._poked = False
-        return POKE
+            return
+        self.close_code = code
+        self._frames = None
+        sender, self._sender = self._sender, None
+        if sender is not None and sender is not asyncio.current_task():
+            sender.cancel()
+        if code != CLOSE_CLIENT_GONE:
+            _spawn(self.sink.close(code))
+
+    async def _drain(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watch = send_watch()
+        try:
+            while self._frames and self.close_code is None:
+                frame = self._frames.popleft()
+                watch.begin(task)
+                try:
+                    await self.sink.send(frame)
+                except asyncio.CancelledError:
+                    if not watch.was_stalled(task):
+                        raise
+                    task.uncancel()
+                    log.info("closing a live socket that could not take a send for %s s", SEND_TIMEOUT_SECONDS)
+                    self.close(CLOSE_TOO_SLOW)
+                    return
+                finally:
+                    watch.end(task)
+                del frame
+        except Exception:  # the client went away mid-send
+            self.close(CLOSE_CLIENT_GONE)
+        finally:
+            if self._sender is task:
+                self._sender = None
 
 
 Watcher = Callable[["Feed", str], None]
@@ -219,8 +298,10 @@ class Feed:
     json_cursor: dict[str, int] = field(default_factory=dict)
     presence_rev: int = 0
     renders: int = 0
+    reads: int = 0  # trips to the database (a worker thread) for this room
     _dirty: bool = False
     _force: bool = False
+    _reading: bool = False
     _task: asyncio.Task[None] | None = None
     _timer: asyncio.TimerHandle | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -232,13 +313,61 @@ class Feed:
         return not (self.html or self.json or self.watchers)
 
     def hint(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "presence":
+        kind = message.get("type")
+        if kind == "presence":
             # Which tablets are connected: only the overview tile shows it, and nothing is read.
             self.presence_rev += 1
             for watcher in list(self.watchers):
                 watcher(self, "presence")
             return
-        self.refresh(force=message.get("type") == "resync")
+        if kind == "session":
+            if self._forward(message):
+                return
+            version = self.version
+            if (
+                version is not None
+                and version.session_id is not None
+                and message.get("session_id") == version.session_id
+                and isinstance(message.get("seq"), int)
+                and message["seq"] <= version.seq
+            ):
+                return  # already shown (our own commit, heard again through the database)
+        self.refresh(force=kind == "resync")
+
+    def _forward(self, message: dict[str, Any]) -> bool:
+        """A commit of this process carries its events and the session's new state: the JSON
+        streams get them encoded once, with no read at all. True when nothing is left to do (only
+        JSON streams follow the room); a room screen still gets its render. Anything that does not
+        continue exactly where the streams are (a gap, a read in flight) takes the reading path."""
+        events, state = message.get("events"), message.get("state")
+        version = self.version
+        if not events or state is None or version is None or not self.json or self._reading:
+            return False
+        session_id = message.get("session_id")
+        if session_id == version.session_id and session_id in self.json_cursor:
+            after = self.json_cursor[session_id]
+        elif version.session_id is None and events[0].seq == 1:
+            after = 0  # a session opened in this room
+        else:
+            return False
+        if events[0].seq != after + 1:
+            return False
+        try:
+            frames = self.hub.renderer.frames(session_id, events, state)
+        except Exception:  # then the log is read, as for any other hint
+            log.exception("could not encode a commit's events for the live streams")
+            return False
+        for outbox in list(self.json):
+            outbox.put_events(frames)
+        self.json_cursor[session_id] = events[-1].seq
+        if self.renders_html:
+            self.refresh()  # the room's screens: one read and render, as always
+        elif state.closed_at is None:
+            self.version = RoomVersion(session_id, state.seq, None)
+        else:  # the room has no live session now
+            self.version = RoomVersion(None, 0, None)
+            del self.json_cursor[session_id]
+        return True
 
     def refresh(self, force: bool = False) -> None:
         self._dirty = True
@@ -269,18 +398,25 @@ class Feed:
             self._dirty = False
             force, self._force = self._force, False
             previous = self.version
+            cursor = dict(self.json_cursor) if self.json else None
+            self._reading = True
+            self.reads += 1
             try:
                 # One trip to a worker thread: the room's version and, for JSON streams, its events.
-                version, frames = await run_in_threadpool(
-                    self._read, previous, force, self.renders_html, bool(self.json)
-                )
+                version, batches = await run_in_threadpool(self._read, previous, force, self.renders_html, cursor)
             except Exception:  # a passing database error: screens keep the last version and retry
                 log.exception("live feed for a room failed to refresh")
                 await asyncio.sleep(1.0)
                 self._dirty = True
                 continue
+            finally:
+                self._reading = False
             self._schedule(version.next_change_at)
+            frames = self._take_events(version, batches) if self.json else []
             if version is previous:
+                if frames:
+                    for outbox in list(self.json):
+                        outbox.put_events(frames)
                 continue
             self.version = version
             if version.frame is not None:
@@ -297,24 +433,32 @@ class Feed:
                 watcher(self, "room")
 
     def _read(
-        self, previous: RoomVersion | None, force: bool, render: bool, streams: bool
-    ) -> tuple[RoomVersion, list[EventFrame]]:
+        self, previous: RoomVersion | None, force: bool, render: bool, cursor: dict[str, int] | None
+    ) -> tuple[RoomVersion, dict[str, list[EventFrame]]]:
+        """On a worker thread: the room's version and the events after the streams' cursor (a
+        copy: the cursor itself is kept on the event loop)."""
         version = self.hub.renderer.room(self.room_id, previous, force, render)
-        if version is previous or not streams:
-            return version, []
-        return version, self._read_events(previous, version)
-
-    def _read_events(self, previous: RoomVersion | None, version: RoomVersion) -> list[EventFrame]:
-        """The events since the feed's cursor, read and encoded once for every JSON subscriber.
-        A session that ended still owes its last events (the close itself)."""
-        frames: list[EventFrame] = []
+        batches: dict[str, list[EventFrame]] = {}
+        if cursor is None:
+            return version, batches
         sessions = [s for s in (previous.session_id if previous else None, version.session_id) if s]
         for session_id in dict.fromkeys(sessions):
+            after = cursor.get(session_id, 0)
+            if session_id == version.session_id and after >= version.seq:
+                continue  # the streams have it all already (from the commit's own hint)
+            batches[session_id] = self.hub.renderer.event_frames(session_id, after)
+        return version, batches
+
+    def _take_events(self, version: RoomVersion, batches: dict[str, list[EventFrame]]) -> list[EventFrame]:
+        """What the read found beyond the streams' cursor, in order (a session that ended still
+        owes its last events: the close itself)."""
+        frames: list[EventFrame] = []
+        for session_id, batch in batches.items():
             after = self.json_cursor.get(session_id, 0)
-            batch = self.hub.renderer.event_frames(session_id, after)
-            frames.extend(batch)
-            seqs = [f.seq for f in batch if not f.follows]
+            fresh = [f for f in batch if f.seq > after]
+            seqs = [f.seq for f in fresh if not f.follows]
             if seqs:
+                frames.extend(fresh)
                 self.json_cursor[session_id] = max(seqs)
         for session_id in list(self.json_cursor):
             if session_id != version.session_id:
@@ -469,4 +613,15 @@ class Hub:
         return sum(len(f.html) for f in self.feeds.values()) + len(self.others)
 
 
-__all__ = ["Feed", "Hub", "Outbox", "EventFrame", "Renderer", "RoomVersion", "POKE", "CLOSE_TOO_SLOW", "send_watch"]
+__all__ = [
+    "Feed",
+    "Hub",
+    "Outbox",
+    "EventFrame",
+    "Renderer",
+    "RoomVersion",
+    "Sink",
+    "CLOSE_TOO_SLOW",
+    "CLOSE_CLIENT_GONE",
+    "send_watch",
+]

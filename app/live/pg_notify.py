@@ -71,6 +71,9 @@ class PgListener:
     def _deliver(self, payload: str) -> None:
         try:
             hint = json.loads(payload)
-            self.broker.publish(list(hint["channels"]), dict(hint["message"]))
+            message = dict(hint["message"])
+            if message.get("origin") == self.broker.origin:
+                return  # our own commit: this process told its screens at once, events and all
+            self.broker.publish(list(hint["channels"]), message)
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed live notification")

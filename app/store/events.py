@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,13 @@ def to_event(record: EventRecord) -> Event:
         participant_id=record.participant_id,
         device=record.device,
     )
+
+
+def read_back(event: Event) -> Event:
+    """`event` exactly as the log gives it back once appended (its payload through the stored
+    JSON), without reading it: what a live stream sends of a commit it was told of."""
+    payload = upcast(event.kind, json.loads(canonical_json(event.payload.stored())))
+    return replace(event, at=as_utc(event.at), payload=payload)
 
 
 def read_events(db: Session, session_id: str, after: int = 0, limit: int | None = None) -> list[Event]:

@@ -23,6 +23,7 @@ from app.live.presence import Presence
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work
+from app.store.events import read_back
 from app.store.tables import Room, User
 from app.web.templating import clock_seconds, render_block
 from app.web.views import escalation_view, followup_view, session_view, sort_alarms
@@ -164,13 +165,22 @@ class LiveRenderer:
         events = self.services.events(session_id, after=after)
         if not events:
             return []
+        touched = any(isinstance(e.payload, EscalationPayload) for e in events)
+        return self._frames(session_id, events, self.services.state(session_id) if touched else None)
+
+    def frames(self, session_id: str, events: list[Any], state: Any) -> list[EventFrame]:
+        """The frames of events this process just committed, byte for byte what a read of the
+        log would make of them, from the events and the session's state after them: no read."""
+        return self._frames(session_id, [read_back(e) for e in events], state)
+
+    def _frames(self, session_id: str, events: list[Any], state: Any) -> list[EventFrame]:
+        """Each event once as the stream sends it, then each alarm its events changed."""
         messages = [event_message(session_id, e) for e in events]
         frames = [EventFrame(session_id, m["seq"], json.dumps(m)) for m in messages]
         changed = list(
             dict.fromkeys(e.payload.escalation_id for e in events if isinstance(e.payload, EscalationPayload))
         )
-        if changed:
-            state = self.services.state(session_id)
+        if changed and state is not None:
             now = self.services.clock()
             for eid in changed:
                 if eid in state.escalations:

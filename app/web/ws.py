@@ -1,7 +1,14 @@
 """Websockets. Every (re)connect starts with a full snapshot; after that each socket is one outbox
 of its room's feed (app.live.feeds): a change is read and rendered once per room and the same
-frames go to every socket. A small heartbeat lets a screen notice a dead link when nothing changes.
-A socket ends with its sign-in (4401), and the sockets of one sign-in and of one user are bounded."""
+frames go to every socket, straight onto its wire when it can take them. A small heartbeat lets a
+screen notice a dead link when nothing changes. A socket ends with its sign-in (4401), and the
+sockets of one sign-in and of one user are bounded (4429).
+
+An open socket costs one task (its handler, waiting for the client to go) and little memory: the
+routes are plain Starlette ones (`socket_route`), and a socket keeps nothing of its handshake
+once admitted. A new socket route: `@socket_route(path)` on `async def handler(websocket)`, with
+`_admit` first and `_counts(websocket).release(caller)` last, and a rule in the authorization
+matrix (tests/integration/test_authorization_matrix.py)."""
 
 from __future__ import annotations
 
@@ -9,20 +16,22 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.domain.escalation import reaches_beyond_the_room
 from app.live import feeds
 from app.live.broker import SIGNED_OUT, STEP_THREE, MemoryBroker, room_channel, sign_in_channel
-from app.live.feeds import CLOSE_TOO_SLOW, POKE, SEND_TIMEOUT_SECONDS, Feed, Hub, Outbox, send_watch
+from app.live.feeds import CLOSE_CLIENT_GONE, CLOSE_TOO_SLOW, SEND_TIMEOUT_SECONDS, Feed, Hub, Outbox
 from app.live.presence import Presence, device_name
 from app.services import Services
 from app.store import people
@@ -39,13 +48,14 @@ from app.web.live import (
     render_overview_live,
     status_fragment,
 )
+from app.web.socket_protocol import DIRECT_SEND
 from app.web.views import session_view
 
 log = logging.getLogger("holdspace.ws")
 router = APIRouter()
 
 HEARTBEAT_SECONDS = feeds.HEARTBEAT_SECONDS  # sent by the room feeds' hub (app.live.feeds)
-CLOSE_CLIENT_GONE = -1
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -75,11 +85,12 @@ def origin_allowed(websocket: WebSocket) -> bool:
     return bool(parsed.netloc) and parsed.netloc == host and parsed.scheme in ("http", "https")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Caller:
-    """A socket's user and the sign-in (cookie) it came with."""
+    """A socket's user (by name) and the sign-in (cookie) it came with: all an open socket keeps
+    of who opened it (the user's row is read at connect and let go)."""
 
-    user: User
+    username: str
     sign_in: str
 
 
@@ -94,48 +105,52 @@ class SocketCounts:
         self._by_user: Counter[str] = Counter()
 
     def acquire(self, caller: Caller) -> bool:
-        if self._by_sign_in[caller.sign_in] >= self.per_sign_in or self._by_user[caller.user.username] >= self.per_user:
+        if self._by_sign_in[caller.sign_in] >= self.per_sign_in or self._by_user[caller.username] >= self.per_user:
             return False
         self._by_sign_in[caller.sign_in] += 1
-        self._by_user[caller.user.username] += 1
+        self._by_user[caller.username] += 1
         return True
 
     def release(self, caller: Caller) -> None:
         self._by_sign_in[caller.sign_in] -= 1
-        self._by_user[caller.user.username] -= 1
+        self._by_user[caller.username] -= 1
         if self._by_sign_in[caller.sign_in] <= 0:
             del self._by_sign_in[caller.sign_in]
-        if self._by_user[caller.user.username] <= 0:
-            del self._by_user[caller.user.username]
+        if self._by_user[caller.username] <= 0:
+            del self._by_user[caller.username]
 
 
-@asynccontextmanager
-async def _admitted(websocket: WebSocket) -> AsyncIterator[Caller | None]:
-    """Accept, then close with a code the page understands if the socket may not stay open;
-    while open, the socket counts against its sign-in's and its user's bounds."""
+async def _admit(websocket: WebSocket) -> tuple[Caller, User] | None:
+    """Accept, then close with a code the page understands if the socket may not stay open. An
+    admitted socket counts against its sign-in's and its user's bounds until `_counts(...).release`."""
     if not origin_allowed(websocket):
         # Refused before the handshake completes: a foreign page gets nothing at all.
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN)
-        yield None
-        return
+        return None
     services: Services = websocket.app.state.services
     user = await run_in_threadpool(load_user, services, websocket.session)
     await websocket.accept()
     if user is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in")
-        yield None
-        return
+        return None
     websocket.state.username = user.username  # for the connection's log line (app/web/logs.py)
-    caller = Caller(user, str(websocket.session.get("sign_in")))
-    counts: SocketCounts = websocket.app.state.socket_counts
-    if not counts.acquire(caller):
+    caller = Caller(user.username, str(websocket.session.get("sign_in")))
+    if not _counts(websocket).acquire(caller):
         await websocket.close(code=CLOSE_TOO_MANY, reason="too many live screens")
-        yield None
-        return
-    try:
-        yield caller
-    finally:
-        counts.release(caller)
+        return None
+    return caller, user
+
+
+def _let_go_of_the_handshake(websocket: WebSocket) -> None:
+    """An admitted socket stays open for hours: it keeps nothing of its handshake (the request's
+    headers, the cookie among them), once what it needs of them has been read."""
+    websocket.scope["headers"] = []
+    websocket.__dict__.pop("_headers", None)
+    websocket.__dict__.pop("_query_params", None)
+
+
+def _counts(websocket: WebSocket) -> SocketCounts:
+    return websocket.app.state.socket_counts  # type: ignore[no-any-return]
 
 
 class SignInWatch:
@@ -212,53 +227,25 @@ def _sign_ins(websocket: WebSocket) -> SignInWatch:
     return websocket.app.state.sign_in_watch  # type: ignore[no-any-return]
 
 
-@asynccontextmanager
-async def _followed(websocket: WebSocket, caller: Caller, outbox: Outbox) -> AsyncIterator[None]:
-    """While the socket is open, its sign-in's end closes it with 4401."""
-    watch = _sign_ins(websocket)
-    watch.add(caller.sign_in, outbox)
-    try:
-        yield
-    finally:
-        watch.remove(caller.sign_in, outbox)
+class _Sink:
+    """A socket as its outbox sends to it: straight onto the wire when the server offers that
+    (app.web.socket_protocol) and the transport takes it without waiting; else the ASGI way."""
 
+    __slots__ = ("websocket", "_direct")
 
-async def _pump(websocket: WebSocket, outbox: Outbox, on_poke: Any = None) -> None:
-    """Send what the outbox holds until the client goes or the outbox is closed (1012 when the app
-    stops, 1013 when this socket fell too far behind). A send that stalls for several seconds
-    closes the socket with 1013, so the tablet reconnects to a fresh snapshot."""
-    receiver = asyncio.create_task(_drain_client(websocket, outbox))
-    task = asyncio.current_task()
-    assert task is not None
-    watch = send_watch()
-    try:
-        while True:
-            frame = await outbox.next()
-            if frame is None:
-                if outbox.close_code not in (None, CLOSE_CLIENT_GONE):
-                    await _close(websocket, outbox.close_code)
-                return
-            if frame == POKE:
-                frame = await on_poke() if on_poke is not None else None
-                if not frame:
-                    continue
-            watch.begin(task)
-            try:
-                await websocket.send_text(frame)
-            except asyncio.CancelledError:
-                if not watch.was_stalled(task):
-                    raise
-                task.uncancel()
-                log.info("closing a live socket that could not take a send for %s s", feeds.SEND_TIMEOUT_SECONDS)
-                await _close(websocket, CLOSE_TOO_SLOW)
-                return
-            finally:
-                watch.end(task)
-            del frame  # an idle socket holds no frame of its own
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        return
-    finally:
-        receiver.cancel()
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._direct: Callable[[str], bool] | None = websocket.scope.get("extensions", {}).get(DIRECT_SEND)
+
+    def try_send(self, frame: str) -> bool:
+        direct = self._direct
+        return direct is not None and direct(frame)
+
+    async def send(self, frame: str) -> None:
+        await self.websocket.send_text(frame)
+
+    async def close(self, code: int) -> None:
+        await _close(self.websocket, code)
 
 
 async def _close(websocket: WebSocket, code: int) -> None:
@@ -269,17 +256,30 @@ async def _close(websocket: WebSocket, code: int) -> None:
         pass
 
 
-async def _drain_client(websocket: WebSocket, outbox: Outbox) -> None:
-    """Commands travel as HTTP requests; anything the client sends here is ignored until it goes."""
+async def _until_gone(websocket: WebSocket) -> None:
+    """An open socket's one task: it waits for the client to go (or for the close the server
+    sent). Frames are sent by the room's feed, not from here; anything the client sends is
+    ignored (commands travel as HTTP requests)."""
     try:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-    except (WebSocketDisconnect, RuntimeError):
+    except (WebSocketDisconnect, RuntimeError, OSError):
         return
-    finally:
-        outbox.close(CLOSE_CLIENT_GONE)
+
+
+async def _send_snapshot(websocket: WebSocket, frames: list[str]) -> bool:
+    """The first frames, before the outbox takes over; a client that cannot take them in
+    SEND_TIMEOUT_SECONDS is closed with 1013."""
+    try:
+        for frame in frames:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await websocket.send_text(frame)
+        return True
+    except TimeoutError:
+        await _close(websocket, CLOSE_TOO_SLOW)
+        return False
 
 
 def _may_see_room(services: Services, room_id: str, user: User) -> bool:
@@ -292,45 +292,76 @@ def _hub(websocket: WebSocket) -> Hub:
     return websocket.app.state.hub  # type: ignore[no-any-return]
 
 
-@router.websocket("/ws/rooms/{room_id}")
-async def room_socket(websocket: WebSocket, room_id: str) -> None:
-    async with _admitted(websocket) as caller:
-        if caller is not None:
-            await _room_socket(websocket, caller, room_id)
+Endpoint = Callable[[WebSocket], Awaitable[None]]
+
+
+def socket_route(path: str) -> Callable[[Endpoint], Endpoint]:
+    """Register a websocket of the app: a plain Starlette route (nothing of FastAPI's dependency
+    machinery stays alive with each open socket), in the app's route table like any other."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        def named(websocket: WebSocket) -> Awaitable[None]:
+            websocket.scope["route"] = route  # for the connection's log line (app/web/logs.py)
+            return endpoint(websocket)
+
+        route = WebSocketRoute(path, named, name=endpoint.__name__)
+        router.routes.append(route)
+        return endpoint
+
+    return register
+
+
+@socket_route("/ws/rooms/{room_id}")
+async def room_socket(websocket: WebSocket) -> None:
+    admitted = await _admit(websocket)
+    if admitted is None:
+        return
+    caller, user = admitted
+    del admitted
+    try:
+        room_id = str(websocket.path_params["room_id"])
+        services: Services = websocket.app.state.services
+        if not await run_in_threadpool(_may_see_room, services, room_id, user):
+            await websocket.close(code=CLOSE_NOT_FOUND)
+            return
+        del user
+        await _room_socket(websocket, caller, room_id)
+    finally:
+        _counts(websocket).release(caller)
 
 
 async def _room_socket(websocket: WebSocket, caller: Caller, room_id: str) -> None:
-    user = caller.user
     services: Services = websocket.app.state.services
     hub = _hub(websocket)
-    if not await run_in_threadpool(_may_see_room, services, room_id, user):
-        await websocket.close(code=CLOSE_NOT_FOUND)
-        return
-    outbox = Outbox(keep_latest=True)
+    watch = _sign_ins(websocket)
+    # Only a socket admitted to this room names a tablet on the room's overview.
+    device = device_name(websocket.query_params.get("device"))
+    _let_go_of_the_handshake(websocket)
+    outbox = Outbox(_Sink(websocket), keep_latest=True)
+    watch.add(caller.sign_in, outbox)
     try:
-        async with _followed(websocket, caller, outbox):
-            version = await hub.join_room(room_id, outbox)
-            # The snapshot: the room's current version, the very bytes every tablet of the room
-            # holds (no copy per socket), then the time now.
-            snapshot = outbox.take() or version.frame or ""
-            try:
-                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                    await websocket.send_text(snapshot)
-            except TimeoutError:
-                await _close(websocket, CLOSE_TOO_SLOW)
-                return
-            del snapshot
-            outbox.put_heartbeat(status_fragment(services.clock(), version.seq))
-            async with _present(websocket, caller, room_id):
-                await _pump(websocket, outbox)
+        version = await hub.join_room(room_id, outbox)
+        # The snapshot: the room's current version, the very bytes every tablet of the room
+        # holds (no copy per socket), then the time now.
+        if not await _send_snapshot(websocket, [outbox.take() or version.frame or ""]):
+            return
+        outbox.release()
+        outbox.put_heartbeat(status_fragment(services.clock(), version.seq))
+        del version
+        async with _present(websocket, caller, device, room_id):
+            await _until_gone(websocket)
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
     finally:
+        outbox.close(CLOSE_CLIENT_GONE)
+        watch.remove(caller.sign_in, outbox)
         hub.leave_room(room_id, outbox)
 
 
 @asynccontextmanager
-async def _present(websocket: WebSocket, caller: Caller, room_id: str | None) -> AsyncIterator[None]:
+async def _present(
+    websocket: WebSocket, caller: Caller, device: str | None, room_id: str | None
+) -> AsyncIterator[None]:
     """Count this socket as its device's live link while it is open. `room_id` is a room the caller
     was admitted to (only such a socket names a tablet on the room's overview), or None for a page
     of no room, which keeps the device in the room it was last in. When the device's last link
@@ -339,9 +370,8 @@ async def _present(websocket: WebSocket, caller: Caller, room_id: str | None) ->
     services: Services = websocket.app.state.services
     broker: MemoryBroker = websocket.app.state.broker
     presence: Presence = websocket.app.state.presence
-    device = device_name(websocket.query_params.get("device"))
     before = presence.room_of(device) if device is not None else None
-    if device is not None and presence.connected(device, room_id, caller.user.username, services.clock()):
+    if device is not None and presence.connected(device, room_id, caller.username, services.clock()):
         now_in = presence.room_of(device)
         _tell_room(broker, now_in)
         if before != now_in:
@@ -364,99 +394,101 @@ def _tell_room(broker: MemoryBroker, room_id: str | None) -> None:
         broker.publish([room_channel(room_id)], {"type": "presence", "room_id": room_id})
 
 
-@router.websocket("/ws/alarms")
-async def alarm_strip_socket(websocket: WebSocket) -> None:
-    """The open alarms of the user's rooms, for every signed-in page; `room` names the page's room
-    (for the tablet's presence), `except=1` leaves out that room's alarms (its page lists them)."""
-    async with _admitted(websocket) as caller:
-        if caller is not None:
-            await _alarm_strip_socket(websocket, caller)
+class _Rebuild:
+    """An overview's pending update: built by one task at a time, only while there is something
+    to build (nothing runs for an idle overview)."""
+
+    def __init__(self, outbox: Outbox, build: Callable[[], Awaitable[str]]) -> None:
+        self.outbox = outbox
+        self.build = build
+        self.dirty = False
+        self.started = False
+        self.task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        self.dirty = True
+        if self.started and (self.task is None or self.task.done()):
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def start(self) -> None:
+        self.started = True
+        if self.dirty:
+            self.poke()
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _run(self) -> None:
+        while self.dirty and self.outbox.close_code is None:
+            self.dirty = False
+            try:
+                frame = await self.build()
+            except Exception:  # the screen reconnects to a fresh snapshot
+                log.exception("could not update an overview")
+                self.outbox.close(CLOSE_INTERNAL_ERROR)
+                return
+            if frame:
+                self.outbox.put(frame)
 
 
-async def _alarm_strip_socket(websocket: WebSocket, caller: Caller) -> None:
-    """Follows the feeds of the user's rooms (their versions are read and rendered once for every
-    screen) and, for leads and prescribers, step-3 alarms from anywhere; after the snapshot a change
-    is sent only when the list reads differently."""
-    user = caller.user
-    services: Services = websocket.app.state.services
-    broker = websocket.app.state.broker
-    hub = _hub(websocket)
-    room_id = (websocket.query_params.get("room") or "").strip()[:80] or None
-    if room_id is not None and not await run_in_threadpool(_may_see_room, services, room_id, user):
-        await websocket.close(code=CLOSE_NOT_FOUND)
-        return
-    except_room = room_id if websocket.query_params.get("except") == "1" else None
-    rooms = await run_in_threadpool(overview_rooms, services, user)
-    room_ids = [room.id for room in rooms if room.id != except_room]
-    outbox = Outbox(keep_latest=True)
-    shown = [""]
-
-    def changed(feed: Feed, what: str) -> None:
-        if what == "room":
-            outbox.poke()
-
-    def alarms_elsewhere(message: dict[str, Any]) -> None:
-        if message.get("room_id") not in room_ids:
-            outbox.poke()
-
-    async def update() -> str:
-        sessions = {feed.room_id: (await feed.ready(html=True)).view for feed in feeds}
-        context = await run_in_threadpool(
-            alarm_strip_context, services, user, rooms, sessions, except_room, services.clock()
-        )
-        html = await run_in_threadpool(render_alarm_strip, context)
-        if html == shown[0]:
-            return ""
-        shown[0] = html
-        return html
-
-    feeds = hub.watch(room_ids, outbox, changed, heartbeat="alarms")
-    step_three = reaches_beyond_the_room(3, user.role)
-    if step_three:
-        broker.listen(STEP_THREE, alarms_elsewhere)
-    try:
-        outbox.put(await update())
-        async with _followed(websocket, caller, outbox), _present(websocket, caller, room_id):
-            await _pump(websocket, outbox, update)
-    finally:
-        if step_three:
-            broker.unlisten(STEP_THREE, alarms_elsewhere)
-        hub.unwatch(room_ids, outbox, changed)
-
-
-@router.websocket("/ws/overview")
+@socket_route("/ws/overview")
 async def overview_socket(websocket: WebSocket) -> None:
-    async with _admitted(websocket) as caller:
-        if caller is not None:
-            await _overview_socket(websocket, caller)
+    admitted = await _admit(websocket)
+    if admitted is None:
+        return
+    caller, user = admitted
+    del admitted
+    try:
+        await _overview_socket(websocket, caller, user)
+    finally:
+        _counts(websocket).release(caller)
 
 
-async def _overview_socket(websocket: WebSocket, caller: Caller) -> None:
+async def _overview_socket(websocket: WebSocket, caller: Caller, user: User) -> None:
     """The rooms the user oversees, plus step-3 alarms from anywhere for those they reach. After
     the snapshot a change sends only the tiles that changed, the alarm list and the follow-ups."""
-    user = caller.user
     services: Services = websocket.app.state.services
     broker = websocket.app.state.broker
     hub = _hub(websocket)
+    watch = _sign_ins(websocket)
     rooms = await run_in_threadpool(overview_rooms, services, user)
     room_ids = [room.id for room in rooms]
-    outbox = Outbox(keep_latest=True)
+    _let_go_of_the_handshake(websocket)
+    outbox = Outbox(_Sink(websocket), keep_latest=True)
     tiles: set[str] = set()
     lists = [False]
     loop = asyncio.get_running_loop()
     timer: list[asyncio.TimerHandle | None] = [None]
 
+    async def update() -> str:
+        parts = []
+        for room_id in sorted(tiles):
+            feed = hub.feeds.get(room_id)
+            if feed is not None:
+                parts.append(await feed.tile())
+        tiles.clear()
+        if lists[0]:
+            lists[0] = False
+            context = await build_lists(feeds)
+            parts.append(await run_in_threadpool(render_overview_lists, context))
+        if not parts:
+            return ""
+        return "".join(parts) + status_fragment(services.clock(), None)
+
+    rebuild = _Rebuild(outbox, update)
+
     def changed(feed: Feed, what: str) -> None:
         tiles.add(feed.room_id)
         if what == "room":
             lists[0] = True
-        outbox.poke()
+        rebuild.poke()
 
     def alarms_elsewhere(message: dict[str, Any]) -> None:
         if message.get("room_id") in room_ids:
             return  # the room's own feed tells, once it has read the change
         lists[0] = True
-        outbox.poke()
+        rebuild.poke()
 
     def refresh_lists_at(context: dict[str, Any]) -> None:
         """An open follow-up turns overdue with time alone: rebuild the lists once then."""
@@ -474,26 +506,11 @@ async def _overview_socket(websocket: WebSocket, caller: Caller) -> None:
         refresh_lists_at(context)
         return context
 
+    watch.add(caller.sign_in, outbox)
     feeds = hub.watch(room_ids, outbox, changed)
     step_three = reaches_beyond_the_room(3, user.role)
     if step_three:
         broker.listen(STEP_THREE, alarms_elsewhere)
-
-    async def update() -> str:
-        parts = []
-        for room_id in sorted(tiles):
-            feed = hub.feeds.get(room_id)
-            if feed is not None:
-                parts.append(await feed.tile())
-        tiles.clear()
-        if lists[0]:
-            lists[0] = False
-            context = await build_lists(feeds)
-            parts.append(await run_in_threadpool(render_overview_lists, context))
-        if not parts:
-            return ""
-        return "".join(parts) + status_fragment(services.clock(), None)
-
     try:
         context = await build_lists(feeds)
         now = services.clock()
@@ -507,14 +524,107 @@ async def _overview_socket(websocket: WebSocket, caller: Caller) -> None:
             for room, feed in zip(rooms, feeds, strict=True)
         ]
         html = await run_in_threadpool(render_overview_live, context)
+        del context
         tiles.clear()
         lists[0] = False
-        outbox.put(html + status_fragment(now, None))
-        async with _followed(websocket, caller, outbox):
-            await _pump(websocket, outbox, update)
+        rebuild.dirty = False
+        if not await _send_snapshot(websocket, [html + status_fragment(now, None)]):
+            return
+        del html
+        outbox.release()
+        rebuild.start()
+        await _until_gone(websocket)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
     finally:
+        outbox.close(CLOSE_CLIENT_GONE)
+        rebuild.stop()
+        watch.remove(caller.sign_in, outbox)
         if timer[0] is not None:
             timer[0].cancel()
+        if step_three:
+            broker.unlisten(STEP_THREE, alarms_elsewhere)
+        hub.unwatch(room_ids, outbox, changed)
+
+
+@socket_route("/ws/alarms")
+async def alarm_strip_socket(websocket: WebSocket) -> None:
+    """The open alarms of the user's rooms, for every signed-in page; `room` names the page's room
+    (for the tablet's presence), `except=1` leaves out that room's alarms (its page lists them)."""
+    admitted = await _admit(websocket)
+    if admitted is None:
+        return
+    caller, user = admitted
+    del admitted
+    try:
+        await _alarm_strip_socket(websocket, caller, user)
+    finally:
+        _counts(websocket).release(caller)
+
+
+async def _alarm_strip_socket(websocket: WebSocket, caller: Caller, user: User) -> None:
+    """Follows the feeds of the user's rooms (their versions are read and rendered once for every
+    screen) and, for leads and prescribers, step-3 alarms from anywhere; after the snapshot a change
+    is sent only when the list reads differently."""
+    services: Services = websocket.app.state.services
+    broker = websocket.app.state.broker
+    hub = _hub(websocket)
+    watch = _sign_ins(websocket)
+    room_id = (websocket.query_params.get("room") or "").strip()[:80] or None
+    if room_id is not None and not await run_in_threadpool(_may_see_room, services, room_id, user):
+        await websocket.close(code=CLOSE_NOT_FOUND)
+        return
+    except_room = room_id if websocket.query_params.get("except") == "1" else None
+    device = device_name(websocket.query_params.get("device"))
+    rooms = await run_in_threadpool(overview_rooms, services, user)
+    room_ids = [room.id for room in rooms if room.id != except_room]
+    _let_go_of_the_handshake(websocket)
+    outbox = Outbox(_Sink(websocket), keep_latest=True)
+    shown = [""]
+
+    async def update() -> str:
+        sessions = {feed.room_id: (await feed.ready(html=True)).view for feed in feeds}
+        context = await run_in_threadpool(
+            alarm_strip_context, services, user, rooms, sessions, except_room, services.clock()
+        )
+        html = await run_in_threadpool(render_alarm_strip, context)
+        if html == shown[0]:
+            return ""
+        shown[0] = html
+        return html
+
+    rebuild = _Rebuild(outbox, update)
+
+    def changed(feed: Feed, what: str) -> None:
+        if what == "room":
+            rebuild.poke()
+
+    def alarms_elsewhere(message: dict[str, Any]) -> None:
+        if message.get("room_id") not in room_ids:
+            rebuild.poke()
+
+    watch.add(caller.sign_in, outbox)
+    feeds = hub.watch(room_ids, outbox, changed, heartbeat="alarms")
+    step_three = reaches_beyond_the_room(3, user.role)
+    if step_three:
+        broker.listen(STEP_THREE, alarms_elsewhere)
+    try:
+        # A change that arrives while the snapshot is built leaves the rebuild dirty: it runs once
+        # more after the snapshot (and sends nothing if the list reads the same).
+        snapshot = await update()
+        if not await _send_snapshot(websocket, [snapshot]):
+            return
+        del snapshot
+        outbox.release()
+        rebuild.start()
+        async with _present(websocket, caller, device, room_id):
+            await _until_gone(websocket)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+    finally:
+        outbox.close(CLOSE_CLIENT_GONE)
+        rebuild.stop()
+        watch.remove(caller.sign_in, outbox)
         if step_three:
             broker.unlisten(STEP_THREE, alarms_elsewhere)
         hub.unwatch(room_ids, outbox, changed)
@@ -574,36 +684,50 @@ def _snapshot(services: Services, room_ids: list[str], after: dict[str, int], ou
     return [json.dumps(m) for m in messages]
 
 
-@router.websocket("/api/v1/stream")
+@socket_route("/api/v1/stream")
 async def json_stream(websocket: WebSocket) -> None:
-    async with _admitted(websocket) as caller:
-        if caller is not None:
-            await _json_stream(websocket, caller)
+    admitted = await _admit(websocket)
+    if admitted is None:
+        return
+    caller, user = admitted
+    del admitted
+    try:
+        services: Services = websocket.app.state.services
+        room_ids = await run_in_threadpool(_stream_rooms, services, user, websocket.query_params.get("room"))
+        if room_ids is None:
+            await websocket.close(code=CLOSE_NOT_FOUND)
+            return
+        del user
+        await _json_stream(websocket, caller, room_ids)
+    finally:
+        _counts(websocket).release(caller)
 
 
-async def _json_stream(websocket: WebSocket, caller: Caller) -> None:
-    user = caller.user
+async def _json_stream(websocket: WebSocket, caller: Caller, room_ids: list[str]) -> None:
     services: Services = websocket.app.state.services
     hub = _hub(websocket)
-    room_id = websocket.query_params.get("room")
-    room_ids = await run_in_threadpool(_stream_rooms, services, user, room_id)
-    if room_ids is None:
-        await websocket.close(code=CLOSE_NOT_FOUND)
-        return
+    watch = _sign_ins(websocket)
     after = _parse_after(websocket.query_params.get("after_seq"))
-    outbox = Outbox(keep_latest=False)
+    _let_go_of_the_handshake(websocket)
+    # Every event, in order: one that falls JSON_BACKLOG behind is closed (1013) and resumes with
+    # `after_seq`, missing nothing.
+    outbox = Outbox(_Sink(websocket), keep_latest=False)
+    watch.add(caller.sign_in, outbox)
     try:
         # Joined before the snapshot is read, so nothing committed in between is missed; what
         # arrives meanwhile is held and sent after it, less what the snapshot already holds.
         await hub.join_json(room_ids, outbox)
-        for frame in await run_in_threadpool(_snapshot, services, room_ids, after, outbox):
-            await websocket.send_text(frame)
+        frames = await run_in_threadpool(_snapshot, services, room_ids, after, outbox)
+        if not await _send_snapshot(websocket, frames):
+            return
+        del frames
         outbox.release()
-        async with _followed(websocket, caller, outbox):
-            await _pump(websocket, outbox)
+        await _until_gone(websocket)
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
     finally:
+        outbox.close(CLOSE_CLIENT_GONE)
+        watch.remove(caller.sign_in, outbox)
         hub.leave_json(room_ids, outbox)
 
 

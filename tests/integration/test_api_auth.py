@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from tests.conftest import PASSWORD
@@ -154,7 +155,7 @@ def test_every_api_route_refuses_a_forged_cookie(app: Any) -> None:
 
 
 def test_every_websocket_needs_the_cookie(app: Any) -> None:
-    paths = [r.path for r in walk_routes(app.routes) if isinstance(r, APIWebSocketRoute)]
+    paths = [r.path for r in walk_routes(app.routes) if isinstance(r, WebSocketRoute)]  # plain or FastAPI
     assert "/ws/rooms/{room_id}" in paths and f"{API}/stream" in paths
     with TestClient(app) as anonymous:
         for path in paths:

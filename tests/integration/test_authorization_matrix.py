@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from starlette.routing import Mount
+from starlette.routing import Mount, WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from app.store import people
@@ -143,7 +143,7 @@ def route_table(app: Any) -> list[tuple[str, str]]:
     for route in walk_routes(app.routes):
         if isinstance(route, APIRoute):
             out.extend((method, route.path) for method in sorted(route.methods - {"HEAD"}))
-        elif isinstance(route, APIWebSocketRoute):
+        elif isinstance(route, WebSocketRoute):  # FastAPI's or a plain Starlette one
             out.append(("WS", route.path))
         elif isinstance(route, Mount) and route.path == "/static":
             continue  # the static files: public, and no patient data

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -353,3 +354,99 @@ def test_heartbeats_go_on_after_the_app_is_started_a_second_time(client_for: Cli
                 assert heart is not None and not heart.done()
                 same_loop = farah.portal.call(lambda h=heart: h.get_loop() is asyncio.get_running_loop())  # type: ignore[union-attr]
                 assert same_loop
+
+
+# ------------------------------------------------------------------ the JSON stream reads nothing
+
+
+def test_a_local_change_reaches_the_json_stream_with_no_read(
+    live: TestClient, client_for: Clients, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    theo = client_for("theo")
+    pid = add_participant(theo, session_id, "Ada")
+    renderer = live.app.state.hub.renderer  # type: ignore[attr-defined]
+    read_back = renderer.event_frames
+    asked: list[str] = []
+    monkeypatch.setattr(renderer, "event_frames", lambda *a: asked.append("events") or read_back(*a))
+    with live.websocket_connect("/api/v1/stream?room=cedar-room") as stream:
+        seq = json.loads(stream.receive_text())["seq"][session_id]
+        feed = feed_of(live)
+        reads = feed.reads
+        ok(theo.post(part(session_id, pid, "/vitals"), json=NORMAL_VITALS))
+        ok(theo.post(part(session_id, pid, "/observations"), json={"distress": 3}))
+        got = [stream.receive_text() for _ in range(5)]
+        assert feed.reads == reads and asked == [], "a local commit's events are sent without a read"
+        # The very frames a read of the log would have made, alarm message included.
+        assert got == [f.text for f in read_back(session_id, seq)]
+    kinds = [json.loads(m).get("kind", json.loads(m)["type"]) for m in got]
+    assert kinds == ["vitals_recorded", "observation_recorded", "escalation_raised", "followup_opened", "escalation"]
+
+
+def test_a_room_screen_still_gets_one_render_while_the_stream_reads_nothing(
+    live: TestClient, client_for: Clients, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    theo = client_for("theo")
+    pid = add_participant(theo, session_id, "Ada")
+    renderer = live.app.state.hub.renderer  # type: ignore[attr-defined]
+    read_back = renderer.event_frames
+    asked: list[str] = []
+    monkeypatch.setattr(renderer, "event_frames", lambda *a: asked.append("events") or read_back(*a))
+    with live.websocket_connect(ROOM) as room, live.websocket_connect("/api/v1/stream?room=cedar-room") as stream:
+        room.receive_text(), room.receive_text(), stream.receive_text()
+        feed = feed_of(live)
+        renders = feed.renders
+        ok(theo.post(part(session_id, pid, "/observations"), json={"distress": 1}))
+        assert json.loads(stream.receive_text())["kind"] == "observation_recorded"
+        assert "1 · processing" in room.receive_text()
+        assert feed.renders == renders + 1 and asked == []
+
+
+def test_a_hint_that_does_not_continue_the_stream_is_read_and_one_already_shown_is_not(
+    live: TestClient, client_for: Clients, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    theo = client_for("theo")
+    add_participant(theo, session_id, "Ada")
+    services = live.app.state.services  # type: ignore[attr-defined]
+    with live.websocket_connect("/api/v1/stream?room=cedar-room") as stream:
+        seq = json.loads(stream.receive_text())["seq"][session_id]
+        feed = feed_of(live)
+        reads = feed.reads
+        # Our own commit heard again through the database (PostgreSQL's NOTIFY): nothing to do.
+        hint = {"type": "session", "session_id": session_id, "room_id": "cedar-room", "seq": seq}
+        live.portal.call(feed.hint, hint)  # type: ignore[union-attr]
+        assert feed.reads == reads
+        # Two commits whose hints are lost; then a hint carrying only the second one's events: it
+        # does not continue where the stream is, so the log is read from there, nothing missed.
+        with monkeypatch.context() as quiet:
+            quiet.setattr(services.broker, "publish", lambda *a: None)
+            add_participant(theo, session_id, "Bo")
+            add_participant(theo, session_id, "Cy")
+        [last] = services.events(session_id, after=seq + 1)
+        message = {**hint, "seq": seq + 2, "events": [last], "state": services.state(session_id)}
+        live.portal.call(feed.hint, message)  # type: ignore[union-attr]
+        got = [json.loads(stream.receive_text()) for _ in range(2)]
+        assert [(m["seq"], m["data"]["display_name"]) for m in got] == [(seq + 1, "Bo"), (seq + 2, "Cy")]
+        assert feed.reads == reads + 1
+
+
+def test_what_the_app_built_at_start_is_kept_out_of_the_collectors_full_passes(live: TestClient) -> None:
+    import gc
+
+    # A full pass over every object of a started app took about 100 ms here: long enough to stall
+    # every live screen of the process in the middle of a fan-out.
+    assert gc.get_freeze_count() > 100_000
+
+
+def test_a_process_skips_its_own_notify_and_hears_the_others() -> None:
+    from app.live.broker import MemoryBroker
+    from app.live.pg_notify import PgListener, notify_statement
+
+    broker, other = MemoryBroker(), MemoryBroker()
+    heard: list[dict[str, object]] = []
+    broker.publish = lambda channels, message: heard.append(message)  # type: ignore[method-assign]
+    listener = PgListener("postgresql+psycopg://u@127.0.0.1/db", broker)
+    for origin in (broker.origin, other.origin):
+        _statement, params = notify_statement(["room:cedar-room"], {"type": "session", "seq": 3, "origin": origin})
+        listener._deliver(params["payload"])
+    # Its own commit reached its screens at once, with the events; another process's is news.
+    assert heard == [{"type": "session", "seq": 3, "origin": other.origin}]

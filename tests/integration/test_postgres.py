@@ -149,3 +149,39 @@ def test_a_change_made_through_one_app_process_reaches_a_screen_on_another(pg_ur
     finally:
         _dispose(first)
         _dispose(second)
+
+
+def test_a_local_commit_reaches_the_stream_without_a_read_though_its_notify_comes_back(
+    pg_url: str, clock: Clock
+) -> None:
+    """On PostgreSQL a commit's NOTIFY reaches every process, its own too, and may come before
+    the process's own hint (which carries the events). Its own NOTIFY is skipped, so the JSON
+    stream is sent the events with no read; a commit made through another process is read, once."""
+    first, second = _app(pg_url, clock), _app(pg_url, clock)
+    try:
+        with (
+            TestClient(first, headers={"X-Requested-With": "holdspace"}) as a,
+            TestClient(second, headers={"X-Requested-With": "holdspace"}) as b,
+        ):
+            for client in (a, b):
+                client.post("/api/v1/auth/login", json={"username": "farah", "password": PASSWORD}).raise_for_status()
+            assert first.state.listener.connected.wait(5)
+            body = {"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
+            sid = a.post("/api/v1/sessions", json=body).json()["id"]
+            with a.websocket_connect("/api/v1/stream?room=cedar-room") as stream:
+                assert stream.receive_text().startswith('{"type": "snapshot"')
+                feed = first.state.hub.feeds["cedar-room"]
+                reads = feed.reads
+                participant = {"display_name": "Rowan A.", "chart_id": "C-9"}
+                a.post(f"/api/v1/sessions/{sid}/participants", json=participant).raise_for_status()
+                assert '"participant_added"' in stream.receive_text()
+                time.sleep(1.0)  # the NOTIFY of that commit has come back by now
+                assert feed.reads == reads
+                other = {"display_name": "Sol B.", "chart_id": "C-10"}
+                b.post(f"/api/v1/sessions/{sid}/participants", json=other).raise_for_status()
+                message = stream.receive_text()
+                assert '"participant_added"' in message and "Sol B." in message
+                assert feed.reads == reads + 1
+    finally:
+        _dispose(first)
+        _dispose(second)

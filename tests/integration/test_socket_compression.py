@@ -3,6 +3,7 @@ compression context kept per idle socket; pages are gzipped (see test_live_feeds
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -86,3 +87,49 @@ def test_the_same_fragment_is_compressed_once_for_every_socket() -> None:
     assert sent[1].data is sent[0].data and sent[2].data is sent[0].data  # compressed once
     inflated = zlib.decompressobj(wbits=-12).decompress(bytes(sent[2].data) + b"\x00\x00\xff\xff")
     assert inflated == fragment
+
+
+def test_a_change_goes_straight_onto_the_wire_of_every_socket_with_the_same_bytes(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `holdspace serve` runs it, a socket that can take a frame gets it from the feed's own
+    loop: no sender task per socket, and the frame is made for the wire once."""
+    import httpx
+
+    from app.live import feeds
+    from app.web import socket_protocol
+
+    drains: list[object] = []
+    real_drain = feeds.Outbox._drain
+
+    def counted(self: feeds.Outbox) -> object:
+        drains.append(self)
+        return real_drain(self)
+
+    monkeypatch.setattr(feeds.Outbox, "_drain", counted)
+    framed: list[bytes] = []
+    real_serialize = socket_protocol.Frame.serialize
+
+    def serialize(self: object, **kwargs: object) -> bytes:
+        wire = real_serialize(self, **kwargs)  # type: ignore[arg-type]
+        framed.append(wire)
+        return wire
+
+    monkeypatch.setattr(socket_protocol.Frame, "serialize", serialize)
+    with httpx.Client(base_url=f"http://{server}", headers={"X-Requested-With": "holdspace"}) as client:
+        client.post("/api/v1/auth/login", json={"username": "farah", "password": PASSWORD}).raise_for_status()
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+        body = {"room_id": "cedar-room", "kind": "group", "facilitators": ["farah"], "lead": "lena"}
+        sid = client.post("/api/v1/sessions", json=body).json()["id"]
+        url = f"ws://{server}/api/v1/stream?room=cedar-room"
+        with contextlib.ExitStack() as stack:
+            streams = [stack.enter_context(connect(url, additional_headers={"Cookie": cookie})) for _ in range(3)]
+            for ws in streams:
+                assert '"type": "snapshot"' in str(ws.recv(timeout=10))
+            framed.clear()
+            participant = {"display_name": "Ada", "chart_id": "C-1"}
+            client.post(f"/api/v1/sessions/{sid}/participants", json=participant).raise_for_status()
+            got = [str(ws.recv(timeout=10)) for ws in streams]
+    assert len(set(got)) == 1 and '"participant_added"' in got[0]
+    assert drains == []  # every socket took it at once
+    assert len([w for w in framed if b"participant_added" in w]) == 1  # framed once for three sockets
