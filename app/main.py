@@ -24,7 +24,7 @@ from app.live.pg_notify import PgListener
 from app.live.presence import Presence
 from app.services import Services, utcnow
 from app.store.db import make_engine
-from app.web import api, audit, errors, exports, health, openapi, pages, review, ws
+from app.web import api, audit, errors, exports, health, openapi, pages, review, sockets, stream, ws
 from app.web.attempts import AttemptThrottle
 from app.web.deps import CurrentUser
 from app.web.guards import BodyLimit, HttpGZip, SecurityHeaders
@@ -105,8 +105,8 @@ def create_app(
     # One feed per room in this process: every socket of a room shares its reads and renders.
     hub = Hub(broker, LiveRenderer(services, presence), clock)
     app.state.hub = hub
-    app.state.sign_in_watch = ws.SignInWatch(services, broker)
-    app.state.socket_counts = ws.SocketCounts()
+    app.state.sign_in_watch = sockets.SignInWatch(services, broker)
+    app.state.socket_counts = sockets.SocketCounts()
     app.state.login_throttle = LoginThrottle()
     # Wrong PINs or passwords typed on a room tablet to check someone in or out, per user.
     app.state.presence_attempts = AttemptThrottle(limit=5, window_seconds=600)
@@ -134,6 +134,7 @@ def create_app(
     app.include_router(review.api)
     app.include_router(review.pages)
     app.include_router(ws.router)
+    app.include_router(stream.router)
 
     app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
 

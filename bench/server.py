@@ -41,7 +41,7 @@ def serve_app(tree: str, db: str, port: int) -> None:
     app = create_app(settings)
     if hasattr(app.state, "socket_counts"):
         # The clients here are hundreds of tablets under one sign-in; a clinic's are one or two each.
-        from app.web.ws import SocketCounts
+        from app.web.sockets import SocketCounts
 
         app.state.socket_counts = SocketCounts(per_sign_in=100_000, per_user=100_000)
     try:  # as `holdspace serve` runs it

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.live import feeds
 from app.live.presence import Presence
 from app.main import create_app
-from app.web import ws as ws_module
+from app.web import sockets as sockets_module
 from app.web.errors import MAX_ERROR_FIELDS
 from app.web.guards import MAX_BODY_BYTES
 from tests.conftest import PASSWORD, Clock
@@ -249,8 +249,8 @@ def test_signing_out_closes_every_socket_of_that_sign_in_with_4401(app: Any, ses
 def test_a_sign_in_revoked_elsewhere_or_run_out_closes_its_sockets_within_seconds(
     app: Any, live: TestClient, monkeypatch: pytest.MonkeyPatch, session_id: str
 ) -> None:
-    monkeypatch.setattr(ws_module, "HEARTBEAT_SECONDS", 0.2)
-    monkeypatch.setattr(ws_module, "SIGN_IN_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(sockets_module, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(sockets_module, "SIGN_IN_CHECK_SECONDS", 0.1)
     with live.websocket_connect("/ws/rooms/cedar-room") as ws:
         ws.receive_text()
         # Revoked in the database only (as another app process would), with no hint to this one.
@@ -272,7 +272,7 @@ def test_the_page_says_it_is_signed_out(app: Any) -> None:
 
 
 def test_sockets_are_bounded_per_sign_in_and_per_user(app: Any, client_for: Clients) -> None:
-    app.state.socket_counts = ws_module.SocketCounts(per_sign_in=2, per_user=3)
+    app.state.socket_counts = sockets_module.SocketCounts(per_sign_in=2, per_user=3)
     second = login(app, "lena").cookies[SESSION_COOKIE]
     client = client_for("lena")
     first = client.cookies[SESSION_COOKIE]
