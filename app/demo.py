@@ -30,6 +30,7 @@ from sqlmodel import select
 
 from app.domain import DEFAULT_POLICY, Actor, InvalidInput, ParticipantState, Phase, Policy, SupportRef
 from app.domain import commands as c
+from app.domain.vocabulary import CONTRAINDICATIONS
 from app.live.broker import MemoryBroker
 from app.services import ServiceError, Services
 from app.store import people
@@ -51,13 +52,7 @@ USERS: tuple[tuple[str, str], ...] = tuple((u["username"], u["role"]) for u in C
 ROOMS: tuple[tuple[str, tuple[str, ...]], ...] = tuple((r["name"], tuple(r["staff"])) for r in CLINIC["rooms"])
 LEAD: str = CLINIC["lead"]
 
-NO_CONTRAINDICATIONS = {
-    "uncontrolled_hypertension": False,
-    "psychosis_history": False,
-    "pregnancy": False,
-    "active_substance_use": False,
-    "recent_cardiac_event": False,
-}
+NO_CONTRAINDICATIONS = {key: False for key, _words in CONTRAINDICATIONS}
 
 
 class DemoError(RuntimeError):

@@ -44,6 +44,16 @@ DOSE_MG_MAX = 1000  # a dose is more than 0 mg and at most this
 INFUSION_MINUTES = (1, 600)
 
 # The longest text each free-text field of a command may hold (characters, after trimming).
+# What the screening asks about, as (key, words): the tablet's form and the demo ask these. The API
+# takes any other key a clinic screens for too (`{key: bool}`); any one marked present is flagged.
+CONTRAINDICATIONS: tuple[tuple[str, str], ...] = (
+    ("uncontrolled_hypertension", "Uncontrolled hypertension"),
+    ("psychosis_history", "Psychosis history"),
+    ("pregnancy", "Pregnancy"),
+    ("recent_cardiac_event", "Recent cardiac event"),
+    ("active_substance_use", "Active substance use"),
+)
+
 TEXT_LIMITS: Mapping[str, int] = {
     "display_name": 80,
     "chart_id": 64,

@@ -98,6 +98,7 @@ env.globals["utc"] = UTC
 # Scales and their words come from the domain, so a form offers exactly what the record accepts.
 env.globals["scale_values"] = vocabulary.scale_values
 env.globals["distress_words"] = vocabulary.DISTRESS_WORDS
+env.globals["contraindications"] = vocabulary.CONTRAINDICATIONS
 # The clinic's zone, named on every page and given to the page script for the times it writes.
 env.globals["time_zone_label"] = lambda: localtime.zone_label()
 env.globals["time_zone_name"] = lambda: localtime.clinic_zone().key

@@ -139,6 +139,24 @@ def test_a_room_of_eight_participants_pushes_under_40_kb(
     assert size < 40_000, size
 
 
+def test_a_room_of_four_journeying_and_four_arrived_pushes_under_40_kb(
+    live: TestClient, client_for: Clients, session_id: str
+) -> None:
+    """The benchmark's room: an arrived card carries its before-dosing forms, so it is the larger."""
+    theo, doc = client_for("theo"), client_for("dr.ade")
+    for i in range(4):
+        pid = dosed_participant(theo, doc, session_id, f"Participant {i}")
+        phase(theo, session_id, pid, "journeying")
+        ok(theo.post(part(session_id, pid, "/vitals"), json=NORMAL_VITALS))
+    for i in range(4, 8):
+        add_participant(theo, session_id, f"Participant {i}")
+    with live.websocket_connect(ROOM) as ws:
+        fragment = ws.receive_text()
+    assert fragment.count('class="card ') == 8 and fragment.count("Before dosing") == 4
+    size = len(fragment.encode())
+    assert size < 40_000, size
+
+
 # ------------------------------------------------------------------ heartbeats, time
 
 
