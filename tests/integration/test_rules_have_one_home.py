@@ -280,7 +280,10 @@ def test_the_room_page_offers_the_domains_scales_and_distress_words(client_for: 
     add_participant(farah, sid, "Ada")
     page = farah.get("/rooms/cedar-room").text
     for level, word in enumerate(v.DISTRESS_WORDS):
-        assert f'"distress": {level}}}\' title="{word}"' in page
+        assert re.search(rf"\"distress\": {level}}}'[^>]*><b>{level}</b> <small>{word}</small>", page), word
+    # The screening asks the domain's contraindications, each under its words, and no others.
+    asked = re.findall(r'name="contraindications\.([a-z_]+):bool" value="true" ?> ([^<]+)</label>', page)
+    assert dict(asked) == dict(v.CONTRAINDICATIONS)
     assert len(v.DISTRESS_WORDS) == v.SCALE_RANGES["distress"][1] - v.SCALE_RANGES["distress"][0] + 1
     for name in ("moaa_s", "rass", "suds"):
         select = re.search(rf'name="{name}:int">(.*?)</select>', page, re.S)
