@@ -18,7 +18,8 @@ from app.domain.escalation import DISTRESS_PRIORITY, START_STEP, reaches_beyond_
 from app.domain.events import EscalationPayload
 from app.domain.model import TRANSITIONS, Phase
 from app.domain.vocabulary import PROTECTIVE_PARTS, ROUTES, TOUCH_AREAS
-from app.live.feeds import EventFrame, RoomVersion
+from app.live.feeds import RoomVersion
+from app.live.outbox import EventFrame
 from app.live.presence import Presence
 from app.services import Services
 from app.store import people

@@ -24,7 +24,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.live import feeds
 from app.live.broker import SIGNED_OUT, MemoryBroker, sign_in_channel
-from app.live.feeds import CLOSE_TOO_SLOW, SEND_TIMEOUT_SECONDS, Hub, Outbox
+from app.live.feeds import Hub
+from app.live.outbox import CLOSE_TOO_SLOW, SEND_TIMEOUT_SECONDS, Outbox
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work

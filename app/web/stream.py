@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.live.feeds import CLOSE_CLIENT_GONE, Outbox
+from app.live.outbox import CLOSE_CLIENT_GONE, Outbox
 from app.services import Services
 from app.store import people
 from app.store.db import unit_of_work

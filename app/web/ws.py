@@ -22,7 +22,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.domain.escalation import reaches_beyond_the_room
 from app.live.broker import STEP_THREE, MemoryBroker, room_channel
-from app.live.feeds import CLOSE_CLIENT_GONE, Feed, Outbox
+from app.live.feeds import Feed
+from app.live.outbox import CLOSE_CLIENT_GONE, Outbox
 from app.live.presence import Presence, device_name
 from app.services import Services
 from app.store.tables import User

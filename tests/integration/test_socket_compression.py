@@ -96,7 +96,7 @@ def test_a_change_goes_straight_onto_the_wire_of_every_socket_with_the_same_byte
     loop: no sender task per socket, and the frame is made for the wire once."""
     import httpx
 
-    from app.live import feeds
+    from app.live import outbox as feeds
     from app.web import socket_protocol
 
     drains: list[object] = []

@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import pytest
 
-from app.live import feeds
-from app.live.feeds import CLOSE_CLIENT_GONE, CLOSE_TOO_SLOW, EventFrame, Outbox
+from app.live import outbox as outbox_module
+from app.live.outbox import CLOSE_CLIENT_GONE, CLOSE_TOO_SLOW, EventFrame, Outbox, send_watch
 from app.web.socket_protocol import _Inbox, _Writable
 
 T = TypeVar("T")
@@ -131,7 +131,7 @@ def test_a_json_stream_keeps_every_event_in_order_and_holds_them_until_its_snaps
 
 
 def test_a_json_stream_past_its_backlog_is_closed_to_resume_with_after_seq(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(feeds, "JSON_BACKLOG", 3)
+    monkeypatch.setattr(outbox_module, "JSON_BACKLOG", 3)
 
     async def run() -> tuple[int | None, int | None, int]:
         socket = Socket(ready=False)
@@ -145,7 +145,7 @@ def test_a_json_stream_past_its_backlog_is_closed_to_resume_with_after_seq(monke
 
 
 def test_a_socket_that_cannot_take_a_send_is_closed_with_1013(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(feeds, "SEND_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(outbox_module, "SEND_TIMEOUT_SECONDS", 0.05)
 
     async def run() -> tuple[int | None, int | None, list[str], list[str]]:
         stalled, quick = Socket(ready=False), Socket()
@@ -159,7 +159,7 @@ def test_a_socket_that_cannot_take_a_send_is_closed_with_1013(monkeypatch: pytes
                 break
             await asyncio.sleep(0.02)
         slow_box.put("v3")  # closed: nothing more for it
-        assert not feeds.send_watch().sending  # nothing in progress: nothing watched at rest
+        assert not send_watch().sending  # nothing in progress: nothing watched at rest
         return stalled.closed, quick.closed, stalled.sent, quick.sent
 
     assert arun(run) == (CLOSE_TOO_SLOW, None, [], ["v1", "v2"])
