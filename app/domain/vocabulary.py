@@ -44,6 +44,10 @@ DOSE_MG_MAX = 1000  # a dose is more than 0 mg and at most this
 INFUSION_MINUTES = (1, 600)
 
 # The longest text each free-text field of a command may hold (characters, after trimming).
+# The largest event number the API takes: the largest whole number every JSON reader holds exactly
+# (JavaScript's Number.MAX_SAFE_INTEGER), so a client never sends one it cannot have read.
+SEQ_MAX = 2**53 - 1
+
 # What the screening asks about, as (key, words): the tablet's form and the demo ask these. The API
 # takes any other key a clinic screens for too (`{key: bool}`); any one marked present is flagged.
 CONTRAINDICATIONS: tuple[tuple[str, str], ...] = (

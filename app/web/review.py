@@ -235,7 +235,7 @@ def _replay_moment(text: str, opened_at: datetime | None) -> datetime:
 
 
 class FollowupBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
     session_id: str = required_text(40)
     participant_id: str = required_text(40)
     reason: str = required_text(TEXT_LIMITS["reason"])

@@ -58,3 +58,23 @@ def test_both_presence_routes_document_the_429_a_run_of_wrong_pins_answers(app: 
     for action in ("check-in", "check-out"):
         responses = paths[f"{API}/sessions/{{session_id}}/facilitators/{{username}}/{action}"]["post"]["responses"]
         assert "Retry-After" in responses["429"]["headers"], action
+
+
+def test_text_is_checked_as_it_arrives_and_trimmed_when_recorded(app: Any, client_for: Clients) -> None:
+    """The document's maxLength is of the text sent: four spaces and 2,000 characters is too long,
+    whatever trimming would leave; text within the limits is recorded trimmed by the domain."""
+    farah = client_for("farah")
+    sid = open_session(farah)
+    added = farah.post(sess(sid, "/participants"), json={"display_name": "  Ada  ", "chart_id": " C-7 "})
+    assert added.status_code == 201 and added.json()["display_name"] == "Ada", added.text
+    pid = added.json()["id"]
+    body = {"kind": "observation", "text": "    " + "x" * 8000}
+    error = assert_error(farah.post(sess(sid, f"/participants/{pid}/notes"), json=body), 422, "validation_error")
+    assert error["details"]["field"] == "text"
+    recorded = farah.post(sess(sid, f"/participants/{pid}/notes"), json={"kind": "observation", "text": "  calm  "})
+    assert recorded.status_code == 201, recorded.text
+    events = farah.get(f"{API}/sessions/{sid}/events").json()
+    assert [e["data"]["text"] for e in events if e["kind"] == "note_recorded"] == ["calm"]
+    assert [e["data"]["display_name"] for e in events if e["kind"] == "participant_added"] == ["Ada"]
+    document_limit = document(app)["components"]["schemas"]["SessionNoteBody"]["properties"]["text"]["maxLength"]
+    assert document_limit == 8000

@@ -37,7 +37,9 @@ def _whole_in(low: int, high: int) -> Any:
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Text is checked as it arrives (its length, a character that is not a space), as the OpenAPI
+    # document says; the domain trims it when it records it.
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
@@ -258,7 +260,7 @@ class StepOutBody(Body):
 
 
 class AmendBody(Body):
-    event_seq: _whole_in(1, 2**62)  # type: ignore[valid-type]
+    event_seq: _whole_in(1, v.SEQ_MAX)  # type: ignore[valid-type]
     correction: str = _text("correction")
     reason: str = _text("reason")
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.domain import commands as c
+from app.domain.vocabulary import SEQ_MAX
 from app.store import people
 from app.store.db import unit_of_work
 from app.web.deps import CurrentUser, IdempotencyDep, ServicesDep, actor_of, device_of, room_for, visible_session
@@ -79,7 +80,7 @@ def get_events(
     session_id: str,
     user: CurrentUser,
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after: Annotated[int, Query(ge=0, le=SEQ_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[dict[str, Any]]:
     visible_session(services, user, session_id)
