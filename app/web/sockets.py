@@ -3,9 +3,10 @@ and one user bounded (4429), a sign-out or a revoked sign-in closing them (4401)
 socket keeps of its handshake (nothing). The screens' sockets are in `ws.py`, the JSON stream in
 `stream.py`.
 
-A new socket route: `@socket_route(router, path)` on `async def handler(websocket)`, with `admit`
-first and `counts(websocket).release(caller)` last, and a rule in the authorization matrix
-(tests/integration/test_authorization_matrix.py)."""
+A new socket route: `@socket_route(router, path)` on `async def handler(websocket, caller, user)`:
+the route admits the socket first (or closes it with the page's code) and releases its count when
+the handler ends; the handler drops `user` once it has read what it needs. Add a rule in the
+authorization matrix (tests/integration/test_authorization_matrix.py)."""
 
 from __future__ import annotations
 
@@ -273,19 +274,31 @@ def hub_of(websocket: WebSocket) -> Hub:
     return websocket.app.state.hub  # type: ignore[no-any-return]
 
 
-Endpoint = Callable[[WebSocket], Awaitable[None]]
+Endpoint = Callable[[WebSocket, Caller, User], Awaitable[None]]
 
 
 def socket_route(router: APIRouter, path: str) -> Callable[[Endpoint], Endpoint]:
     """Register a websocket of the app on `router`: a plain Starlette route (nothing of FastAPI's
-    dependency machinery stays alive with each open socket), in the app's route table like any other."""
+    dependency machinery stays alive with each open socket), in the app's route table like any
+    other. The route admits the socket (`admit`) before the handler runs and releases its place in
+    the sign-in's and the user's bounds when the handler ends, whatever ends it."""
 
     def register(endpoint: Endpoint) -> Endpoint:
-        def named(websocket: WebSocket) -> Awaitable[None]:
+        async def admitted(websocket: WebSocket) -> None:
             websocket.scope["route"] = route  # for the connection's log line (app/web/logs.py)
-            return endpoint(websocket)
+            found = await admit(websocket)
+            if found is None:
+                return
+            caller, user = found
+            # Handed over, not kept: the user's row lives only as long as the handler needs it.
+            held = [user]
+            del found, user
+            try:
+                await endpoint(websocket, caller, held.pop())
+            finally:
+                counts(websocket).release(caller)
 
-        route = WebSocketRoute(path, named, name=endpoint.__name__)
+        route = WebSocketRoute(path, admitted, name=endpoint.__name__)
         router.routes.append(route)
         return endpoint
 

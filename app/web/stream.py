@@ -24,8 +24,6 @@ from app.web.sockets import (
     MAX_AFTER_SEQ,
     Caller,
     Sink,
-    admit,
-    counts,
     hub_of,
     let_go_of_the_handshake,
     send_snapshot,
@@ -90,22 +88,14 @@ def _snapshot(services: Services, room_ids: list[str], after: dict[str, int], ou
 
 
 @socket_route(router, "/api/v1/stream")
-async def json_stream(websocket: WebSocket) -> None:
-    admitted = await admit(websocket)
-    if admitted is None:
+async def json_stream(websocket: WebSocket, caller: Caller, user: User) -> None:
+    services: Services = websocket.app.state.services
+    room_ids = await run_in_threadpool(_stream_rooms, services, user, websocket.query_params.get("room"))
+    if room_ids is None:
+        await websocket.close(code=CLOSE_NOT_FOUND)
         return
-    caller, user = admitted
-    del admitted
-    try:
-        services: Services = websocket.app.state.services
-        room_ids = await run_in_threadpool(_stream_rooms, services, user, websocket.query_params.get("room"))
-        if room_ids is None:
-            await websocket.close(code=CLOSE_NOT_FOUND)
-            return
-        del user
-        await _json_stream(websocket, caller, room_ids)
-    finally:
-        counts(websocket).release(caller)
+    del user
+    await _json_stream(websocket, caller, room_ids)
 
 
 async def _json_stream(websocket: WebSocket, caller: Caller, room_ids: list[str]) -> None:

@@ -41,8 +41,6 @@ from app.web.sockets import (
     CLOSE_NOT_FOUND,
     Caller,
     Sink,
-    admit,
-    counts,
     hub_of,
     let_go_of_the_handshake,
     may_see_room,
@@ -57,22 +55,14 @@ router = APIRouter()
 
 
 @socket_route(router, "/ws/rooms/{room_id}")
-async def room_socket(websocket: WebSocket) -> None:
-    admitted = await admit(websocket)
-    if admitted is None:
+async def room_socket(websocket: WebSocket, caller: Caller, user: User) -> None:
+    room_id = str(websocket.path_params["room_id"])
+    services: Services = websocket.app.state.services
+    if not await run_in_threadpool(may_see_room, services, room_id, user):
+        await websocket.close(code=CLOSE_NOT_FOUND)
         return
-    caller, user = admitted
-    del admitted
-    try:
-        room_id = str(websocket.path_params["room_id"])
-        services: Services = websocket.app.state.services
-        if not await run_in_threadpool(may_see_room, services, room_id, user):
-            await websocket.close(code=CLOSE_NOT_FOUND)
-            return
-        del user
-        await _room_socket(websocket, caller, room_id)
-    finally:
-        counts(websocket).release(caller)
+    del user
+    await _room_socket(websocket, caller, room_id)
 
 
 async def _room_socket(websocket: WebSocket, caller: Caller, room_id: str) -> None:
@@ -178,19 +168,7 @@ class _Rebuild:
 
 
 @socket_route(router, "/ws/overview")
-async def overview_socket(websocket: WebSocket) -> None:
-    admitted = await admit(websocket)
-    if admitted is None:
-        return
-    caller, user = admitted
-    del admitted
-    try:
-        await _overview_socket(websocket, caller, user)
-    finally:
-        counts(websocket).release(caller)
-
-
-async def _overview_socket(websocket: WebSocket, caller: Caller, user: User) -> None:
+async def overview_socket(websocket: WebSocket, caller: Caller, user: User) -> None:
     """The rooms the user oversees, plus step-3 alarms from anywhere for those they reach. After
     the snapshot a change sends only the tiles that changed, the alarm list and the follow-ups."""
     services: Services = websocket.app.state.services
@@ -293,22 +271,10 @@ async def _overview_socket(websocket: WebSocket, caller: Caller, user: User) -> 
 
 
 @socket_route(router, "/ws/alarms")
-async def alarm_strip_socket(websocket: WebSocket) -> None:
+async def alarm_strip_socket(websocket: WebSocket, caller: Caller, user: User) -> None:
     """The open alarms of the user's rooms, for every signed-in page; `room` names the page's room
-    (for the tablet's presence), `except=1` leaves out that room's alarms (its page lists them)."""
-    admitted = await admit(websocket)
-    if admitted is None:
-        return
-    caller, user = admitted
-    del admitted
-    try:
-        await _alarm_strip_socket(websocket, caller, user)
-    finally:
-        counts(websocket).release(caller)
-
-
-async def _alarm_strip_socket(websocket: WebSocket, caller: Caller, user: User) -> None:
-    """Follows the feeds of the user's rooms (their versions are read and rendered once for every
+    (for the tablet's presence), `except=1` leaves out that room's alarms (its page lists them).
+    Follows the feeds of the user's rooms (their versions are read and rendered once for every
     screen) and, for leads and prescribers, step-3 alarms from anywhere; after the snapshot a change
     is sent only when the list reads differently."""
     services: Services = websocket.app.state.services
